@@ -1,0 +1,427 @@
+"""One inbound call as a pure state machine: `step(call, event) -> (call, actions)`.
+
+Events are what happened (past tense); actions what to do (imperative); only the executor acts.
+Ids are chosen here, from the call's own id, so that a retried action is idempotent and a
+restarted controller recognises what is its own.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field, replace
+
+from ari_recorder.domain.policy import (
+    AgentId,
+    AgentPolicy,
+    CompanyPolicy,
+    Decision,
+    Interaction,
+    QueuePolicy,
+    RecordSide,
+    decide,
+)
+
+
+class Phase(enum.Enum):
+    ANSWERING = "answering"  # answered, playing the announcement
+    WAITING = "waiting"  # in the bridge with music on hold, an agent being dialled
+    CONNECTED = "connected"  # a segment: an agent and the customer together
+    ENDED = "ended"
+
+
+# ----- events -----
+@dataclass(frozen=True)
+class AnnouncementFinished:
+    busy: frozenset[str] = frozenset()  # agents on other calls now, not to be dialled
+
+
+@dataclass(frozen=True)
+class AgentAnswered:
+    channel: str
+
+
+@dataclass(frozen=True)
+class AgentFailed:
+    channel: str
+    cause: int
+    busy: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True)
+class WaitLimitReached:
+    pass
+
+
+@dataclass(frozen=True)
+class TransferRequested:
+    """The agent asked to hand the customer to `destination` (a phone's REFER, or the API)."""
+
+    destination: str
+    to: Agent | None  # None: no such agent
+
+
+@dataclass(frozen=True)
+class AgentLeft:
+    channel: str
+
+
+@dataclass(frozen=True)
+class CustomerLeft:
+    pass
+
+
+@dataclass(frozen=True)
+class RecordingEnded:
+    name: str
+
+
+CallEvent = (
+    AnnouncementFinished
+    | AgentAnswered
+    | AgentFailed
+    | AgentLeft
+    | CustomerLeft
+    | RecordingEnded
+    | WaitLimitReached
+    | TransferRequested
+)
+
+
+# ----- actions -----
+@dataclass(frozen=True)
+class Answer:
+    channel: str
+
+
+@dataclass(frozen=True)
+class Play:
+    channel: str
+    media: str
+    playback_id: str
+
+
+@dataclass(frozen=True)
+class CreateBridge:
+    bridge: str
+
+
+@dataclass(frozen=True)
+class AddToBridge:
+    bridge: str
+    channel: str
+    absorb_dtmf: bool = False
+
+
+@dataclass(frozen=True)
+class StartMoh:
+    bridge: str
+    moh_class: str | None
+
+
+@dataclass(frozen=True)
+class StopMoh:
+    bridge: str
+
+
+@dataclass(frozen=True)
+class DialAgent:
+    channel: str
+    agent: AgentId
+    endpoint: str
+    timeout: int
+
+
+@dataclass(frozen=True)
+class StartRecording:
+    """Snoop `target` both ways and record the snoop as `name`."""
+
+    target: str
+    snoop: str
+    name: str
+
+
+@dataclass(frozen=True)
+class Hangup:
+    channel: str
+
+
+@dataclass(frozen=True)
+class DestroyBridge:
+    bridge: str
+
+
+@dataclass(frozen=True)
+class ContinueInDialplan:
+    """Hand the channel back to the dialplan (where the fallback says, or after Stasis())."""
+
+    channel: str
+    context: str | None = None
+    extension: str | None = None
+    priority: int | None = None
+
+
+@dataclass(frozen=True)
+class SetVariable:
+    channel: str
+    name: str
+    value: str
+
+
+@dataclass(frozen=True)
+class StopRecording:
+    name: str
+
+
+@dataclass(frozen=True)
+class StartTimer:
+    """Tell the call `WaitLimitReached` after `seconds`, unless it has ended by then."""
+
+    seconds: int
+
+
+@dataclass(frozen=True)
+class Log:
+    """A line for people: one thing that happened, with the call and the segment."""
+
+    text: str
+
+
+Action = (
+    Answer
+    | Play
+    | CreateBridge
+    | AddToBridge
+    | StartMoh
+    | StopMoh
+    | DialAgent
+    | StartRecording
+    | Hangup
+    | DestroyBridge
+    | ContinueInDialplan
+    | StartTimer
+    | SetVariable
+    | StopRecording
+    | Log
+)
+
+
+# ----- state -----
+@dataclass(frozen=True)
+class Segment:
+    number: int
+    agent: AgentId
+    channel: str
+    decision: Decision
+    recording: str | None  # the recording's name, when the segment is recorded
+
+
+@dataclass(frozen=True)
+class Agent:
+    """An agent as the call sees it: how to reach them and what they agreed to."""
+
+    policy: AgentPolicy
+    endpoint: str
+
+
+@dataclass(frozen=True)
+class Fallback:
+    """What happens to a customer no agent answered: hang up, or back to the dialplan."""
+
+    action: str = "hangup"  # hangup | continue
+    context: str | None = None
+    extension: str | None = None
+    priority: int | None = None
+
+
+@dataclass(frozen=True)
+class Call:
+    id: str
+    customer: str  # the customer's channel
+    interaction: Interaction
+    company: CompanyPolicy
+    queue: QueuePolicy | None
+    agents: tuple[Agent, ...]  # whom to dial, in order
+    announcement: str
+    ring_timeout: int
+    moh_class: str | None = "default"
+    wait_limit: int = 120
+    fallback: Fallback = Fallback()
+    phase: Phase = Phase.ANSWERING
+    tried: int = 0  # the queue's agents dialled so far
+    legs: int = 0  # agent channels created so far (queue and transfers)
+    dialling: str | None = None  # the agent channel being dialled
+    transfer_to: Agent | None = None  # whom `dialling` rings, when it is a transfer
+    segments: tuple[Segment, ...] = ()
+    recordings_open: frozenset[str] = field(default_factory=frozenset)
+    customer_recording: str | None = None  # record_side = customer: the one running recording
+    customer_recording_over: bool = False  # a non-permitted agent answered: stopped for good
+
+    @property
+    def bridge(self) -> str:
+        return f"{self.id}-bridge"
+
+    @property
+    def segment(self) -> Segment | None:
+        return self.segments[-1] if self.segments and self.phase is Phase.CONNECTED else None
+
+
+def start(call: Call) -> tuple[Call, list[Action]]:
+    """The call entered the application: answer it and play the announcement."""
+    return call, [
+        Answer(call.customer),
+        Play(call.customer, call.announcement, f"{call.id}-announcement"),
+        Log(f"call={call.id} action=answer queue={call.interaction.queue}"),
+    ]
+
+
+def step(call: Call, event: CallEvent) -> tuple[Call, list[Action]]:
+    """What the call does about an event; the new call and the actions, never I/O."""
+    if call.phase is Phase.ENDED:
+        if isinstance(event, RecordingEnded):
+            return replace(call, recordings_open=call.recordings_open - {event.name}), []
+        return call, []
+    match event:
+        case AnnouncementFinished(busy) if call.phase is Phase.ANSWERING:
+            call = replace(call, phase=Phase.WAITING)
+            actions: list[Action] = [
+                CreateBridge(call.bridge),
+                AddToBridge(call.bridge, call.customer),
+                StartMoh(call.bridge, call.moh_class),
+                StartTimer(call.wait_limit),
+            ]
+            return _dial_next(call, actions, busy)
+        case AgentAnswered(channel) if channel == call.dialling and call.transfer_to is not None:
+            assert call.segment is not None
+            leaving = call.segment
+            call, actions = _connect(call, channel, call.transfer_to)
+            # The new agent is in the bridge before the old one goes (answer_pause_transfer_hangup);
+            # the old agent's snoop, and so its recording, ends with the old agent's channel.
+            joined = next(i for i, a in enumerate(actions) if isinstance(a, AddToBridge))
+            return call, [*actions[: joined + 1], Hangup(leaving.channel), *actions[joined + 1 :]]
+        case AgentAnswered(channel) if channel == call.dialling:
+            return _connect(call, channel, call.agents[call.tried - 1])
+        case AgentFailed(channel, cause, _) if channel == call.dialling and call.transfer_to is not None:
+            to = call.transfer_to.policy.agent
+            return replace(call, dialling=None, transfer_to=None), [
+                Log(f'call={call.id} agent={to} action=transfer-failed cause={cause} why="no answer"')
+            ]
+        case TransferRequested(destination, to) if call.phase is Phase.CONNECTED and call.dialling is None:
+            if to is None:
+                return call, [Log(f'call={call.id} action=transfer-refused why="no agent {destination}"')]
+            channel = f"{call.id}-agent-{call.legs + 1}"
+            call = replace(call, legs=call.legs + 1, dialling=channel, transfer_to=to)
+            return call, [
+                DialAgent(channel, to.policy.agent, to.endpoint, call.ring_timeout),
+                Log(f"call={call.id} agent={to.policy.agent} action=transfer-dial endpoint={to.endpoint}"),
+            ]
+        case AgentFailed(channel, cause, busy) if channel == call.dialling:
+            agent = call.agents[call.tried - 1].policy.agent
+            return _dial_next(
+                replace(call, dialling=None),
+                [Log(f"call={call.id} agent={agent} action=no-answer cause={cause}")],
+                busy,
+            )
+        case WaitLimitReached() if call.phase is Phase.WAITING:
+            return _give_up(call, f"no agent answered within {call.wait_limit} s")
+        case AgentLeft(channel) | AgentFailed(channel, _) if call.segment and channel == call.segment.channel:
+            return _end(call, "the agent hung up")
+        case CustomerLeft():
+            return _end(call, "the customer hung up")
+        case RecordingEnded(name):
+            return replace(call, recordings_open=call.recordings_open - {name}), []
+    return call, []
+
+
+def _dial_next(call: Call, actions: list[Action], busy: frozenset[str]) -> tuple[Call, list[Action]]:
+    while call.tried < len(call.agents) and call.agents[call.tried].policy.agent in busy:
+        skipped = call.agents[call.tried].policy.agent
+        actions = [*actions, Log(f'call={call.id} agent={skipped} action=skip why="on another call"')]
+        call = replace(call, tried=call.tried + 1)
+    if call.tried >= len(call.agents):
+        call, ending = _give_up(call, "no agent answered")
+        return call, actions + ending
+    agent = call.agents[call.tried]
+    channel = f"{call.id}-agent-{call.legs + 1}"
+    call = replace(call, tried=call.tried + 1, legs=call.legs + 1, dialling=channel)
+    return call, [
+        *actions,
+        DialAgent(channel, agent.policy.agent, agent.endpoint, call.ring_timeout),
+        Log(f"call={call.id} agent={agent.policy.agent} action=dial endpoint={agent.endpoint}"),
+    ]
+
+
+def _connect(call: Call, channel: str, who: Agent) -> tuple[Call, list[Action]]:
+    """An agent answered: a new segment, decided now; its recording started, kept or stopped."""
+    agent = who.policy
+    number = len(call.segments) + 1
+    decision = decide(call.company, call.queue, agent, call.interaction)
+    joining: list[Action] = []
+    if who.endpoint.startswith("PJSIP/"):
+        # The phone's own transfers (REFER) are then only reported, so the call stays ours.
+        joining.append(SetVariable(channel, "PJSIP_TRANSFER_HANDLING()", "ari-only"))
+    # The agent's keys are absorbed: the customer never hears the pause codes.
+    joining.append(AddToBridge(call.bridge, channel, absorb_dtmf=True))
+    hold = [StopMoh(call.bridge)] if call.phase is Phase.WAITING else []
+    side = call.queue.record_side if call.queue else RecordSide.AGENT
+    recording: str | None = None
+    starting: list[Action] = []
+    snoop = StartRecording(channel, f"{call.id}-snoop-{number}", f"{call.id}-seg{number}-{agent.agent}")
+    if side is RecordSide.AGENT:
+        if decision.record:
+            recording = snoop.name
+            starting.append(snoop)
+            call = replace(call, recordings_open=call.recordings_open | {recording})
+    elif not agent.permit_recordings:
+        if call.customer_recording is not None:
+            starting.append(StopRecording(call.customer_recording))
+        call = replace(
+            call,
+            customer_recording=None,
+            customer_recording_over=call.customer_recording is not None or call.customer_recording_over,
+        )
+    elif call.customer_recording is not None:
+        recording = call.customer_recording  # one recording, on across transfers
+    elif decision.record and not call.customer_recording_over:
+        recording = snoop.name
+        starting.append(replace(snoop, target=call.customer))
+        call = replace(call, customer_recording=recording, recordings_open=call.recordings_open | {recording})
+    # The agent side's recording is asked for first: the agent has answered, and every round trip
+    # before it is audio lost. The customer side waits for the music on hold to stop.
+    actions = [*starting, *hold, *joining] if side is RecordSide.AGENT else [*hold, *starting, *joining]
+    segment = Segment(number, agent.agent, channel, decision, recording)
+    call = replace(
+        call, phase=Phase.CONNECTED, dialling=None, transfer_to=None, segments=(*call.segments, segment)
+    )
+    actions.append(
+        Log(
+            f"call={call.id} segment={number} agent={agent.agent} action=connected "
+            f'record={"yes" if recording else "no"} why="{decision.reason}"'
+        )
+    )
+    return call, actions
+
+
+def _give_up(call: Call, why: str) -> tuple[Call, list[Action]]:
+    """No agent for this customer: the queue's fallback, hang up or back to the dialplan."""
+    if call.fallback.action != "continue":
+        return _end(call, why)
+    fb = call.fallback
+    actions: list[Action] = [Log(f'call={call.id} action=fallback why="{why}" to=dialplan')]
+    if call.dialling is not None:
+        actions.append(Hangup(call.dialling))
+    actions += [
+        ContinueInDialplan(call.customer, fb.context, fb.extension, fb.priority),
+        DestroyBridge(call.bridge),
+    ]
+    return replace(call, phase=Phase.ENDED, dialling=None), actions
+
+
+def _end(call: Call, why: str) -> tuple[Call, list[Action]]:
+    """Hang up everything the call still has; the snoops' recordings end with their channels."""
+    actions: list[Action] = [Log(f'call={call.id} action=end why="{why}"')]
+    for channel in (call.dialling, call.segment.channel if call.segment else None, call.customer):
+        if channel is not None:
+            actions.append(Hangup(channel))
+    if call.phase is not Phase.ANSWERING:
+        actions.append(DestroyBridge(call.bridge))
+    return replace(call, phase=Phase.ENDED, dialling=None), actions

@@ -1,0 +1,261 @@
+"""Event intake: ARI events become the call's own events, delivered to one mailbox per call (a
+queue and a task), so that each call's events are handled in order and no call waits for another.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterable, Awaitable, Callable
+from dataclasses import dataclass, replace
+
+from ari_recorder.ari.errors import AriError, AriNotFound
+from ari_recorder.ari.events import (
+    ChannelDestroyed,
+    ChannelTransfer,
+    Event,
+    PlaybackFinished,
+    RecordingFinished,
+    StasisEnd,
+    StasisStart,
+)
+from ari_recorder.ari.rest import AriClient
+from ari_recorder.ari.stream import StreamConnected
+from ari_recorder.domain import call as c
+from ari_recorder.engine.executor import Executor
+from ari_recorder.engine.inbound import Refused, agent_policy, build_call
+from ari_recorder.engine.persister import Persister
+from ari_recorder.settings import Settings
+from ari_recorder.storage.store import Store
+
+log = logging.getLogger("ari_recorder.engine")
+SLOW_EVENT = 0.1  # seconds; handling one event for longer than this is worth a warning
+DRAIN = 10.0  # seconds an ended call waits for its recordings to finish
+
+
+@dataclass(frozen=True)
+class CallReport:
+    """What happened to one call, for the log, the demo and the tests."""
+
+    call: c.Call
+    seconds: float
+
+    @property
+    def queue(self) -> str | None:
+        return self.call.interaction.queue
+
+
+class Controller:
+    """Routes the event stream to per-call mailboxes and runs each call's state machine."""
+
+    def __init__(
+        self,
+        ari: AriClient,
+        settings: Settings,
+        store: Store,
+        on_report: Callable[[CallReport], None] = lambda report: None,
+    ) -> None:
+        self.ari = ari
+        self.settings = settings
+        self.store = store
+        self.persister = Persister(store)
+        self.on_report = on_report
+        self.connected = asyncio.Event()
+        self.executor = Executor(ari, settings.ari.app, self._feedback)
+        self._mailboxes: dict[str, asyncio.Queue[c.CallEvent]] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._calls: dict[str, c.Call] = {}  # the live calls' latest states, for whom is busy
+        self._turns: dict[str, int] = {}  # round robin: calls taken per queue
+
+    async def consume(self, stream: AsyncIterable[Event | StreamConnected]) -> None:
+        """Take every item of an EventStream until it ends."""
+        async for item in stream:
+            started = time.monotonic()
+            self.intake(item)
+            if time.monotonic() - started > SLOW_EVENT:
+                log.warning("event intake took %.0f ms", (time.monotonic() - started) * 1000)
+
+    def intake(self, item: Event | StreamConnected) -> None:
+        if isinstance(item, StreamConnected):
+            self.connected.set()
+            log.info("ari connected app=%s reconnect=%s", self.settings.ari.app, item.reconnect)
+            # Events may have been missed: while the socket was down, or while no controller ran.
+            if self._calls:
+                task = asyncio.create_task(self._reconcile(), name="reconcile")
+                self._tasks.add(task)
+                task.add_done_callback(self._tasks.discard)
+            return
+        if isinstance(item, StasisStart) and any(a.startswith("queue=") for a in item.args):
+            self._open(item)
+            return
+        if isinstance(item, ChannelTransfer):
+            self._transfer(item)
+            return
+        translated = _translate(item)
+        if translated is not None:
+            owner, event = translated
+            self._feedback(owner, event)
+
+    def _transfer(self, event: ChannelTransfer) -> None:
+        """An agent's phone sent a REFER (PJSIP_TRANSFER_HANDLING()=ari-only): the call carries
+        it out. Asterisk reports it twice; only the first report names the connected customer."""
+        if event.referred_by.connected_channel is None:
+            return
+        destination = event.refer_to.requested_destination.destination or ""
+        to = agent_policy(self.settings, destination) if destination in self.settings.agents else None
+        self._feedback(event.referred_by.source_channel.id, c.TransferRequested(destination, to))
+
+    def _feedback(self, owner: str, event: c.CallEvent) -> None:
+        # Every id a call creates starts with the call's id (its customer channel's id).
+        mailbox = self._mailboxes.get(owner.split("-")[0])
+        if mailbox is not None:
+            mailbox.put_nowait(event)
+
+    def resume(self, calls: list[c.Call]) -> None:
+        """Take back the calls a previous controller left (from the store); reconciled with
+        Asterisk as soon as the event stream connects."""
+        for call in calls:
+            log.warning("call=%s action=resume phase=%s", call.id, call.phase.value)
+            mailbox: asyncio.Queue[c.CallEvent] = asyncio.Queue()
+            self._mailboxes[call.id] = mailbox
+            self._calls[call.id] = call
+            task = asyncio.create_task(self._run(call, mailbox, resumed=True), name=f"call-{call.id}")
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    def _open(self, start: StasisStart) -> None:
+        queue = next((a.partition("=")[2] for a in start.args if a.startswith("queue=")), "")
+        built = build_call(self.settings, start, self._turns.get(queue, 0))
+        self._turns[queue] = self._turns.get(queue, 0) + 1
+        if isinstance(built, Refused):
+            task = asyncio.create_task(self._refuse(start, built))
+        else:
+            mailbox: asyncio.Queue[c.CallEvent] = asyncio.Queue()
+            self._mailboxes[built.id] = mailbox
+            task = asyncio.create_task(self._run(built, mailbox), name=f"call-{built.id}")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _refuse(self, start: StasisStart, refused: Refused) -> None:
+        channel = start.channel.id
+        how = self.settings.company.unknown_queue
+        log.warning('call=%s action=refuse how=%s why="%s"', channel, how, refused.why)
+        with contextlib.suppress(AriError):
+            if how == "continue":
+                await self.ari.continue_in_dialplan(channel)
+            else:
+                await self.ari.answer(channel)
+                await self.ari.hangup(channel)
+
+    async def _run(self, call: c.Call, mailbox: asyncio.Queue[c.CallEvent], resumed: bool = False) -> None:
+        began = time.monotonic()
+        try:
+            if not resumed:
+                call, actions = c.start(call)
+                self._calls[call.id] = call
+                self.persister.save(call)
+                await self.executor.run(call.id, actions)
+            while call.phase is not c.Phase.ENDED:
+                event = await mailbox.get()
+                if isinstance(event, c.AnnouncementFinished | c.AgentFailed):
+                    event = replace(event, busy=self._busy(call.id))
+                call, actions = c.step(call, event)
+                self._calls[call.id] = call
+                self.persister.save(call)  # what must survive a restart, written as it acts
+                await self.executor.run(call.id, actions)
+            # The snoops' recordings end with their channels: wait for them, within reason.
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(DRAIN):
+                    while call.recordings_open:
+                        call, _ = c.step(call, await mailbox.get())
+                        self.persister.save(call)
+            if call.recordings_open:
+                log.warning(
+                    "call=%s recordings still open: %s", call.id, ", ".join(sorted(call.recordings_open))
+                )
+        finally:
+            self._mailboxes.pop(call.id, None)
+            self._calls.pop(call.id, None)
+        await self.persister.flush()  # the report speaks of what is stored
+        self.on_report(CallReport(call, time.monotonic() - began))
+
+    async def _reconcile(self) -> None:
+        """The socket was down and Asterisk does not replay what happened meanwhile: ask its REST
+        API, and tell each call what it missed (websocket_reconnect.jsonl)."""
+        try:
+            app = await self.ari.get_application(self.settings.ari.app)
+            live: set[str] = set(app.channel_ids)
+            for call in list(self._calls.values()):
+                for event in await self._missed(call, live):
+                    log.warning("call=%s action=reconcile missed=%s", call.id, type(event).__name__)
+                    self._feedback(call.id, event)
+        except AriError as error:
+            log.warning("reconcile after reconnect failed: %s", error)
+
+    async def _missed(self, call: c.Call, live: set[str]) -> list[c.CallEvent]:
+        missed: list[c.CallEvent] = []
+        if call.phase is not c.Phase.ENDED and call.customer not in live:
+            missed.append(c.CustomerLeft())
+        elif call.phase is c.Phase.ANSWERING and not await self._exists(
+            self.ari.get_playback(f"{call.id}-announcement")
+        ):
+            missed.append(c.AnnouncementFinished())
+        elif call.dialling is not None:
+            if call.dialling not in live:
+                missed.append(c.AgentFailed(call.dialling, 0))
+            elif (await self.ari.get_channel(call.dialling)).state == "Up":
+                missed.append(c.AgentAnswered(call.dialling))
+        elif call.segment is not None and call.segment.channel not in live:
+            missed.append(c.AgentLeft(call.segment.channel))
+        for name in sorted(call.recordings_open):
+            if not await self._exists(self.ari.get_live(name)):
+                missed.append(c.RecordingEnded(name))
+        return missed
+
+    @staticmethod
+    async def _exists(lookup: Awaitable[object]) -> bool:
+        try:
+            await lookup
+        except AriNotFound:
+            return False
+        return True
+
+    def _busy(self, caller: str) -> frozenset[str]:
+        """Agents on another call, or being dialled for one."""
+        busy = set()
+        for other in self._calls.values():
+            if other.id == caller or other.phase is c.Phase.ENDED:
+                continue
+            if other.segment is not None:
+                busy.add(other.segment.agent)
+            if other.dialling is not None and other.tried:
+                busy.add(other.agents[other.tried - 1].policy.agent)
+        return frozenset(busy)
+
+    async def aclose(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        for task in list(self._tasks):
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await self.persister.aclose()
+
+
+def _translate(event: Event) -> tuple[str, c.CallEvent] | None:
+    """The ARI event as the event of the call it belongs to (by the id it names), if any."""
+    match event:
+        case PlaybackFinished(playback=playback) if playback.id.endswith("-announcement"):
+            return playback.id, c.AnnouncementFinished()
+        case StasisStart(channel=channel, args=args) if args[:1] == ("agent",):
+            return channel.id, c.AgentAnswered(channel.id)
+        case StasisEnd(channel=channel) if "-agent-" in channel.id:
+            return channel.id, c.AgentLeft(channel.id)
+        case ChannelDestroyed(channel=channel, cause=cause) if "-agent-" in channel.id:
+            return channel.id, c.AgentFailed(channel.id, cause)
+        case StasisEnd(channel=channel) if "-" not in channel.id:
+            return channel.id, c.CustomerLeft()
+        case RecordingFinished(recording=recording):
+            return recording.name, c.RecordingEnded(recording.name)
+    return None

@@ -1,0 +1,75 @@
+"""Carries out a call's actions through ARI, in order. The only place a call touches Asterisk."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+
+from ari_recorder.ari.errors import AriError, AriNotFound
+from ari_recorder.ari.rest import AriClient
+from ari_recorder.domain import call as c
+
+log = logging.getLogger("ari_recorder.engine")
+
+
+class Executor:
+    def __init__(self, ari: AriClient, app: str, feedback: Callable[[str, c.CallEvent], None]) -> None:
+        self.ari = ari
+        self.app = app
+        self.feedback = feedback  # an action's failure, told to the call as an event
+
+    async def run(self, call_id: str, actions: list[c.Action]) -> None:
+        for action in actions:
+            try:
+                await self._do(call_id, action)
+            except AriNotFound as error:
+                if isinstance(action, c.Hangup | c.DestroyBridge):
+                    continue  # already gone: cleaning up is idempotent
+                log.warning("call=%s action=%s failed: %s", call_id, type(action).__name__, error)
+            except AriError as error:
+                log.warning("call=%s action=%s failed: %s", call_id, type(action).__name__, error)
+                if isinstance(action, c.DialAgent):
+                    self.feedback(call_id, c.AgentFailed(action.channel, 0))
+            except Exception:  # a bug: say so loudly, and let the call go on to its end
+                log.exception("call=%s action=%s failed unexpectedly", call_id, type(action).__name__)
+
+    async def _do(self, call_id: str, action: c.Action) -> None:
+        ari = self.ari
+        match action:
+            case c.Log(text):
+                log.info(text)
+            case c.Answer(channel):
+                await ari.answer(channel)
+            case c.Play(channel, media, playback_id):
+                await ari.play(channel, media, playback_id=playback_id)
+            case c.CreateBridge(bridge):
+                await ari.create_bridge(bridge_id=bridge, name=bridge)
+            case c.AddToBridge(bridge, channel, absorb):
+                await ari.add_channel(bridge, channel, absorb_dtmf=absorb or None)
+            case c.StartMoh(bridge, moh_class):
+                await ari.start_moh(bridge, moh_class=moh_class)
+            case c.StopMoh(bridge):
+                await ari.stop_moh(bridge)
+            case c.DialAgent(channel, agent, endpoint, timeout):
+                await ari.originate(
+                    endpoint, app=self.app, app_args=f"agent,{agent}", channel_id=channel, timeout=timeout
+                )
+            case c.StartRecording(target, snoop, name):
+                await ari.snoop(target, self.app, spy="both", app_args=f"snoop,{name}", snoop_id=snoop)
+                await ari.record(snoop, name, format="wav", if_exists="fail")
+            case c.Hangup(channel):
+                await ari.hangup(channel)
+            case c.DestroyBridge(bridge):
+                await ari.destroy_bridge(bridge)
+            case c.ContinueInDialplan(channel, context, extension, priority):
+                await ari.continue_in_dialplan(
+                    channel, context=context, extension=extension, priority=priority
+                )
+            case c.SetVariable(channel, name, value):
+                await ari.set_variable(channel, name, value)
+            case c.StopRecording(name):
+                await ari.stop_recording(name)
+            case c.StartTimer(seconds):
+                loop = asyncio.get_running_loop()
+                loop.call_later(seconds, self.feedback, call_id, c.WaitLimitReached())

@@ -1,0 +1,91 @@
+"""From a StasisStart and the settings to a Call: queue, agents, policies, metadata."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ari_recorder.ari.events import StasisStart
+from ari_recorder.domain.call import Agent, Call, Fallback
+from ari_recorder.domain.policy import (
+    AgentId,
+    AgentPolicy,
+    CompanyPolicy,
+    Interaction,
+    InteractionId,
+    QueueId,
+    QueuePolicy,
+    RecordSide,
+    Rule,
+)
+from ari_recorder.settings import Settings
+
+METADATA_KEYS = ("bu", "ctype", "lang", "customer", "partitions")
+
+
+@dataclass(frozen=True)
+class Refused:
+    """A call the application will not take, and why (for the log)."""
+
+    why: str
+
+
+def parse_args(args: tuple[str, ...]) -> dict[str, str]:
+    """Stasis(ari-recorder,queue=support,agent=1001,lang=fr): the key=value arguments."""
+    return {key: value for key, sep, value in (a.partition("=") for a in args) if sep}
+
+
+def company_policy(settings: Settings) -> CompanyPolicy:
+    company = settings.company
+    rules = tuple(Rule(r.name, {k: tuple(v) for k, v in r.match.items()}, r.percent) for r in company.rules)
+    return CompanyPolicy(rules, company.compliance_all, company.outbound_recording)
+
+
+def agent_policy(settings: Settings, agent: str) -> Agent:
+    configured = settings.agents[agent]
+    policy = AgentPolicy(AgentId(agent), configured.permit_recordings, configured.record_percent)
+    return Agent(policy, configured.endpoint)
+
+
+def fallback(text: str) -> Fallback:
+    """ "hangup", "continue", or "continue:<context>,<exten>,<priority>" (checked by the settings)."""
+    action, _, where = text.partition(":")
+    if not where:
+        return Fallback(action)
+    context, extension, priority = where.split(",")
+    return Fallback(action, context, extension, int(priority))
+
+
+def build_call(settings: Settings, start: StasisStart, rotation: int = 0) -> Call | Refused:
+    """The call, its agents in the order to dial them (turned by `rotation` for round robin)."""
+    args = parse_args(start.args)
+    queue_name = args.get("queue", "")
+    queue = settings.queues.get(queue_name)
+    if queue is None:
+        return Refused(f"no queue named {queue_name!r} (arguments: {','.join(start.args) or 'none'})")
+    named = args.get("agent")
+    if named is not None and named not in settings.agents:
+        return Refused(f"no agent named {named!r}")
+    agents = (named,) if named else tuple(queue.agents)
+    if queue.strategy == "round-robin" and agents:
+        turn = rotation % len(agents)
+        agents = agents[turn:] + agents[:turn]
+    metadata = {k: v for k, v in args.items() if k not in ("queue", "agent")}
+    if start.channel.caller.number and "customer" not in metadata:
+        metadata["customer"] = start.channel.caller.number
+    interaction = Interaction(InteractionId(start.channel.id), queue=QueueId(queue_name), metadata=metadata)
+    queue_policy = QueuePolicy(
+        QueueId(queue_name), queue.record_percent, RecordSide(queue.record_side), queue.pause_allowed
+    )
+    return Call(
+        id=start.channel.id,
+        customer=start.channel.id,
+        interaction=interaction,
+        company=company_policy(settings),
+        queue=queue_policy,
+        agents=tuple(agent_policy(settings, a) for a in agents),
+        announcement=settings.announcement_for(queue_name),
+        ring_timeout=queue.ring_timeout,
+        moh_class=queue.music_on_hold,
+        wait_limit=queue.wait_limit,
+        fallback=fallback(queue.fallback),
+    )

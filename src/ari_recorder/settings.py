@@ -1,0 +1,224 @@
+"""The controller's settings: one TOML file, every key overridable by an environment variable.
+
+The file is `--config` or ARI_RECORDER_CONFIG; without one, the embedded defaults. An
+environment variable names a key by its path, sections joined by double underscores:
+ARI_RECORDER_ARI__PASSWORD, ARI_RECORDER_QUEUES__SUPPORT__RECORD_PERCENT=30. Everything is
+checked before anything is used: a wrong value is refused with one message per problem, each
+naming the key, and nothing is half-applied.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import msgspec
+
+ENV_PREFIX = "ARI_RECORDER_"
+Percent = Annotated[int, msgspec.Meta(ge=0, le=100)]
+Seconds = Annotated[int, msgspec.Meta(ge=1)]
+SoundName = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_/.-]*$")]
+DTMF = Annotated[str, msgspec.Meta(pattern=r"^[0-9*#A-D]{1,8}$")]
+
+
+class SettingsError(ValueError):
+    """Settings that cannot be used; the message names every key that is wrong."""
+
+
+class Section(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    pass
+
+
+class AriSettings(Section, frozen=True, kw_only=True):
+    url: str = "http://127.0.0.1:8088/ari"
+    username: str = "asterisk"
+    password: str = "asterisk"
+    app: str = "ari-recorder"
+
+    def __repr__(self) -> str:  # the password stays out of logs and tracebacks
+        return f"AriSettings(url={self.url!r}, username={self.username!r}, password='***', app={self.app!r})"
+
+
+class DatabaseSettings(Section, frozen=True, kw_only=True):
+    url: str = "sqlite+aiosqlite:///var/ari-recorder.db"
+    # PostgreSQL only: the tables live in this schema (created when missing), not in `public`.
+    schema: str = ""
+
+
+class RuleSettings(Section, frozen=True, kw_only=True):
+    name: str
+    percent: Percent
+    match: dict[str, list[str]]  # metadata key (bu, ctype, lang, queue, agent...) -> values
+
+
+class CompanySettings(Section, frozen=True, kw_only=True):
+    rules: list[RuleSettings] = msgspec.field(default_factory=list)
+    compliance_all: bool = False
+    outbound_recording: bool = True
+    pause_behavior: Literal["silence", "skip"] = "silence"
+    max_pause_seconds: Seconds = 300
+    dtmf_pause: DTMF = "*7"
+    dtmf_resume: DTMF = "*8"
+    announcement: SoundName = "recording-notice"  # for queues that name none
+    unknown_queue: Literal["hangup", "continue"] = "hangup"
+
+
+class QueueSettings(Section, frozen=True, kw_only=True):
+    agents: list[str] = msgspec.field(default_factory=list)
+    announcement: SoundName | None = None  # the company's when not given
+    music_on_hold: str | None = "default"
+    record_percent: Percent | None = None
+    record_side: Literal["agent", "customer"] = "agent"
+    pause_allowed: bool = True
+    ring_timeout: Seconds = 15
+    strategy: Literal["in-order", "round-robin"] = "in-order"
+    wait_limit: Seconds = 120
+    fallback: str = "hangup"  # or "continue", or "continue:<context>,<exten>,<priority>"
+
+
+class AgentSettings(Section, frozen=True, kw_only=True):
+    endpoint: str  # PJSIP/1001, or Local/1001@agent-phone in tests
+    permit_recordings: bool = False
+    record_percent: Percent | None = None
+
+
+class Settings(Section, frozen=True, kw_only=True):
+    ari: AriSettings = msgspec.field(default_factory=AriSettings)
+    database: DatabaseSettings = msgspec.field(default_factory=DatabaseSettings)
+    company: CompanySettings = msgspec.field(default_factory=CompanySettings)
+    queues: dict[str, QueueSettings] = msgspec.field(default_factory=dict)
+    agents: dict[str, AgentSettings] = msgspec.field(default_factory=dict)
+
+    def validate(self) -> None:
+        """The checks that span several keys; SettingsError lists every problem."""
+        problems = _cross_checks(self)
+        if problems:
+            raise SettingsError("; ".join(problems))
+
+    def announcement_for(self, queue: str | None) -> str:
+        configured = self.queues[queue].announcement if queue in self.queues else None
+        return f"sound:{configured or self.company.announcement}"
+
+
+def _cross_checks(settings: Settings) -> list[str]:
+    problems = []
+    url = re.fullmatch(r"(https?)://([^/@:]+)(:\d+)?(/.*)?", settings.ari.url)
+    if url is None:
+        problems.append(f"ari.url: expected http(s)://host:port/ari, got {settings.ari.url!r}")
+    if not settings.ari.app or "," in settings.ari.app:
+        problems.append(f"ari.app: expected one application name, got {settings.ari.app!r}")
+    for name, queue in settings.queues.items():
+        for agent in queue.agents:
+            if agent not in settings.agents:
+                problems.append(f"queues.{name}.agents: unknown agent {agent!r}")
+        if not re.fullmatch(r"hangup|continue(:[^,]+,[^,]+,\d+)?", queue.fallback):
+            problems.append(
+                f"queues.{name}.fallback: expected hangup, continue or "
+                f"continue:<context>,<exten>,<priority>, got {queue.fallback!r}"
+            )
+    for i, rule in enumerate(settings.company.rules):
+        known: dict[str, set[str]] = {"queue": set(settings.queues), "agent": set(settings.agents)}
+        for key, values in rule.match.items():
+            for value in values if key in known else ():
+                if value not in known[key]:
+                    problems.append(f"company.rules[{i}] ({rule.name}).match.{key}: unknown {key} {value!r}")
+    if settings.database.schema:
+        if not settings.database.url.startswith("postgresql"):
+            problems.append("database.schema: only PostgreSQL has schemas; leave it empty for this url")
+        if not re.fullmatch(r"[a-z_][a-z0-9_]{0,62}", settings.database.schema):
+            problems.append(
+                "database.schema: expected lower-case letters, digits and _, "
+                f"got {settings.database.schema!r}"
+            )
+    if settings.company.dtmf_pause == settings.company.dtmf_resume:
+        problems.append("company.dtmf_resume: must differ from company.dtmf_pause")
+    return problems
+
+
+def _env_overrides(environ: Mapping[str, str]) -> dict[str, Any]:
+    """ARI_RECORDER_A__B__C=v as {"a": {"b": {"c": "v"}}} (values as text, converted later)."""
+    tree: dict[str, Any] = {}
+    for name, value in environ.items():
+        if not name.startswith(ENV_PREFIX) or name == ENV_PREFIX + "CONFIG":
+            continue
+        path = [part.lower() for part in name[len(ENV_PREFIX) :].split("__")]
+        if path[0] not in Settings.__struct_fields__ or len(path) < 2:
+            raise SettingsError(
+                f"{name}: not a setting (settings are {ENV_PREFIX}<SECTION>__<KEY>, sections: "
+                f"{', '.join(Settings.__struct_fields__)})"
+            )
+        node = tree
+        for part in path[:-1]:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise SettingsError(f"{name}: {'.'.join(path)} is not a section")
+        node[path[-1]] = value
+    return tree
+
+
+def _merge(base: dict[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in override.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
+            merged[key] = _merge(dict(merged[key]), value)
+        elif isinstance(value, str) and isinstance(merged.get(key), list):
+            merged[key] = [v.strip() for v in value.split(",") if v.strip()]
+        else:
+            merged[key] = value
+    return merged
+
+
+def _where(error: msgspec.ValidationError, within: str = "") -> str:
+    """msgspec's "... - at `$.company.max_pause_seconds`" as "company.max_pause_seconds: ..."."""
+    text = str(error)
+    found = re.search(r" - at `\$\.?(.*)`$", text)
+    path = [p for p in (within, found.group(1) if found else "") if p]
+    message = text[: found.start()] if found else text
+    return f"{'.'.join(path) or 'settings'}: {message}"
+
+
+def load_settings(path: Path | None = None, environ: Mapping[str, str] | None = None) -> Settings:
+    """The file (or the embedded defaults), then the environment; checked as a whole."""
+    env = os.environ if environ is None else environ
+    path = path or (Path(env["ARI_RECORDER_CONFIG"]) if env.get("ARI_RECORDER_CONFIG") else None)
+    data: dict[str, Any] = {}
+    if path is not None:
+        try:
+            data = tomllib.loads(path.read_text())
+        except OSError as error:
+            raise SettingsError(f"{path}: cannot read the settings file: {error.strerror}") from None
+        except tomllib.TOMLDecodeError as error:
+            raise SettingsError(f"{path}: not valid TOML: {error}") from None
+    overrides = _env_overrides(env)
+    # Lists given in the environment are comma-separated ("1001,1002"); they need a list to merge
+    # into, which the file may not have.
+    for queue in overrides.get("queues", {}).values():
+        if isinstance(queue, dict) and isinstance(queue.get("agents"), str):
+            queue["agents"] = [a.strip() for a in queue["agents"].split(",") if a.strip()]
+    merged = _merge(data, overrides)
+    problems: list[str] = []
+    # Queues and agents are read one by one, so that a problem names the queue or agent.
+    named: dict[str, dict[str, Any]] = {"queues": {}, "agents": {}}
+    for section, cls in (("queues", QueueSettings), ("agents", AgentSettings)):
+        entries = merged.pop(section, {})
+        if not isinstance(entries, dict):
+            problems.append(f"{section}: expected a table of {section}")
+            continue
+        for name, entry in entries.items():
+            try:
+                named[section][str(name)] = msgspec.convert(entry, cls, strict=False)
+            except msgspec.ValidationError as error:
+                problems.append(_where(error, f"{section}.{name}"))
+    try:
+        settings = msgspec.convert(merged, Settings, strict=False)
+    except msgspec.ValidationError as error:
+        problems.insert(0, _where(error))
+    if problems:
+        raise SettingsError("; ".join(problems))
+    settings = msgspec.structs.replace(settings, queues=named["queues"], agents=named["agents"])
+    settings.validate()
+    return settings

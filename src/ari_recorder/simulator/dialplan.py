@@ -1,0 +1,461 @@
+"""The small dialplan the reference traces were recorded with, and the phones behind it.
+
+`asterisk/extensions.conf` in ../shared/ari-reference: inbound calls via Local/<queue>@inbound
+(the ;2 half enters Stasis with queue=<queue>, the ;1 half is the customer's handset playing
+440 Hz), agents via Local/<ext>@agent-phone (the ;2 half is the handset playing 1000 Hz; 2xxx
+press *7 then *8), SIP phones PJSIP/3xxx, and the agent-transfers context a blind transfer
+re-enters the application from.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+import uuid
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from ari_recorder.simulator.audio import AGENT_HZ, CUSTOMER_HZ, dtmf_tones
+from ari_recorder.simulator.state import Channel, Json, Kind, SimError
+
+if TYPE_CHECKING:
+    from ari_recorder.simulator.asterisk import Asterisk
+
+# When each key goes down, after the answer. SendDTMF(*7,250,120) after one 2 s play of the agent
+# tone, *8 after the next: the key events (at each key's end) came 2.24 s, 2.61 s, 5.08 s and
+# 5.46 s after the answer (answer_pause_transfer_hangup.jsonl).
+LOCAL_2XXX_KEYS = ((2.121, "*"), (2.492, "7"), (4.964, "*"), (5.336, "8"))
+# The handset's tone stops while SendDTMF runs (the dialplan steps at 2.02/2.86 s and 4.86/5.71 s
+# after the answer; rec-agent-2001.wav holds only the customer then).
+LOCAL_2XXX_QUIET = ((2.019, 2.862), (4.862, 5.707))
+# SIPp phone 3003 sending RFC 4733 keys of 280 ms; events 2.14, 2.55, 4.55, 4.96 s after the
+# answer (sip_dtmf_native_vs_snoop.jsonl).
+SIP_3003_KEYS = ((1.863, "*"), (2.267, "7"), (4.272, "*"), (4.676, "8"))
+# SIPp's voice starts 0.1 s after the answer and pauses around each key (rec-sip-dtmf-3003.wav).
+SIP_3003_QUIET = ((0.0, 0.1), (2.06, 2.16), (2.42, 2.56), (4.42, 4.56), (4.82, 4.96))
+SIP_RING_SECONDS = 0.306
+
+
+@dataclass
+class Phone:
+    """How the phone behind an agent extension behaves when called."""
+
+    answer: str = "auto"  # auto | never | busy
+    delay: float = 0.0
+    keys: tuple[tuple[float, str], ...] = ()
+    quiet: tuple[tuple[float, float], ...] = ()  # (from, to) after the answer: not talking
+    key_ms: int = 120
+
+
+@dataclass
+class Endpoint:
+    tech: str  # Local | PJSIP
+    resource: str  # exten for Local, endpoint name for PJSIP
+    context: str = ""
+
+
+def parse_caller_id(text: str | None) -> tuple[str, str]:
+    if not text:
+        return ("", "")
+    match = re.fullmatch(r'\s*"?([^"<]*?)"?\s*<([^>]*)>\s*', text)
+    return (match.group(1), match.group(2)) if match else ("", text.strip())
+
+
+def parse_endpoint(endpoint: str | None) -> Endpoint:
+    if not endpoint:
+        raise SimError(400, "Endpoint must be specified")
+    tech, _, rest = endpoint.partition("/")
+    if tech == "Local" and "@" in rest:
+        exten, _, context = rest.partition("@")
+        return Endpoint("Local", exten, context.split("/")[0])
+    if tech == "PJSIP" and rest:
+        return Endpoint("PJSIP", rest.split("@")[0])
+    raise SimError(400, "Invalid endpoint specified")
+
+
+@dataclass
+class Dialplan:
+    core: Asterisk
+    app: str = "ari-recorder"  # ${ARI_APP}
+    phones: dict[str, Phone] = field(default_factory=dict)
+
+    def phone(self, exten: str, sip: bool) -> Phone | None:
+        if exten in self.phones:
+            return self.phones[exten]
+        if sip and re.fullmatch(r"\d+", exten):
+            # The traces' SIPp phones: 3001 answers at once, the others ring first; 3003 presses keys.
+            if exten == "3003":
+                return Phone(delay=SIP_RING_SECONDS, keys=SIP_3003_KEYS, key_ms=280, quiet=SIP_3003_QUIET)
+            return Phone(delay=0.0 if exten == "3001" else SIP_RING_SECONDS)
+        if re.fullmatch(r"1\d{3}", exten):
+            return Phone()
+        if re.fullmatch(r"2\d{3}", exten):
+            return Phone(keys=LOCAL_2XXX_KEYS, quiet=LOCAL_2XXX_QUIET)
+        return None
+
+    # ----- originate -----
+    def originate(self, params: dict[str, str], variables: dict[str, str], channel_id: str | None) -> Json:
+        endpoint = parse_endpoint(params.get("endpoint"))
+        app = params.get("app")
+        if not app and not params.get("extension"):
+            raise SimError(400, "Application or extension must be specified")
+        for wanted in (channel_id, params.get("otherChannelId")):
+            if wanted and wanted in self.core.channels:
+                raise SimError(409, "Channel with given unique ID already exists")
+        caller = parse_caller_id(params.get("callerId"))
+        timeout = float(params.get("timeout") or 30)
+        if endpoint.tech == "Local" and endpoint.context == "inbound":
+            return self.inbound_local(
+                endpoint.resource,
+                caller,
+                [f"queue={endpoint.resource}"],
+                channel_id,
+                params.get("otherChannelId"),
+            ).json()
+        if not app:
+            raise SimError(400, f"Unsupported dialplan target in the simulator: {params.get('context')}")
+        args = params.get("appArgs", "")
+        return self.dial_agent(
+            endpoint,
+            app,
+            args.split(",") if args else [],
+            caller,
+            timeout,
+            channel_id,
+            params.get("otherChannelId"),
+            variables,
+        ).json()
+
+    def inbound_local(
+        self,
+        queue: str,
+        caller: tuple[str, str],
+        args: list[str],
+        channel_id: str | None = None,
+        other_id: str | None = None,
+    ) -> Channel:
+        """A customer call: Local/<queue>@inbound, the ;2 half entering Stasis(app, queue=...)."""
+        core = self.core
+        suffix = core.local_suffix()
+        handset = core.add_channel(
+            Channel(
+                id=channel_id or core.new_channel_id(),
+                name=f"Local/{queue}@inbound-{suffix};1",
+                kind=Kind.CUSTOMER_HANDSET,
+                state="Down",
+                caller=caller,
+                connected=caller,
+                context="inbound",
+                exten=queue,
+                app_name="AppDial2",
+                app_data="(Outgoing Line)",
+            )
+        )
+        call = core.add_channel(
+            Channel(
+                id=other_id or core.new_channel_id(),
+                name=f"Local/{queue}@inbound-{suffix};2",
+                kind=Kind.INBOUND,
+                state="Ring",
+                caller=caller,
+                connected=caller,
+                context="inbound",
+                exten=queue,
+                priority=2,
+                app_name="Stasis",
+                app_data=",".join([self.app, *args]),
+                talk_hz=CUSTOMER_HZ,
+                peer=handset,
+                endpoint=caller[1],
+            )
+        )
+        handset.peer = call
+        self._enter_or_hang_up(call, args)
+        return handset
+
+    def inbound_sip(self, caller: tuple[str, str], args: list[str]) -> Channel:
+        """A customer call from a SIP trunk: PJSIP/customer-<n> entering Stasis (traces-sip)."""
+        core = self.core
+        call = core.add_channel(
+            Channel(
+                id=core.new_channel_id(),
+                name=f"PJSIP/customer-{core.pjsip_suffix()}",
+                kind=Kind.PJSIP,
+                state="Ring",
+                caller=caller,
+                context="inbound",
+                exten=args[0].partition("=")[2] or "s",
+                priority=2,
+                app_name="Stasis",
+                app_data=",".join([self.app, *args]),
+                talk_hz=CUSTOMER_HZ,
+                protocol_id=f"1-{uuid.uuid4().int % 10000}@127.0.0.1",
+                endpoint=caller[1],
+            )
+        )
+        self._enter_or_hang_up(call, args)
+        return call
+
+    def _enter_or_hang_up(self, call: Channel, args: list[str]) -> None:
+        def enter() -> None:
+            if not call.hungup and not self.core.stasis_start(call, self.app, args):
+                self.core.hangup(call, cause=16, soft=False)  # Stasis failed: on to Hangup()
+
+        self.core.later(0.0, enter, call)
+
+    def dial_agent(
+        self,
+        endpoint: Endpoint,
+        app: str,
+        args: list[str],
+        caller: tuple[str, str],
+        timeout: float,
+        channel_id: str | None,
+        other_id: str | None,
+        variables: dict[str, str],
+    ) -> Channel:
+        core = self.core
+        sip = endpoint.tech == "PJSIP"
+        exten = endpoint.resource
+        dialstring = exten if sip else f"{exten}@{endpoint.context}"
+        if sip:
+            agent = core.add_channel(
+                Channel(
+                    id=channel_id or core.new_channel_id(),
+                    name=f"PJSIP/{exten}-{core.pjsip_suffix()}",
+                    kind=Kind.PJSIP,
+                    state="Down",
+                    caller=caller,
+                    connected=caller,
+                    context=endpoint.context or "default",
+                    exten="s",
+                    app_name="AppDial2",
+                    app_data="(Outgoing Line)",
+                    talk_hz=AGENT_HZ,
+                    protocol_id=str(uuid.uuid4()),
+                    endpoint=exten,
+                    subscribed={app},
+                )
+            )
+            handset = None
+        else:
+            suffix = core.local_suffix()
+            base = f"Local/{exten}@{endpoint.context}-{suffix}"
+            agent = core.add_channel(
+                Channel(
+                    id=channel_id or core.new_channel_id(),
+                    name=f"{base};1",
+                    kind=Kind.AGENT,
+                    state="Down",
+                    caller=caller,
+                    connected=caller,
+                    context=endpoint.context,
+                    exten=exten,
+                    app_name="AppDial2",
+                    app_data="(Outgoing Line)",
+                    talk_hz=AGENT_HZ,
+                    endpoint=exten,
+                    subscribed={app},
+                )
+            )
+            # The app is told of both halves of a Local pair it originated (websocket_reconnect:
+            # GET /applications lists the ;2 half too).
+            handset = core.add_channel(
+                Channel(
+                    id=other_id or core.new_channel_id(),
+                    name=f"{base};2",
+                    kind=Kind.AGENT_HANDSET,
+                    state="Ring",
+                    caller=caller,
+                    connected=caller,
+                    context=endpoint.context,
+                    exten=exten,
+                    peer=agent,
+                    subscribed={app},
+                )
+            )
+            agent.peer = handset
+        agent.variables.update(variables)
+        phone = self.phone(exten, sip) if (sip or endpoint.context == "agent-phone") else None
+        core.later(0.0, lambda: self._ring(agent, handset, phone, app, args, dialstring, timeout), agent)
+        return agent
+
+    def _ring(
+        self,
+        agent: Channel,
+        handset: Channel | None,
+        phone: Phone | None,
+        app: str,
+        args: list[str],
+        dialstring: str,
+        timeout: float,
+    ) -> None:
+        core = self.core
+        dial: dict[str, Any] = {"dialstring": dialstring, "forward": ""}
+        core.emit("Dial", agent.apps(), dialstatus="", peer=agent.json(), **dial)
+        if phone is None:
+            core.hangup(agent, cause=1, soft=False)  # no such extension
+            return
+        if phone.answer == "busy":
+            core.emit("Dial", agent.apps(), dialstatus="BUSY", peer=agent.json(), **dial)
+            core.hangup(agent, cause=17, soft=False)
+            return
+        if phone.delay > 0:
+            core.set_state(agent, "Ringing")
+            core.emit("Dial", agent.apps(), dialstatus="RINGING", peer=agent.json(), **dial)
+        if phone.answer == "never" or phone.delay >= timeout:
+
+            def give_up() -> None:
+                core.emit("Dial", agent.apps(), dialstatus="NOANSWER", peer=agent.json(), **dial)
+                core.hangup(agent, cause=19, soft=False)
+
+            core.later(timeout, give_up, agent)
+            return
+
+        def answer() -> None:
+            if handset is not None:
+                core.set_state(handset, "Up")
+            core.set_state(agent, "Up")
+            core.emit("Dial", agent.apps(), dialstatus="ANSWER", peer=agent.json(), **dial)
+            agent.talking = True
+            agent.app_name, agent.app_data = "Stasis", ",".join([app, *args])
+            if not core.stasis_start(agent, app, args):
+                core.hangup(agent, cause=16, soft=False)
+                return
+            for offset, digit in phone.keys:
+                core.later(offset, functools.partial(self.key, agent, digit, phone.key_ms), agent)
+            for begin, end in phone.quiet:
+                core.later(begin, lambda: self.talk(agent, False), agent)
+                core.later(end, lambda: self.talk(agent, True), agent)
+
+        core.later(phone.delay, answer, agent)
+
+    # ----- what parties do -----
+    def talk(self, ch: Channel, talking: bool) -> None:
+        ch.talking = talking and ch.talk_hz is not None
+        self.core.audio_changed(ch)
+
+    def key(self, ch: Channel, digit: str, duration_ms: int) -> None:
+        """The party behind `ch` presses a key: it sounds for its duration, then ARI reports it."""
+        core = self.core
+        if ch.hungup:
+            return
+        ch.keys = dtmf_tones(digit)
+        core.audio_changed(ch)
+
+        def released() -> None:
+            ch.keys = frozenset()
+            core.audio_changed(ch)
+            if ch.stasis_app is not None and not self._natively_bridged(ch):
+                core.emit(
+                    "ChannelDtmfReceived", ch.apps(), channel=ch.json(), digit=digit, duration_ms=duration_ms
+                )
+            core.media.dtmf(ch, digit)
+
+        core.later(duration_ms / 1000, released, ch)
+
+    @staticmethod
+    def _natively_bridged(ch: Channel) -> bool:
+        # Two SIP phones alone in a bridge with nothing attached exchange RTP directly, so the
+        # application hears no keys at all (sip_dtmf_native_vs_snoop.jsonl, first call).
+        br = ch.bridge
+        return (
+            br is not None
+            and len(br.channels) == 2
+            and all(m.kind is Kind.PJSIP and not m.snoops and not m.recordings for m in br.channels)
+        )
+
+    def blind_transfer(self, agent: Channel, destination: str) -> None:
+        """The agent's phone sends a SIP REFER to `destination`."""
+        core = self.core
+        if agent.kind is not Kind.PJSIP:
+            raise SimError(400, "only a SIP phone (PJSIP channel) can send a REFER")
+        br = agent.bridge
+        if br is None:
+            raise SimError(409, "the agent's channel is not in a bridge")
+        others = [c for c in br.channels if c is not agent]
+        if agent.variables.get("PJSIP_TRANSFER_HANDLING()") == "ari-only":
+            # Asterisk changes nothing and reports the REFER; a second report with only the
+            # source channel follows ~300 ms later (sip_blind_transfer_ari_only.jsonl).
+            referred_by: Json = {"source_channel": agent.json(), "bridge": br.json()}
+            if others:
+                referred_by["connected_channel"] = others[0].json()
+            refer_to = {"requested_destination": {"destination": destination}}
+            apps = agent.apps()
+            core.emit("ChannelTransfer", apps, refer_to=refer_to, referred_by=referred_by)
+            core.later(
+                0.311,
+                lambda: core.emit(
+                    "ChannelTransfer", apps, refer_to=refer_to, referred_by={"source_channel": agent.json()}
+                ),
+            )
+            return
+        self._core_blind_transfer(agent, br, others, destination)
+
+    def _core_blind_transfer(self, agent: Channel, br: Any, others: list[Channel], exten: str) -> None:
+        # Default handling (sip_blind_transfer_core.jsonl): a Local channel takes the agent's place
+        # in the bridge; its ;2 half re-enters the app with transfer,agent=<exten>; the agent's
+        # channel leaves the bridge but stays in the application.
+        core = self.core
+        snapshot = br.json()
+        core.emit("ChannelUnhold", agent.apps(), channel=agent.json())
+        if not re.fullmatch(r"3\d{3}", exten):
+            core.emit(
+                "BridgeBlindTransfer",
+                agent.apps() | br.subscribed,
+                bridge=snapshot,
+                channel=agent.json(),
+                context="agent-transfers",
+                exten=exten,
+                is_external=True,
+                result="Invalid",
+                **({"transferee": others[0].json()} if others else {}),
+            )
+            return
+        base = f"Local/{exten}@agent-transfers-{core.local_suffix()}"
+        one = core.add_channel(
+            Channel(
+                id=core.new_channel_id(),
+                name=f"{base};1",
+                kind=Kind.TRANSFER_LOCAL,
+                state="Down",
+                context="agent-transfers",
+                exten=exten,
+            )
+        )
+        args = ["transfer", f"agent={exten}"]
+        two = core.add_channel(
+            Channel(
+                id=core.new_channel_id(),
+                name=f"{base};2",
+                kind=Kind.TRANSFER_LOCAL,
+                state="Ring",
+                caller=others[0].caller if others else ("", ""),
+                context="agent-transfers",
+                exten=exten,
+                app_name="Stasis",
+                app_data=",".join([self.app, *args]),
+                peer=one,
+            )
+        )
+        one.peer = two
+        core.stasis_start(two, self.app, args)
+        core.stasis_start(one, (br.subscribed and sorted(br.subscribed)[0]) or self.app, [])
+        core.leave_bridge(agent)
+        self.talk(agent, False)  # the phone holds the call while it transfers (rec-sip-core-3001.wav)
+        # The transferer stays in the application, but its originate subscription went with the
+        # transfer: its hangup later ends with StasisEnd and no ChannelDestroyed (core trace).
+        agent.subscribed.clear()
+        core.enter_bridge(br, one, absorb_dtmf=False, mute=False)
+        core.emit(
+            "BridgeBlindTransfer",
+            agent.apps() | br.subscribed,
+            bridge=snapshot,
+            channel=agent.json(),
+            context="agent-transfers",
+            exten=exten,
+            is_external=True,
+            replace_channel=one.json(),
+            result="Success",
+            **({"transferee": others[0].json()} if others else {}),
+        )

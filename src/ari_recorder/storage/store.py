@@ -1,0 +1,193 @@
+"""The store: migrations, the settings the file seeds, and each call's lasting state.
+
+A call is written after every step, before its actions are carried out, so that a restarted
+controller knows what was its own (the ids are deterministic) and what was recorded.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import msgspec
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Connection, event, select
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
+
+from ari_recorder.domain.call import Call, Phase, Segment
+from ari_recorder.domain.policy import RecordSide
+from ari_recorder.settings import Settings
+from ari_recorder.storage.tables import (
+    AgentRow,
+    AttachedDataRow,
+    CompanySettingRow,
+    InteractionRow,
+    QueueRow,
+    RecordingRow,
+    SegmentRow,
+)
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _: Any) -> None:
+    # WAL with synchronous=NORMAL: a commit no longer waits for the disk each time (a crash of
+    # the machine may lose the last commits, never corrupt the file); foreign keys enforced,
+    # as PostgreSQL does.
+    cursor = dbapi_connection.cursor()
+    for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "foreign_keys=ON"):
+        cursor.execute(f"PRAGMA {pragma}")
+    cursor.close()
+
+
+def _upgrade(connection: Connection) -> None:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.attributes["connection"] = connection
+    command.upgrade(config, "head")
+
+
+class Store:
+    def __init__(self, url: str, schema: str | None = None) -> None:
+        """`schema` (PostgreSQL): every table, alembic's too, lives there; created when missing."""
+        parsed = make_url(url)
+        if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        self.schema = schema
+        connect_args: dict[str, Any] = {}
+        if schema is not None:
+            if parsed.get_backend_name() != "postgresql":
+                raise ValueError(f"a schema needs PostgreSQL, not {parsed.get_backend_name()}")
+            connect_args["server_settings"] = {"search_path": schema}
+        self.engine = create_async_engine(url, connect_args=connect_args)
+        if parsed.get_backend_name() == "sqlite":
+            event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
+        self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+
+    async def migrate(self) -> None:
+        async with self.engine.begin() as connection:
+            if self.schema is not None:
+                await connection.exec_driver_sql(f'CREATE SCHEMA IF NOT EXISTS "{self.schema}"')
+            await connection.run_sync(_upgrade)
+
+    async def aclose(self) -> None:
+        await self.engine.dispose()
+
+    async def seed(self, settings: Settings) -> None:
+        """Agents, queues and company settings from the file (the admin API edits them later)."""
+        async with self.sessions.begin() as session:
+            for agent_id, agent in settings.agents.items():
+                await session.merge(
+                    AgentRow(
+                        id=agent_id,
+                        endpoint=agent.endpoint,
+                        permit_recordings=agent.permit_recordings,
+                        record_percent=agent.record_percent,
+                    )
+                )
+            for queue_id, queue in settings.queues.items():
+                await session.merge(QueueRow(id=queue_id, settings=_plain(queue)))
+            for key, value in _plain(settings.company).items():
+                await session.merge(CompanySettingRow(key=key, value=value))
+
+    async def save_call(self, call: Call) -> None:
+        await self.save_calls([call])
+
+    async def save_calls(self, calls: list[Call]) -> None:
+        """Several calls' states in one transaction (the persister batches them under load)."""
+        now = datetime.now(UTC)
+        async with self.sessions.begin() as session:
+            for call in calls:
+                await self._save_call(session, call, now)
+
+    async def _save_call(self, session: AsyncSession, call: Call, now: datetime) -> None:
+        row = await session.get(InteractionRow, call.id)
+        new = row is None
+        if row is None:
+            row = InteractionRow(
+                id=call.id,
+                direction=call.interaction.direction.value,
+                queue=call.interaction.queue,
+                customer_channel=call.customer,
+                phase=call.phase.value,
+                started_at=now,
+            )
+            session.add(row)
+        row.phase = call.phase.value
+        row.state = msgspec.to_builtins(call)
+        if call.phase is Phase.ENDED and row.ended_at is None:
+            row.ended_at = now
+        await session.flush()  # the interaction first: the other rows refer to it
+        if new:
+            for key, value in call.interaction.metadata.items():
+                session.add(AttachedDataRow(interaction_id=call.id, key=key, value=value))
+        for segment in call.segments:
+            await self._save_segment(session, call, segment, now)
+
+    async def _save_segment(self, session: AsyncSession, call: Call, segment: Segment, now: datetime) -> None:
+        if await session.get(SegmentRow, (call.id, segment.number)) is None:
+            levels = [{"level": s.level.value, "by": s.by} for s in segment.decision.selections]
+            session.add(
+                SegmentRow(
+                    interaction_id=call.id,
+                    number=segment.number,
+                    agent=segment.agent,
+                    channel=segment.channel,
+                    recorded=segment.recording is not None,
+                    levels=levels,
+                    reason=segment.decision.reason,
+                    recording=segment.recording,
+                    started_at=now,
+                )
+            )
+        if segment.recording is None:
+            return
+        recording = await session.get(RecordingRow, segment.recording)
+        if recording is None:
+            side = call.queue.record_side if call.queue else RecordSide.AGENT
+            recording = RecordingRow(
+                name=segment.recording,
+                interaction_id=call.id,
+                segment=segment.number,
+                side=side.value,
+                state="recording",
+                levels=[{"level": s.level.value, "by": s.by} for s in segment.decision.selections],
+                started_at=now,
+            )
+            session.add(recording)
+        if segment.recording not in call.recordings_open and recording.state == "recording":
+            # Finished in Asterisk: ready for the delivery stage to fetch.
+            recording.state, recording.finished_at = "ready", now
+
+    async def open_calls(self) -> list[Call]:
+        """Calls a previous controller did not see to their end (or whose recordings had not
+        finished), as it left them: to be resumed and reconciled with Asterisk."""
+        async with self.sessions() as session:
+            rows = (
+                await session.scalars(select(InteractionRow).where(InteractionRow.state.is_not(None)))
+            ).all()
+        calls = [msgspec.convert(row.state, Call) for row in rows]
+        return [call for call in calls if call.phase is not Phase.ENDED or call.recordings_open]
+
+    async def recordings(self, state: str | None = None) -> list[RecordingRow]:
+        async with self.sessions() as session:
+            query = select(RecordingRow).order_by(RecordingRow.name)
+            if state is not None:
+                query = query.where(RecordingRow.state == state)
+            return list((await session.scalars(query)).all())
+
+    async def segments(self, interaction: str) -> list[SegmentRow]:
+        async with self.sessions() as session:
+            query = (
+                select(SegmentRow).where(SegmentRow.interaction_id == interaction).order_by(SegmentRow.number)
+            )
+            return list((await session.scalars(query)).all())
+
+
+def _plain(struct: object) -> dict[str, object]:
+    value = msgspec.to_builtins(struct)
+    assert isinstance(value, dict)
+    return value

@@ -1,0 +1,77 @@
+"""The tables. Changes to them go through a migration in migrations/versions/."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Integer, String
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class AgentRow(Base):
+    __tablename__ = "agents"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    endpoint: Mapped[str] = mapped_column(String(255))
+    permit_recordings: Mapped[bool] = mapped_column(Boolean, default=False)
+    record_percent: Mapped[int | None] = mapped_column(Integer, nullable=True)
+
+
+class QueueRow(Base):
+    __tablename__ = "queues"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    settings: Mapped[dict[str, Any]] = mapped_column(JSON)  # agents, percent, side, announcement...
+
+
+class CompanySettingRow(Base):
+    __tablename__ = "company_settings"
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[Any] = mapped_column(JSON)
+
+
+class InteractionRow(Base):
+    __tablename__ = "interactions"
+    id: Mapped[str] = mapped_column(String(128), primary_key=True)  # the customer channel's id
+    direction: Mapped[str] = mapped_column(String(16))
+    queue: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    customer_channel: Mapped[str] = mapped_column(String(128))
+    phase: Mapped[str] = mapped_column(String(16))
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    state: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)  # the Call, to resume it
+
+
+class AttachedDataRow(Base):
+    __tablename__ = "attached_data"
+    interaction_id: Mapped[str] = mapped_column(ForeignKey("interactions.id"), primary_key=True)
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(String(1024))
+
+
+class SegmentRow(Base):
+    __tablename__ = "segments"
+    interaction_id: Mapped[str] = mapped_column(ForeignKey("interactions.id"), primary_key=True)
+    number: Mapped[int] = mapped_column(Integer, primary_key=True)
+    agent: Mapped[str] = mapped_column(String(64))
+    channel: Mapped[str] = mapped_column(String(128))
+    recorded: Mapped[bool] = mapped_column(Boolean)
+    levels: Mapped[list[dict[str, str]]] = mapped_column(JSON)  # [{"level": "queue", "by": "support"}]
+    reason: Mapped[str] = mapped_column(String(512))
+    recording: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class RecordingRow(Base):
+    __tablename__ = "recordings"
+    name: Mapped[str] = mapped_column(String(255), primary_key=True)  # as stored in Asterisk
+    interaction_id: Mapped[str] = mapped_column(ForeignKey("interactions.id"), index=True)
+    segment: Mapped[int] = mapped_column(Integer)  # the segment that started it
+    side: Mapped[str] = mapped_column(String(16))  # agent | customer
+    state: Mapped[str] = mapped_column(String(16), index=True)  # recording | ready
+    levels: Mapped[list[dict[str, str]]] = mapped_column(JSON)
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)

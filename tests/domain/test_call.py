@@ -1,0 +1,200 @@
+"""The call state machine as tables: events in, actions out, no I/O, no event loop."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from ari_recorder.domain import call as c
+from ari_recorder.domain.policy import (
+    AgentId,
+    AgentPolicy,
+    CompanyPolicy,
+    Interaction,
+    InteractionId,
+    QueueId,
+    QueuePolicy,
+    RecordSide,
+)
+
+Q = QueueId("support")
+
+
+def agent(ext: str, permit: bool = True, percent: int | None = 100) -> c.Agent:
+    return c.Agent(AgentPolicy(AgentId(ext), permit, percent), f"PJSIP/{ext}")
+
+
+def new_call(*agents: c.Agent, side: RecordSide = RecordSide.AGENT) -> c.Call:
+    return c.Call(
+        id="7.1",
+        customer="7.1",
+        interaction=Interaction(InteractionId("7.1"), queue=Q),
+        company=CompanyPolicy(),
+        queue=QueuePolicy(Q, record_side=side),
+        agents=agents,
+        announcement="sound:notice",
+        ring_timeout=15,
+    )
+
+
+def kinds(actions: list[c.Action]) -> list[str]:
+    return [type(a).__name__ for a in actions if not isinstance(a, c.Log)]
+
+
+def recordings(actions: list[c.Action]) -> list[c.Action]:
+    return [a for a in actions if isinstance(a, c.StartRecording | c.StopRecording)]
+
+
+def connected(*agents: c.Agent, side: RecordSide = RecordSide.AGENT) -> c.Call:
+    """A call whose first agent has answered."""
+    call, _ = c.step(c.start(new_call(*agents, side=side))[0], c.AnnouncementFinished())
+    return c.step(call, c.AgentAnswered("7.1-agent-1"))[0]
+
+
+def transfer(call: c.Call, to: c.Agent) -> tuple[c.Call, list[c.Action]]:
+    """The agent transfers to `to`, who answers."""
+    call, dial = c.step(call, c.TransferRequested(str(to.policy.agent), to))
+    assert [a for a in dial if isinstance(a, c.DialAgent)] == [
+        c.DialAgent("7.1-agent-2", to.policy.agent, to.endpoint, 15)
+    ]
+    return c.step(call, c.AgentAnswered("7.1-agent-2"))
+
+
+def test_a_call_is_answered_and_announced_before_anything_else() -> None:
+    call, actions = c.start(new_call(agent("1001")))
+    assert kinds(actions) == ["Answer", "Play"]
+    assert call.phase is c.Phase.ANSWERING
+    assert c.step(call, c.AgentAnswered("7.1-agent-1")) == (call, []), "nothing before the announcement ends"
+
+
+def test_after_the_announcement_the_customer_waits_in_a_bridge_and_the_first_agent_is_dialled() -> None:
+    call, _ = c.start(new_call(agent("1001"), agent("1002")))
+    call, actions = c.step(call, c.AnnouncementFinished())
+    assert kinds(actions) == ["CreateBridge", "AddToBridge", "StartMoh", "StartTimer", "DialAgent"]
+    assert actions[-2] == c.DialAgent("7.1-agent-1", AgentId("1001"), "PJSIP/1001", 15)
+    assert call.phase is c.Phase.WAITING
+
+
+def test_an_agent_who_does_not_answer_passes_the_call_to_the_next() -> None:
+    call, _ = c.step(c.start(new_call(agent("1001"), agent("1002")))[0], c.AnnouncementFinished())
+    call, actions = c.step(call, c.AgentFailed("7.1-agent-1", 19))
+    assert [a for a in actions if isinstance(a, c.DialAgent)] == [
+        c.DialAgent("7.1-agent-2", AgentId("1002"), "PJSIP/1002", 15)
+    ]
+    call, actions = c.step(call, c.AgentFailed("7.1-agent-2", 17))
+    assert kinds(actions) == ["Hangup", "DestroyBridge"]
+    assert call.phase is c.Phase.ENDED
+    assert call.segments == ()
+
+
+def test_a_consenting_agent_at_100_is_recorded_on_the_agent_side() -> None:
+    call, _ = c.step(c.start(new_call(agent("1001")))[0], c.AnnouncementFinished())
+    call, actions = c.step(call, c.AgentAnswered("7.1-agent-1"))
+    # Recording first (every round trip before it is audio lost), then the agent joins.
+    assert kinds(actions) == ["StartRecording", "StopMoh", "SetVariable", "AddToBridge"]
+    assert actions[2] == c.SetVariable("7.1-agent-1", "PJSIP_TRANSFER_HANDLING()", "ari-only")
+    assert actions[3] == c.AddToBridge("7.1-bridge", "7.1-agent-1", absorb_dtmf=True)
+    assert recordings(actions) == [c.StartRecording("7.1-agent-1", "7.1-snoop-1", "7.1-seg1-1001")]
+    assert call.recordings_open == {"7.1-seg1-1001"}
+
+
+def test_customer_side_records_the_customer_channel() -> None:
+    call, _ = c.step(c.start(new_call(agent("1001"), side=RecordSide.CUSTOMER))[0], c.AnnouncementFinished())
+    _, actions = c.step(call, c.AgentAnswered("7.1-agent-1"))
+    assert recordings(actions) == [c.StartRecording("7.1", "7.1-snoop-1", "7.1-seg1-1001")]
+
+
+def test_an_agent_without_consent_is_never_recorded() -> None:
+    call, _ = c.step(c.start(new_call(agent("1001", permit=False)))[0], c.AnnouncementFinished())
+    call, actions = c.step(call, c.AgentAnswered("7.1-agent-1"))
+    assert "StartRecording" not in kinds(actions)
+    assert call.segments[0].recording is None
+    assert "has not consented" in call.segments[0].decision.reason
+
+
+def test_hangups_end_the_call_and_leave_nothing_behind() -> None:
+    call, _ = c.step(c.start(new_call(agent("1001")))[0], c.AnnouncementFinished())
+    call, _ = c.step(call, c.AgentAnswered("7.1-agent-1"))
+    ended, actions = c.step(call, c.CustomerLeft())
+    assert [a for a in actions if not isinstance(a, c.Log)] == [
+        c.Hangup("7.1-agent-1"),
+        c.Hangup("7.1"),
+        c.DestroyBridge("7.1-bridge"),
+    ]
+    assert ended.phase is c.Phase.ENDED
+    assert ended.recordings_open == {"7.1-seg1-1001"}, "the recording ends with its snoop, later"
+    drained, _ = c.step(ended, c.RecordingEnded("7.1-seg1-1001"))
+    assert drained.recordings_open == frozenset()
+    by_agent, _ = c.step(call, c.AgentLeft("7.1-agent-1"))
+    assert by_agent.phase is c.Phase.ENDED
+
+
+def test_agents_on_other_calls_are_skipped() -> None:
+    call, _ = c.start(new_call(agent("1001"), agent("1002")))
+    call, actions = c.step(call, c.AnnouncementFinished(busy=frozenset({"1001"})))
+    assert [a.agent for a in actions if isinstance(a, c.DialAgent)] == ["1002"]
+
+
+def test_no_agent_within_the_wait_limit_takes_the_fallback() -> None:
+    base = replace(new_call(agent("1001")), fallback=c.Fallback("continue", "voicemail", "s", 1))
+    call, _ = c.step(c.start(base)[0], c.AnnouncementFinished())
+    ended, actions = c.step(call, c.WaitLimitReached())
+    assert [a for a in actions if not isinstance(a, c.Log)] == [
+        c.Hangup("7.1-agent-1"),
+        c.ContinueInDialplan("7.1", "voicemail", "s", 1),
+        c.DestroyBridge("7.1-bridge"),
+    ]
+    assert ended.phase is c.Phase.ENDED
+    hung_up, actions = c.step(
+        c.step(c.start(new_call(agent("1001")))[0], c.AnnouncementFinished())[0], c.WaitLimitReached()
+    )
+    assert kinds(actions) == ["Hangup", "Hangup", "DestroyBridge"]
+    assert hung_up.phase is c.Phase.ENDED
+    assert c.step(ended, c.WaitLimitReached()) == (ended, []), "a late timer changes nothing"
+
+
+# RECORDING-RULES.md, "Transfers": each row, agent side.
+def test_a_recorded_then_b_at_0_a_stops_and_b_is_not_recorded() -> None:
+    call, actions = transfer(connected(agent("A")), agent("B", percent=0))
+    assert kinds(actions)[-3:] == ["SetVariable", "AddToBridge", "Hangup"], "B joins, then A goes"
+    assert [a for a in actions if isinstance(a, c.Hangup)] == [c.Hangup("7.1-agent-1")]
+    assert recordings(actions) == [], "A's recording ends with A's snoop; nothing for B"
+    assert [s.recording for s in call.segments] == ["7.1-seg1-A", None]
+
+
+def test_a_at_0_then_b_above_0_b_is_recorded_from_the_answer() -> None:
+    call, actions = transfer(connected(agent("A", percent=0)), agent("B", percent=100))
+    assert recordings(actions) == [c.StartRecording("7.1-agent-2", "7.1-snoop-2", "7.1-seg2-B")]
+    assert call.segment is not None and call.segment.agent == "B"
+
+
+def test_a_recorded_then_b_not_permitted_nothing_of_b() -> None:
+    call, actions = transfer(connected(agent("A")), agent("B", permit=False))
+    assert recordings(actions) == []
+    assert call.segments[-1].recording is None
+
+
+# Customer side: one recording across transfers, stopped for good by a non-permitted agent.
+def test_customer_side_runs_on_across_a_transfer() -> None:
+    call, actions = transfer(connected(agent("A"), side=RecordSide.CUSTOMER), agent("B", percent=0))
+    assert recordings(actions) == []
+    assert [s.recording for s in call.segments] == ["7.1-seg1-A", "7.1-seg1-A"]
+
+
+def test_customer_side_stops_for_good_when_a_non_permitted_agent_answers() -> None:
+    call, actions = transfer(connected(agent("A"), side=RecordSide.CUSTOMER), agent("B", permit=False))
+    assert recordings(actions) == [c.StopRecording("7.1-seg1-A")]
+    assert call.customer_recording is None and call.customer_recording_over
+    call, _ = c.step(call, c.TransferRequested("C", agent("C")))
+    call, actions = c.step(call, c.AgentAnswered("7.1-agent-3"))
+    assert recordings(actions) == [], "for good: C's segment does not start it again"
+
+
+def test_a_transfer_nobody_answers_leaves_the_call_with_its_agent() -> None:
+    call = connected(agent("A"))
+    call, _ = c.step(call, c.TransferRequested("B", agent("B")))
+    call, actions = c.step(call, c.AgentFailed("7.1-agent-2", 19))
+    assert call.phase is c.Phase.CONNECTED and call.segment is not None and call.segment.agent == "A"
+    assert kinds(actions) == []
+    refused, actions = c.step(call, c.TransferRequested("9999", None))
+    assert refused == call
+    assert "no agent 9999" in str(actions)

@@ -1,0 +1,231 @@
+"""Inbound calls end to end: the controller against the simulator, over ARI, WAVs checked."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from ari_recorder.app import running
+from ari_recorder.ari.rest import AriClient
+from ari_recorder.engine.controller import CallReport
+from ari_recorder.settings import (
+    AgentSettings,
+    AriSettings,
+    CompanySettings,
+    DatabaseSettings,
+    QueueSettings,
+    Settings,
+)
+from ari_recorder.simulator.server import RunningSimulator, serve
+from ari_recorder.storage.store import Store
+from tests.support.audio import duration, tone_runs
+
+AGENTS = {
+    "1001": AgentSettings(endpoint="Local/1001@agent-phone", permit_recordings=True, record_percent=100),
+    "1002": AgentSettings(endpoint="Local/1002@agent-phone", permit_recordings=True),
+    "1003": AgentSettings(endpoint="Local/1003@agent-phone", permit_recordings=False, record_percent=100),
+}
+
+
+class World:
+    """The simulator, the controller, and the calls' reports as they end."""
+
+    def __init__(
+        self,
+        sim: RunningSimulator,
+        http: aiohttp.ClientSession,
+        ari: AriClient,
+        tmp: Path,
+        reports: asyncio.Queue[CallReport],
+        store: Store,
+    ) -> None:
+        self.sim, self.http, self.ari, self.tmp, self.reports = sim, http, ari, tmp, reports
+        self.store = store
+
+    async def fetch(self, name: str) -> Path:
+        """The stored recording, fetched over ARI as the delivery stage will."""
+        path = self.tmp / f"{name}.wav"
+        await self.ari.download_stored(name, path)
+        return path
+
+    async def control(self, path: str, body: dict[str, object], method: str = "POST") -> None:
+        async with self.http.request(method, f"{self.sim.base_url}/sim/{path}", json=body) as r:
+            assert r.status == 200, await r.text()
+
+    async def state(self) -> dict[str, list[object]]:
+        async with self.http.get(f"{self.sim.base_url}/sim/state") as r:
+            return await r.json()  # type: ignore[no-any-return]
+
+
+@asynccontextmanager
+async def world(
+    tmp_path: Path,
+    queues: dict[str, QueueSettings],
+    agents: dict[str, AgentSettings] = AGENTS,
+    **company: object,
+) -> AsyncIterator[World]:
+    async with serve() as sim, aiohttp.ClientSession() as http:
+        settings = Settings(
+            ari=AriSettings(url=sim.ari_url),
+            database=DatabaseSettings(url=f"sqlite+aiosqlite:///{tmp_path / 'db.sqlite'}"),
+            company=CompanySettings(announcement="sim/announcement", **company),  # type: ignore[arg-type]
+            queues=queues,
+            agents=agents,
+        )
+        reports: asyncio.Queue[CallReport] = asyncio.Queue()
+        async with running(settings, reports.put_nowait) as app:
+            w = World(sim, http, app.ari, tmp_path, reports, app.store)
+            await asyncio.wait_for(app.controller.connected.wait(), 5)
+            yield w
+
+
+async def talk_then_hang_up(w: World, caller: str, queue: str, seconds: float) -> CallReport:
+    await w.control("calls", {"queue": queue, "caller": caller})
+    await asyncio.sleep(1.5 + seconds)  # the announcement, then the conversation
+    await w.control("hangup", {"customer": caller})
+    return await asyncio.wait_for(w.reports.get(), 15)
+
+
+async def test_a_consenting_agent_is_recorded_from_the_answer_on(tmp_path: Path) -> None:
+    async with world(tmp_path, {"support": QueueSettings(agents=["1001"])}) as w:
+        report = await talk_then_hang_up(w, "15550001", "support", 2.0)
+        left = await w.state()
+        (segment,) = report.call.segments
+        assert segment.agent == "1001"
+        assert segment.recording is not None
+        wav = await w.fetch(segment.recording)
+    runs = tone_runs(wav)
+    # Nothing of the announcement (660 Hz) or the wait: the agent and the customer, throughout.
+    assert [sorted(r.tones) for r in runs if r.end - r.start > 0.05] == [[440, 1000]], runs
+    assert 1.9 < duration(wav) < 2.3
+    assert left["channels"] == [] and left["bridges"] == [] and left["live_recordings"] == []
+
+
+async def test_an_agent_without_consent_leaves_no_file(tmp_path: Path) -> None:
+    queues = {"sales": QueueSettings(agents=["1003"], record_percent=100)}
+    async with world(tmp_path, queues, compliance_all=True) as w:
+        report = await talk_then_hang_up(w, "15550002", "sales", 1.0)
+        left = await w.state()
+    (segment,) = report.call.segments
+    assert segment.recording is None
+    assert left["stored_recordings"] == []
+
+
+async def test_the_next_agent_is_dialled_when_one_does_not_answer(tmp_path: Path) -> None:
+    queues = {"support": QueueSettings(agents=["1002", "1001"], ring_timeout=1)}
+    async with world(tmp_path, queues) as w:
+        await w.control("phones/1002", {"answer": "never"}, method="PUT")
+        report = await talk_then_hang_up(w, "15550003", "support", 2.5)
+    assert [s.agent for s in report.call.segments] == ["1001"]
+    assert report.call.tried == 2
+
+
+async def test_a_call_for_an_unknown_queue_is_hung_up_with_a_reason(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    async with world(tmp_path, {"support": QueueSettings(agents=["1001"])}) as w:
+        await w.control("calls", {"queue": "nosuchqueue"})
+        for _ in range(100):
+            if not (await w.state())["channels"]:
+                break
+            await asyncio.sleep(0.02)
+        left = await w.state()
+    assert left["channels"] == []
+    assert "action=refuse how=hangup why=\"no queue named 'nosuchqueue'" in caplog.text
+
+
+async def test_round_robin_turns_the_queue_and_busy_agents_are_skipped(tmp_path: Path) -> None:
+    queues = {
+        "rr": QueueSettings(agents=["1001", "1002"], strategy="round-robin"),
+        "ordered": QueueSettings(agents=["1001", "1002"]),
+    }
+    async with world(tmp_path, queues) as w:
+        first = await talk_then_hang_up(w, "15550010", "rr", 0.5)
+        second = await talk_then_hang_up(w, "15550011", "rr", 0.5)
+        # Two calls at once, in order: the second finds 1001 on the first call and gets 1002.
+        await w.control("calls", {"queue": "ordered", "caller": "15550012"})
+        await asyncio.sleep(2.0)
+        await w.control("calls", {"queue": "ordered", "caller": "15550013"})
+        await asyncio.sleep(2.0)
+        for caller in ("15550012", "15550013"):
+            await w.control("hangup", {"customer": caller})
+        both = [await asyncio.wait_for(w.reports.get(), 15) for _ in range(2)]
+    assert [s.agent for s in first.call.segments] == ["1001"]
+    assert [s.agent for s in second.call.segments] == ["1002"]
+    assert sorted(s.agent for r in both for s in r.call.segments) == ["1001", "1002"]
+
+
+async def test_no_agent_within_the_wait_limit_sends_the_customer_back_to_the_dialplan(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    queues = {"support": QueueSettings(agents=["1001"], ring_timeout=30, wait_limit=1, fallback="continue")}
+    async with world(tmp_path, queues) as w:
+        await w.control("phones/1001", {"answer": "never"}, method="PUT")
+        await w.control("calls", {"queue": "support", "caller": "15550020"})
+        report = await asyncio.wait_for(w.reports.get(), 15)
+        await asyncio.sleep(0.2)
+        left = await w.state()
+    assert report.call.segments == ()
+    assert 'action=fallback why="no agent answered within 1 s" to=dialplan' in caplog.text
+    assert left["channels"] == [] and left["bridges"] == []
+
+
+SIP_AGENTS = {
+    "3001": AgentSettings(endpoint="PJSIP/3001", permit_recordings=True, record_percent=100),
+    "3002": AgentSettings(endpoint="PJSIP/3002", permit_recordings=True, record_percent=100),
+    "3003": AgentSettings(endpoint="PJSIP/3003", permit_recordings=False),
+}
+
+
+@pytest.mark.parametrize("side", ["agent", "customer"])
+async def test_a_phone_transfer_to_a_recorded_agent(tmp_path: Path, side: str) -> None:
+    """SIP REFER from 3001 to 3002, carried out by the application (ari-only handling)."""
+    queues = {"support": QueueSettings(agents=["3001"], record_side=side)}  # type: ignore[arg-type]
+    async with world(tmp_path, queues, SIP_AGENTS) as w:
+        await w.control("calls", {"queue": "support", "caller": "15550030", "via": "sip"})
+        await asyncio.sleep(1.5 + 2.0)  # announcement, then A and the customer talk 2 s
+        await w.control("transfer", {"agent": "3001", "to": "3002"})
+        await asyncio.sleep(0.3 + 2.0)  # 3002 rings 0.3 s, then B and the customer talk 2 s
+        await w.control("hangup", {"customer": "15550030"})
+        report = await asyncio.wait_for(w.reports.get(), 15)
+        files = {s.recording: await w.fetch(s.recording) for s in report.call.segments if s.recording}
+        left = await w.state()
+    a, b = report.call.segments
+    assert (a.agent, b.agent) == ("3001", "3002")
+    assert left["channels"] == [] and left["bridges"] == []
+    if side == "agent":
+        # A's file holds only A's time with the customer; B's starts when B answered.
+        assert 1.9 < duration(files[a.recording]) < 2.4  # type: ignore[index]
+        assert 1.9 < duration(files[b.recording]) < 2.4  # type: ignore[index]
+    else:
+        assert a.recording == b.recording, "one recording across the transfer"
+        (only,) = files.values()
+        assert 4.1 < duration(only) < 4.8
+
+
+async def test_a_hangup_while_the_event_socket_was_down_is_found_on_reconnect(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    async with world(tmp_path, {"support": QueueSettings(agents=["1001"])}) as w:
+        await w.control("calls", {"queue": "support", "caller": "15550040"})
+        await asyncio.sleep(1.5 + 1.0)
+        # The socket drops, and the customer hangs up before the controller is back (its backoff
+        # waits at least 0.25 s): Asterisk sends the StasisEnd to nobody.
+        await w.control("drop-websockets", {})
+        await w.control("hangup", {"customer": "15550040"})
+        report = await asyncio.wait_for(w.reports.get(), 15)
+        left = await w.state()
+        ready = [r.name for r in await w.store.recordings("ready")]
+    assert "action=reconcile missed=CustomerLeft" in caplog.text
+    (segment,) = report.call.segments
+    assert ready == [segment.recording]
+    assert left["channels"] == [] and left["bridges"] == [] and left["live_recordings"] == []

@@ -1,0 +1,103 @@
+"""The simulator's people (its control API) and its audio, through ARI over real sockets."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from ari_recorder.ari.rest import AriClient
+from tests.support.audio import duration, tone_runs
+from tests.support.sim import SimApp, sim_app
+
+
+async def agent_leg(sim: SimApp, ari: AriClient, ext: str, timeout: int = 30) -> str:
+    channel = await ari.originate(
+        f"Local/{ext}@agent-phone", app="ari-recorder", app_args=f"agent,{ext}", timeout=timeout
+    )
+    return channel.id
+
+
+@pytest.mark.parametrize(("answer", "status", "cause"), [("never", "NOANSWER", 19), ("busy", "BUSY", 17)])
+async def test_a_phone_that_does_not_answer(answer: str, status: str, cause: int) -> None:
+    async with sim_app() as sim, AriClient(sim.sim.ari_url, "asterisk", "asterisk") as ari:
+        await sim.control("phones/1001", {"answer": answer}, method="PUT")
+        agent = await agent_leg(sim, ari, "1001", timeout=1)
+        dial = await sim.wait_for("Dial", dialstatus=status)
+        destroyed = await sim.wait_for("ChannelDestroyed", channel__id=agent)
+    assert dial["peer"]["id"] == agent
+    assert destroyed["cause"] == cause
+    assert not [e for e in sim.events if e["type"] == "StasisStart"]
+
+
+async def test_an_extension_that_does_not_exist() -> None:
+    async with sim_app() as sim, AriClient(sim.sim.ari_url, "asterisk", "asterisk") as ari:
+        agent = await agent_leg(sim, ari, "9999")
+        destroyed = await sim.wait_for("ChannelDestroyed", channel__id=agent)
+    assert destroyed["cause"] == 1
+
+
+async def test_a_call_to_an_application_nobody_registered_is_hung_up() -> None:
+    async with sim_app(app="someone-else") as sim, AriClient(sim.sim.ari_url, "asterisk", "asterisk") as ari:
+        call = await sim.call()
+        await asyncio.sleep(0.2)
+        channels = {c.id for c in await ari.list_channels()}
+    assert call not in channels
+    assert not sim.events
+
+
+async def test_the_customer_presses_keys_and_hangs_up() -> None:
+    async with sim_app() as sim, AriClient(sim.sim.ari_url, "asterisk", "asterisk") as ari:
+        call = await sim.call(caller="15550009")
+        await sim.wait_for("StasisStart", channel__id=call)
+        await ari.answer(call)
+        await sim.control("dtmf", {"customer": "15550009", "digits": "12#", "duration_ms": 60, "gap_ms": 40})
+        digits = [(await sim.wait_for("ChannelDtmfReceived", channel__id=call))["digit"] for _ in range(3)]
+        await sim.control("hangup", {"customer": "15550009"})
+        end = await sim.wait_for("StasisEnd", channel__id=call)
+    assert digits == ["1", "2", "#"]
+    assert end["channel"]["id"] == call
+
+
+async def test_an_agent_recording_holds_what_the_agent_side_heard(tmp_path: Path) -> None:
+    """Snoop both ways: pause leaves time out, mute writes silence, a silent party is not heard."""
+    async with sim_app() as sim, AriClient(sim.sim.ari_url, "asterisk", "asterisk") as ari:
+        call = await sim.call(caller="15550001")
+        await sim.wait_for("StasisStart", channel__id=call)
+        await ari.answer(call)
+        bridge = await ari.create_bridge(name="call")
+        await ari.add_channel(bridge.id, call)
+        agent = await agent_leg(sim, ari, "1001")
+        await sim.wait_for("StasisStart", channel__id=agent)
+        await ari.add_channel(bridge.id, agent, absorb_dtmf=True)
+        snoop = await ari.snoop(agent, "ari-recorder", spy="both", app_args="snoop")
+        await ari.record(snoop.id, "rec-test")
+        await sim.wait_for("RecordingStarted")
+        loop = asyncio.get_running_loop()
+        began = loop.time()
+        await asyncio.sleep(1.0)
+        await ari.pause_recording("rec-test")
+        paused_at = loop.time()
+        await asyncio.sleep(1.0)
+        await ari.unpause_recording("rec-test")
+        paused = loop.time() - paused_at
+        await asyncio.sleep(0.5)
+        await ari.mute_recording("rec-test")
+        await asyncio.sleep(1.0)
+        await ari.unmute_recording("rec-test")
+        await sim.control("talk", {"customer": "15550001", "talking": False})
+        await asyncio.sleep(1.0)
+        await ari.hangup(agent)
+        finished = await sim.wait_for("RecordingFinished")
+        ended = loop.time()
+        await ari.download_stored("rec-test", tmp_path / "rec.wav")
+        await ari.hangup(call)
+    runs = [(round(r.end - r.start, 2), sorted(r.tones)) for r in tone_runs(tmp_path / "rec.wav")]
+    assert abs(duration(tmp_path / "rec.wav") - (ended - began - paused)) < 0.04
+    assert finished["recording"]["duration"] == int(duration(tmp_path / "rec.wav"))
+    tones = [t for _, t in runs]
+    # both parties; the muted second; then the customer falls silent as the mute ends
+    assert tones == [[440, 1000], [], [1000]], runs
+    assert abs(runs[1][0] - 1.0) < 0.04  # the muted second, as silence
+    assert abs(runs[0][0] - 1.5) < 0.06  # a second before the pause, half a second after

@@ -1,0 +1,134 @@
+"""The `ari-recorder` command as a user runs it: separate processes, real ports, clear errors."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import signal
+import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import aiohttp
+
+from ari_recorder.ari.rest import basic_auth
+from ari_recorder.simulator.server import free_port
+
+
+@asynccontextmanager
+async def command(*args: str, env: dict[str, str] | None = None) -> AsyncIterator[asyncio.subprocess.Process]:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "ari_recorder",
+        *args,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        # Only the settings the test gives: none inherited from whoever runs the tests.
+        env={**{k: v for k, v in os.environ.items() if not k.startswith("ARI_RECORDER_")}, **(env or {})},
+    )
+    try:
+        yield process
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+
+
+async def stop(process: asyncio.subprocess.Process, signum: int = signal.SIGTERM) -> tuple[int, str]:
+    process.send_signal(signum)
+    _, err = await asyncio.wait_for(process.communicate(), 10)
+    assert process.returncode is not None
+    return process.returncode, err.decode()
+
+
+async def wait_until_up(url: str) -> None:
+    async with aiohttp.ClientSession() as http:
+        for _ in range(200):
+            try:
+                async with http.get(url):
+                    return
+            except aiohttp.ClientConnectionError:
+                await asyncio.sleep(0.05)
+    raise AssertionError(f"nothing answered on {url}")
+
+
+async def test_the_simulator_command_serves_ari_on_its_port() -> None:
+    port = free_port()
+    async with command("simulator", "--port", str(port)) as sim:
+        await wait_until_up(f"http://127.0.0.1:{port}/sim/state")
+        async with aiohttp.ClientSession() as http:
+            headers = {"Authorization": basic_auth("asterisk", "asterisk")}
+            async with http.get(f"http://127.0.0.1:{port}/ari/asterisk/ping", headers=headers) as r:
+                assert (await r.json())["ping"] == "pong"
+            async with http.get(f"http://127.0.0.1:{port}/ari/channels") as r:
+                assert r.status == 401
+        code, err = await stop(sim, signal.SIGINT)
+    assert code == 130  # interrupted, as a shell expects
+    assert "Traceback" not in err
+
+
+async def test_run_with_asterisk_down_warns_and_keeps_trying(tmp_path: Path) -> None:
+    env = {
+        "ARI_RECORDER_DATABASE__URL": f"sqlite+aiosqlite:///{tmp_path / 'db.sqlite'}",
+        "ARI_RECORDER_ARI__URL": f"http://127.0.0.1:{free_port()}/ari",
+        "ARI_RECORDER_ARI__PASSWORD": "s3cret",
+    }
+    async with command("run", env=env) as controller:
+        await asyncio.sleep(2.0)
+        code, err = await stop(controller)
+    assert code == 0
+    assert "ARI events: cannot reach" in err
+    assert "Traceback" not in err
+    assert "s3cret" not in err
+
+
+async def test_run_with_a_wrong_password_says_so_in_one_line(tmp_path: Path) -> None:
+    port = free_port()
+    async with command("simulator", "--port", str(port)) as sim:
+        await wait_until_up(f"http://127.0.0.1:{port}/sim/state")
+        env = {
+            "ARI_RECORDER_DATABASE__URL": f"sqlite+aiosqlite:///{tmp_path / 'db.sqlite'}",
+            "ARI_RECORDER_ARI__URL": f"http://127.0.0.1:{port}/ari",
+            "ARI_RECORDER_ARI__PASSWORD": "not-the-password",
+        }
+        async with command("run", env=env) as controller:
+            await asyncio.sleep(1.5)
+            code, err = await stop(controller)
+        await stop(sim, signal.SIGINT)
+    assert code == 0
+    assert "Asterisk refused the user name or password (401)" in err
+    assert "Traceback" not in err
+    assert "not-the-password" not in err
+
+
+async def test_a_bad_setting_is_one_line_naming_it() -> None:
+    async with command("run", env={"ARI_RECORDER_ARI__URL": "ftp://asterisk"}) as controller:
+        _, err = await asyncio.wait_for(controller.communicate(), 10)
+    assert controller.returncode == 2
+    assert err.decode().strip().splitlines() == [
+        "ari-recorder: ari.url: expected http(s)://host:port/ari, got 'ftp://asterisk'"
+    ]
+
+
+async def test_demo_runs_on_embedded_defaults_and_exits_0(tmp_path: Path) -> None:
+    async with command("demo", "--var", str(tmp_path / "var")) as demo:
+        out, err = await asyncio.wait_for(demo.communicate(), 60)
+    assert demo.returncode == 0, err.decode()
+    text = out.decode()
+    assert "agent 1001  recorded=yes  (selected by agent 1001)" in text
+    assert "agent 1003  recorded=no  (agent 1003 has not consented to recording)" in text
+    assert "agent 1002  recorded=yes  (selected by queue billing)" in text
+    assert "segment 2: agent 3003  recorded=no  (agent 3003 has not consented to recording)" in text
+    # Agent 3002 is drawn at 30 %: four recordings, or five when the draw picks the transfer.
+    found = re.search(
+        r"5 calls handled; (\d) recordings fetched; left in Asterisk: 0 channels, 0 bridges.", text
+    )
+    assert found is not None, text
+    fetched = int(found.group(1))
+    assert fetched in (4, 5)
+    assert len(list((tmp_path / "var" / "recordings").glob("*.wav"))) == fetched
+    assert f"{fetched} recordings marked ready for delivery" in text
+    assert "Traceback" not in err.decode()

@@ -1,0 +1,137 @@
+"""Settings: a TOML file, environment overrides, and refusals that name the key."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from ari_recorder.settings import Settings, SettingsError, load_settings
+
+EXAMPLE = """
+[ari]
+url = "http://asterisk.example:8088/ari"
+password = "from-the-file"
+
+[company]
+compliance_all = false
+pause_behavior = "skip"
+
+[[company.rules]]
+name = "french"
+percent = 50
+match = { lang = ["fr"], queue = ["support"] }
+
+[queues.support]
+agents = ["1001", "2001"]
+announcement = "sim/announcement"
+record_percent = 100
+record_side = "customer"
+
+[agents.1001]
+endpoint = "Local/1001@agent-phone"
+permit_recordings = true
+record_percent = 30
+
+[agents.2001]
+endpoint = "Local/2001@agent-phone"
+"""
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "ari-recorder.toml"
+    path.write_text(text)
+    return path
+
+
+def test_the_embedded_defaults_are_valid() -> None:
+    settings = load_settings(None, {})
+    assert settings == Settings()
+    assert settings.announcement_for("nowhere") == "sound:recording-notice"
+
+
+def test_the_readme_example_file_loads(tmp_path: Path) -> None:
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    example = readme.split("```toml\n", 1)[1].split("```", 1)[0]
+    settings = load_settings(write(tmp_path, example), {})
+    assert settings.queues and settings.agents
+
+
+def test_file_then_environment(tmp_path: Path) -> None:
+    env = {
+        "ARI_RECORDER_ARI__PASSWORD": "from-the-environment",
+        "ARI_RECORDER_QUEUES__SUPPORT__RECORD_PERCENT": "30",
+        "ARI_RECORDER_AGENTS__2001__PERMIT_RECORDINGS": "true",
+        "ARI_RECORDER_QUEUES__SUPPORT__AGENTS": "2001, 1001",
+        "UNRELATED": "x",
+    }
+    settings = load_settings(write(tmp_path, EXAMPLE), env)
+    assert settings.ari.url == "http://asterisk.example:8088/ari"
+    assert settings.ari.password == "from-the-environment"
+    assert settings.queues["support"].record_percent == 30
+    assert settings.queues["support"].record_side == "customer"
+    assert settings.queues["support"].agents == ["2001", "1001"]
+    assert settings.agents["2001"].permit_recordings is True
+    assert settings.company.rules[0].match == {"lang": ["fr"], "queue": ["support"]}
+    assert settings.announcement_for("support") == "sound:sim/announcement"
+    assert "from-the-environment" not in repr(settings)
+
+
+def test_the_config_file_can_come_from_the_environment(tmp_path: Path) -> None:
+    path = write(tmp_path, EXAMPLE)
+    assert load_settings(None, {"ARI_RECORDER_CONFIG": str(path)}).ari.password == "from-the-file"
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (
+            {"ARI_RECORDER_QUEUES__SUPPORT__RECORD_PERCENT": "150"},
+            "queues.support.record_percent: Expected `int` <= 100",
+        ),
+        ({"ARI_RECORDER_QUEUES__SUPPORT__RECORD_PERCENT": "12.5"}, "queues.support.record_percent"),
+        (
+            {"ARI_RECORDER_AGENTS__1001__RECORD_PERCENT": "-1"},
+            "agents.1001.record_percent: Expected `int` >= 0",
+        ),
+        (
+            {"ARI_RECORDER_QUEUES__SUPPORT__RECORD_SIDE": "both"},
+            "queues.support.record_side: Invalid enum value 'both'",
+        ),
+        (
+            {"ARI_RECORDER_QUEUES__SUPPORT__AGENTS": "1001,9999"},
+            "queues.support.agents: unknown agent '9999'",
+        ),
+        ({"ARI_RECORDER_QUEUES__SUPPORT__ANNOUNCEMENT": "../etc/passwd"}, "queues.support.announcement"),
+        ({"ARI_RECORDER_QUEUES__SUPPORT__RECORD_PERCNT": "5"}, "unknown field `record_percnt`"),
+        ({"ARI_RECORDER_COMPANY__DTMF_RESUME": "*7"}, "company.dtmf_resume: must differ"),
+        ({"ARI_RECORDER_ARI__URL": "ftp://asterisk"}, "ari.url: expected http(s)://host:port/ari"),
+        ({"ARI_RECORDER_COMPANY__COMPLIANCE_ALL": "perhaps"}, "company.compliance_all"),
+    ],
+)
+def test_a_wrong_value_is_refused_naming_the_key(
+    tmp_path: Path, change: dict[str, str], message: str
+) -> None:
+    with pytest.raises(SettingsError, match=None) as refused:
+        load_settings(write(tmp_path, EXAMPLE), change)
+    assert message in str(refused.value)
+
+
+def test_a_rule_naming_an_unknown_queue_is_refused(tmp_path: Path) -> None:
+    text = EXAMPLE.replace('queue = ["support"]', 'queue = ["suport"]')
+    with pytest.raises(
+        SettingsError, match=r"company.rules\[0\] \(french\).match.queue: unknown queue 'suport'"
+    ):
+        load_settings(write(tmp_path, text), {})
+
+
+def test_a_file_that_is_not_toml_or_not_there(tmp_path: Path) -> None:
+    with pytest.raises(SettingsError, match="not valid TOML"):
+        load_settings(write(tmp_path, "[ari\nurl = 1"), {})
+    with pytest.raises(SettingsError, match="cannot read the settings file"):
+        load_settings(tmp_path / "missing.toml", {})
+
+
+def test_an_environment_variable_that_is_no_setting_is_named(tmp_path: Path) -> None:
+    with pytest.raises(SettingsError, match="ARI_RECORDER_ARI_PASSWORD: not a setting"):
+        load_settings(None, {"ARI_RECORDER_ARI_PASSWORD": "x"})
