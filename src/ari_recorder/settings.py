@@ -38,9 +38,15 @@ class AriSettings(Section, frozen=True, kw_only=True):
     username: str = "asterisk"
     password: str = "asterisk"
     app: str = "ari-recorder"
+    # Agents' phone transfers (SIP REFER): "application" sets PJSIP_TRANSFER_HANDLING()=ari-only on
+    # the agent channels and carries them out itself; "asterisk" leaves Asterisk's default handling.
+    phone_transfers: str = "application"
 
     def __repr__(self) -> str:  # the password stays out of logs and tracebacks
-        return f"AriSettings(url={self.url!r}, username={self.username!r}, password='***', app={self.app!r})"
+        return (
+            f"AriSettings(url={self.url!r}, username={self.username!r}, password='***', app={self.app!r}, "
+            f"phone_transfers={self.phone_transfers!r})"
+        )
 
 
 class DatabaseSettings(Section, frozen=True, kw_only=True):
@@ -109,6 +115,10 @@ def _cross_checks(settings: Settings) -> list[str]:
     url = re.fullmatch(r"(https?)://([^/@:]+)(:\d+)?(/.*)?", settings.ari.url)
     if url is None:
         problems.append(f"ari.url: expected http(s)://host:port/ari, got {settings.ari.url!r}")
+    if settings.ari.phone_transfers not in ("application", "asterisk"):
+        problems.append(
+            f"ari.phone_transfers: expected application or asterisk, got {settings.ari.phone_transfers!r}"
+        )
     if not settings.ari.app or "," in settings.ari.app:
         problems.append(f"ari.app: expected one application name, got {settings.ari.app!r}")
     for name, queue in settings.queues.items():

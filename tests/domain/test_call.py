@@ -198,3 +198,25 @@ def test_a_transfer_nobody_answers_leaves_the_call_with_its_agent() -> None:
     refused, actions = c.step(call, c.TransferRequested("9999", None))
     assert refused == call
     assert "no agent 9999" in str(actions)
+
+
+def test_a_transfer_asterisk_carried_out_ends_the_old_segment_and_dials_the_new_agent() -> None:
+    call = connected(agent("3001"), side=RecordSide.AGENT)
+    b = agent("3002", percent=100)
+    call, actions = c.step(call, c.AgentReplaced("7.1-agent-1", "local.1", "3002", b))
+    assert kinds(actions) == ["Hangup", "Hangup", "StartMoh", "DialAgent"]
+    assert actions[1:3] == [c.Hangup("7.1-agent-1"), c.Hangup("local.1")]
+    assert call.phase is c.Phase.WAITING and call.segment is None
+    call, actions = c.step(call, c.AgentAnswered("7.1-agent-2"))
+    assert kinds(actions) == ["StartRecording", "StopMoh", "SetVariable", "AddToBridge"], "none to hang up"
+    assert [s.agent for s in call.segments] == ["3001", "3002"]
+
+
+def test_a_transfer_asterisk_carried_out_to_no_agent_or_to_no_answer_takes_the_fallback() -> None:
+    call = connected(agent("3001"))
+    ended, actions = c.step(call, c.AgentReplaced("7.1-agent-1", "local.1", "5555", None))
+    assert ended.phase is c.Phase.ENDED
+    assert c.Hangup("7.1") in actions, "the fallback hangs the customer up"
+    call, _ = c.step(call, c.AgentReplaced("7.1-agent-1", "local.1", "3002", agent("3002")))
+    call, actions = c.step(call, c.AgentFailed("7.1-agent-2", 19))
+    assert call.phase is c.Phase.ENDED and c.Hangup("7.1") in actions

@@ -68,11 +68,12 @@ async def world(
     tmp_path: Path,
     queues: dict[str, QueueSettings],
     agents: dict[str, AgentSettings] = AGENTS,
+    phone_transfers: str = "application",
     **company: object,
 ) -> AsyncIterator[World]:
     async with serve() as sim, aiohttp.ClientSession() as http:
         settings = Settings(
-            ari=AriSettings(url=sim.ari_url),
+            ari=AriSettings(url=sim.ari_url, phone_transfers=phone_transfers),
             database=DatabaseSettings(url=f"sqlite+aiosqlite:///{tmp_path / 'db.sqlite'}"),
             company=CompanySettings(announcement="sim/announcement", **company),  # type: ignore[arg-type]
             queues=queues,
@@ -185,11 +186,16 @@ SIP_AGENTS = {
 }
 
 
+@pytest.mark.parametrize("handling", ["application", "asterisk"])
 @pytest.mark.parametrize("side", ["agent", "customer"])
-async def test_a_phone_transfer_to_a_recorded_agent(tmp_path: Path, side: str) -> None:
-    """SIP REFER from 3001 to 3002, carried out by the application (ari-only handling)."""
+async def test_a_phone_transfer_to_a_recorded_agent(
+    tmp_path: Path, side: str, handling: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """SIP REFER from 3001 to 3002: carried out by the application (ari-only handling), or by
+    Asterisk (its default: a Local channel replaces the agent and comes back from the dialplan)."""
     queues = {"support": QueueSettings(agents=["3001"], record_side=side)}  # type: ignore[arg-type]
-    async with world(tmp_path, queues, SIP_AGENTS) as w:
+    caplog.set_level(logging.INFO)
+    async with world(tmp_path, queues, SIP_AGENTS, phone_transfers=handling) as w:
         await w.control("calls", {"queue": "support", "caller": "15550030", "via": "sip"})
         await asyncio.sleep(1.5 + 2.0)  # announcement, then A and the customer talk 2 s
         await w.control("transfer", {"agent": "3001", "to": "3002"})
@@ -201,6 +207,8 @@ async def test_a_phone_transfer_to_a_recorded_agent(tmp_path: Path, side: str) -
     a, b = report.call.segments
     assert (a.agent, b.agent) == ("3001", "3002")
     assert left["channels"] == [] and left["bridges"] == []
+    carried_out_by_asterisk = "agent=3001 action=phone-transfer to=3002" in caplog.text
+    assert carried_out_by_asterisk == (handling == "asterisk")
     if side == "agent":
         # A's file holds only A's time with the customer; B's starts when B answered.
         assert 1.9 < duration(files[a.recording]) < 2.4  # type: ignore[index]

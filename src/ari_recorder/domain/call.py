@@ -61,6 +61,18 @@ class TransferRequested:
 
 
 @dataclass(frozen=True)
+class AgentReplaced:
+    """Asterisk carried out the agent's phone transfer itself (PJSIP's default handling): the agent
+    left the bridge and a Local channel, `replacement`, took its place, asking for `destination`
+    (sip_blind_transfer_core.jsonl). The call dials the destination itself, so it stays ours."""
+
+    channel: str  # the transferring agent
+    replacement: str  # the Local channel's half in the bridge; hanging it up ends both halves
+    destination: str
+    to: Agent | None  # None: no such agent
+
+
+@dataclass(frozen=True)
 class AgentLeft:
     channel: str
 
@@ -84,6 +96,7 @@ CallEvent = (
     | RecordingEnded
     | WaitLimitReached
     | TransferRequested
+    | AgentReplaced
 )
 
 
@@ -246,6 +259,9 @@ class Call:
     moh_class: str | None = "default"
     wait_limit: int = 120
     fallback: Fallback = Fallback()
+    # PJSIP phones' transfers (REFER): reported to the application, which carries them out
+    # (ari-only), or carried out by Asterisk itself (its default; see AgentReplaced).
+    ari_only_transfers: bool = True
     phase: Phase = Phase.ANSWERING
     tried: int = 0  # the queue's agents dialled so far
     legs: int = 0  # agent channels created so far (queue and transfers)
@@ -291,9 +307,10 @@ def step(call: Call, event: CallEvent) -> tuple[Call, list[Action]]:
             ]
             return _dial_next(call, actions, busy)
         case AgentAnswered(channel) if channel == call.dialling and call.transfer_to is not None:
-            assert call.segment is not None
             leaving = call.segment
             call, actions = _connect(call, channel, call.transfer_to)
+            if leaving is None:  # the phone's transfer already took the old agent away
+                return call, actions
             # The new agent is in the bridge before the old one goes (answer_pause_transfer_hangup);
             # the old agent's snoop, and so its recording, ends with the old agent's channel.
             joined = next(i for i, a in enumerate(actions) if isinstance(a, AddToBridge))
@@ -302,6 +319,8 @@ def step(call: Call, event: CallEvent) -> tuple[Call, list[Action]]:
             return _connect(call, channel, call.agents[call.tried - 1])
         case AgentFailed(channel, cause, _) if channel == call.dialling and call.transfer_to is not None:
             to = call.transfer_to.policy.agent
+            if call.phase is Phase.WAITING:  # no agent to fall back on
+                return _give_up(replace(call, transfer_to=None), f"transfer target {to} did not answer")
             return replace(call, dialling=None, transfer_to=None), [
                 Log(f'call={call.id} agent={to} action=transfer-failed cause={cause} why="no answer"')
             ]
@@ -312,6 +331,27 @@ def step(call: Call, event: CallEvent) -> tuple[Call, list[Action]]:
             call = replace(call, legs=call.legs + 1, dialling=channel, transfer_to=to)
             return call, [
                 DialAgent(channel, to.policy.agent, to.endpoint, call.ring_timeout),
+                Log(f"call={call.id} agent={to.policy.agent} action=transfer-dial endpoint={to.endpoint}"),
+            ]
+        case AgentReplaced(channel, replacement, destination, to) if (
+            call.segment and channel == call.segment.channel
+        ):
+            # The old agent's recording ends with its channel; the customer waits with music.
+            actions = [
+                Log(f"call={call.id} agent={call.segment.agent} action=phone-transfer to={destination}"),
+                Hangup(channel),
+                Hangup(replacement),
+                StartMoh(call.bridge, call.moh_class),
+            ]
+            call = replace(call, phase=Phase.WAITING)
+            if to is None:
+                call, ending = _give_up(call, f"transferred to {destination}, which is no agent")
+                return call, actions + ending
+            dialled = f"{call.id}-agent-{call.legs + 1}"
+            call = replace(call, legs=call.legs + 1, dialling=dialled, transfer_to=to)
+            return call, [
+                *actions,
+                DialAgent(dialled, to.policy.agent, to.endpoint, call.ring_timeout),
                 Log(f"call={call.id} agent={to.policy.agent} action=transfer-dial endpoint={to.endpoint}"),
             ]
         case AgentFailed(channel, cause, busy) if channel == call.dialling:
@@ -356,7 +396,7 @@ def _connect(call: Call, channel: str, who: Agent) -> tuple[Call, list[Action]]:
     number = len(call.segments) + 1
     decision = decide(call.company, call.queue, agent, call.interaction)
     joining: list[Action] = []
-    if who.endpoint.startswith("PJSIP/"):
+    if who.endpoint.startswith("PJSIP/") and call.ari_only_transfers:
         # The phone's own transfers (REFER) are then only reported, so the call stays ours.
         joining.append(SetVariable(channel, "PJSIP_TRANSFER_HANDLING()", "ari-only"))
     # The agent's keys are absorbed: the customer never hears the pause codes.

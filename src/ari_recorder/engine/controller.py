@@ -13,6 +13,7 @@ from dataclasses import dataclass, replace
 
 from ari_recorder.ari.errors import AriError, AriNotFound
 from ari_recorder.ari.events import (
+    BridgeBlindTransfer,
     ChannelDestroyed,
     ChannelTransfer,
     Event,
@@ -33,6 +34,7 @@ from ari_recorder.storage.store import Store
 log = logging.getLogger("ari_recorder.engine")
 SLOW_EVENT = 0.1  # seconds; handling one event for longer than this is worth a warning
 DRAIN = 10.0  # seconds an ended call waits for its recordings to finish
+UNCLAIMED = 5.0  # seconds a phone transfer's Local channel may wait for its BridgeBlindTransfer
 
 
 @dataclass(frozen=True)
@@ -68,6 +70,7 @@ class Controller:
         self._tasks: set[asyncio.Task[None]] = set()
         self._calls: dict[str, c.Call] = {}  # the live calls' latest states, for whom is busy
         self._turns: dict[str, int] = {}  # round robin: calls taken per queue
+        self._transfer_legs: dict[str, str] = {}  # a phone transfer's Local ;2 by name, until claimed
 
     async def consume(self, stream: AsyncIterable[Event | StreamConnected]) -> None:
         """Take every item of an EventStream until it ends."""
@@ -93,6 +96,12 @@ class Controller:
         if isinstance(item, ChannelTransfer):
             self._transfer(item)
             return
+        if isinstance(item, StasisStart) and item.args[:1] == ("transfer",):
+            self._transfer_leg(item)
+            return
+        if isinstance(item, BridgeBlindTransfer):
+            self._blind_transfer(item)
+            return
         translated = _translate(item)
         if translated is not None:
             owner, event = translated
@@ -106,6 +115,37 @@ class Controller:
         destination = event.refer_to.requested_destination.destination or ""
         to = agent_policy(self.settings, destination) if destination in self.settings.agents else None
         self._feedback(event.referred_by.source_channel.id, c.TransferRequested(destination, to))
+
+    def _transfer_leg(self, start: StasisStart) -> None:
+        """A phone transfer Asterisk carried out (default handling) came back from the dialplan
+        (`transfer,agent=<exten>`). Its BridgeBlindTransfer says whose call it is; a leg no call
+        claims is hung up, never left in the application."""
+        name = start.channel.name.rpartition(";")[0]
+        self._transfer_legs[name] = start.channel.id
+        asyncio.get_running_loop().call_later(UNCLAIMED, self._unclaimed, name, start.channel.id)
+
+    def _unclaimed(self, name: str, channel: str) -> None:
+        if self._transfer_legs.get(name) != channel:
+            return
+        del self._transfer_legs[name]
+        log.warning('channel=%s action=hangup why="a phone transfer no call of ours made"', channel)
+        task = asyncio.create_task(self._hang_up_quietly(channel))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _hang_up_quietly(self, channel: str) -> None:
+        with contextlib.suppress(AriError):
+            await self.ari.hangup(channel)
+
+    def _blind_transfer(self, event: BridgeBlindTransfer) -> None:
+        if event.result != "Success" or event.replace_channel is None:
+            channel, result, exten = event.channel.id, event.result, event.exten
+            log.warning("channel=%s action=phone-transfer result=%s exten=%s", channel, result, exten)
+            return
+        self._transfer_legs.pop(event.replace_channel.name.rpartition(";")[0], None)
+        to = agent_policy(self.settings, event.exten) if event.exten in self.settings.agents else None
+        replaced = c.AgentReplaced(event.channel.id, event.replace_channel.id, event.exten, to)
+        self._feedback(event.channel.id, replaced)
 
     def _feedback(self, owner: str, event: c.CallEvent) -> None:
         # Every id a call creates starts with the call's id (its customer channel's id).

@@ -88,4 +88,5 @@ def build_call(settings: Settings, start: StasisStart, rotation: int = 0) -> Cal
         moh_class=queue.music_on_hold,
         wait_limit=queue.wait_limit,
         fallback=fallback(queue.fallback),
+        ari_only_transfers=settings.ari.phone_transfers == "application",
     )
