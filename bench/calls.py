@@ -26,6 +26,7 @@ from ari_recorder.app import running
 from ari_recorder.ari.events import StasisStart
 from ari_recorder.settings import (
     AgentSettings,
+    ApiSettings,
     AriSettings,
     CompanySettings,
     DatabaseSettings,
@@ -58,6 +59,7 @@ async def run(n: int) -> None:
     settings = Settings(
         ari=AriSettings(url=f"{base}/ari"),
         database=DatabaseSettings(url=f"sqlite+aiosqlite:///{tmp / 'db.sqlite'}"),
+        api=ApiSettings(port=0),
         company=CompanySettings(announcement="sim/announcement"),
         queues={"bench": QueueSettings(agents=list(agents))},
         agents=agents,

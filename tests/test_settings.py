@@ -107,6 +107,10 @@ def test_the_config_file_can_come_from_the_environment(tmp_path: Path) -> None:
         ({"ARI_RECORDER_COMPANY__DTMF_RESUME": "*7"}, "company.dtmf_resume: must differ"),
         ({"ARI_RECORDER_ARI__URL": "ftp://asterisk"}, "ari.url: expected http(s)://host:port/ari"),
         ({"ARI_RECORDER_COMPANY__COMPLIANCE_ALL": "perhaps"}, "company.compliance_all"),
+        ({"ARI_RECORDER_API__ADMIN_TOKEN": "short"}, "api.admin_token: too short"),
+        ({"ARI_RECORDER_API__PORT": "70000"}, "api.port: expected 0..65535"),
+        ({"ARI_RECORDER_ARI__PHONE_TRANSFERS": "refer"}, "ari.phone_transfers: expected application or"),
+        ({"ARI_RECORDER_DATABASE__SCHEMA": "recorder"}, "database.schema: only PostgreSQL"),
     ],
 )
 def test_a_wrong_value_is_refused_naming_the_key(
@@ -135,3 +139,11 @@ def test_a_file_that_is_not_toml_or_not_there(tmp_path: Path) -> None:
 def test_an_environment_variable_that_is_no_setting_is_named(tmp_path: Path) -> None:
     with pytest.raises(SettingsError, match="ARI_RECORDER_ARI_PASSWORD: not a setting"):
         load_settings(None, {"ARI_RECORDER_ARI_PASSWORD": "x"})
+
+
+def test_secrets_stay_out_of_the_settings_repr(tmp_path: Path) -> None:
+    settings = load_settings(
+        write(tmp_path, EXAMPLE), {"ARI_RECORDER_API__ADMIN_TOKEN": "a-long-admin-secret-token"}
+    )
+    assert "a-long-admin-secret-token" not in repr(settings)
+    assert settings.ari.password not in repr(settings)

@@ -8,6 +8,7 @@ import signal
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
+from ari_recorder.api.server import serving
 from ari_recorder.ari.rest import AriClient
 from ari_recorder.ari.stream import EventStream
 from ari_recorder.engine.controller import CallReport, Controller
@@ -21,6 +22,7 @@ class Running:
     controller: Controller
     stream: EventStream
     store: Store
+    api_url: str  # the HTTP API's base, e.g. http://127.0.0.1:8089
 
 
 @contextlib.asynccontextmanager
@@ -42,7 +44,8 @@ async def running(
         controller.resume(await store.open_calls())
         intake = asyncio.create_task(controller.consume(stream), name="ari-intake")
         try:
-            yield Running(ari, controller, stream, store)
+            async with serving(controller, settings.api) as api_url:
+                yield Running(ari, controller, stream, store, api_url)
         finally:
             await stream.aclose()
             intake.cancel()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import secrets
 from pathlib import Path
 
 import aiohttp
@@ -11,6 +12,7 @@ from ari_recorder.app import running
 from ari_recorder.engine.controller import CallReport
 from ari_recorder.settings import (
     AgentSettings,
+    ApiSettings,
     AriSettings,
     CompanySettings,
     DatabaseSettings,
@@ -49,6 +51,8 @@ CALLS = [
 ]
 # Mid-call, the agent on these calls transfers from the phone (SIP REFER) to another agent.
 TRANSFERS = {"15550004": ("3001", "3002"), "15550005": ("3004", "3003")}
+# ...and a supervisor transfers this one through the HTTP API.
+API_TRANSFERS = {"15550001": "1002"}
 TALK_SECONDS = 3.0
 
 
@@ -62,11 +66,13 @@ async def run_demo(var: Path) -> int:
         if len(reports) == len(CALLS):
             done.set()
 
+    admin_token = secrets.token_urlsafe(24)  # this run's only: the demo's API is on loopback
     async with serve(SimulatorConfig(recordings_dir=var / "asterisk-recordings")) as sim:
         print(f"simulator: ARI on {sim.ari_url}, control API on {sim.base_url}/sim/")
         settings = Settings(
             ari=AriSettings(url=sim.ari_url),
             database=DatabaseSettings(url=f"sqlite+aiosqlite:///{var / 'ari-recorder.db'}"),
+            api=ApiSettings(port=0, admin_token=admin_token),
             company=DEMO_SETTINGS.company,
             queues=DEMO_SETTINGS.queues,
             agents=DEMO_SETTINGS.agents,
@@ -88,6 +94,16 @@ async def run_demo(var: Path) -> int:
                 async with http.post(f"{sim.base_url}/sim/transfer", json={"agent": agent, "to": to}) as r:
                     r.raise_for_status()
                 print(f"agent {agent} (customer {caller}) transfers the call to agent {to} from the phone")
+            live = app.controller.live_calls()
+            by_customer = {call.interaction.metadata.get("customer"): call for call in live}
+            for caller, to in API_TRANSFERS.items():
+                async with http.post(
+                    f"{app.api_url}/api/v1/calls/{by_customer[caller].id}/transfer",
+                    json={"agent": to},
+                    headers={"Authorization": f"Bearer {admin_token}"},
+                ) as r:
+                    r.raise_for_status()
+                print(f"supervisor: POST {app.api_url}/api/v1/calls/<call of {caller}>/transfer agent={to}")
             await asyncio.sleep(TALK_SECONDS / 2)
             for _, caller in CALLS:
                 async with http.post(f"{sim.base_url}/sim/hangup", json={"customer": caller}) as r:

@@ -55,6 +55,17 @@ class DatabaseSettings(Section, frozen=True, kw_only=True):
     schema: str = ""
 
 
+class ApiSettings(Section, frozen=True, kw_only=True):
+    """The HTTP API (/api/v1/...): on loopback unless told otherwise."""
+
+    listen: str = "127.0.0.1"
+    port: int = 8089  # 0: any free port (tests)
+    admin_token: str = ""  # the bearer token administrators use; empty: no one is administrator
+
+    def __repr__(self) -> str:  # the token stays out of logs and tracebacks
+        return f"ApiSettings(listen={self.listen!r}, port={self.port!r}, admin_token='***')"
+
+
 class RuleSettings(Section, frozen=True, kw_only=True):
     name: str
     percent: Percent
@@ -95,6 +106,7 @@ class AgentSettings(Section, frozen=True, kw_only=True):
 class Settings(Section, frozen=True, kw_only=True):
     ari: AriSettings = msgspec.field(default_factory=AriSettings)
     database: DatabaseSettings = msgspec.field(default_factory=DatabaseSettings)
+    api: ApiSettings = msgspec.field(default_factory=ApiSettings)
     company: CompanySettings = msgspec.field(default_factory=CompanySettings)
     queues: dict[str, QueueSettings] = msgspec.field(default_factory=dict)
     agents: dict[str, AgentSettings] = msgspec.field(default_factory=dict)
@@ -115,6 +127,10 @@ def _cross_checks(settings: Settings) -> list[str]:
     url = re.fullmatch(r"(https?)://([^/@:]+)(:\d+)?(/.*)?", settings.ari.url)
     if url is None:
         problems.append(f"ari.url: expected http(s)://host:port/ari, got {settings.ari.url!r}")
+    if not 0 <= settings.api.port <= 65535:
+        problems.append(f"api.port: expected 0..65535, got {settings.api.port}")
+    if settings.api.admin_token and len(settings.api.admin_token) < 16:
+        problems.append("api.admin_token: too short to be a secret (at least 16 characters)")
     if settings.ari.phone_transfers not in ("application", "asterisk"):
         problems.append(
             f"ari.phone_transfers: expected application or asterisk, got {settings.ari.phone_transfers!r}"

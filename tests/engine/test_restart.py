@@ -23,6 +23,9 @@ url = "http://127.0.0.1:{port}/ari"
 [database]
 url = "sqlite+aiosqlite:///{db}"
 
+[api]
+port = 0
+
 [company]
 announcement = "sim/announcement"
 

@@ -37,6 +37,18 @@ DRAIN = 10.0  # seconds an ended call waits for its recordings to finish
 UNCLAIMED = 5.0  # seconds a phone transfer's Local channel may wait for its BridgeBlindTransfer
 
 
+class NoSuchCall(LookupError):
+    """No live call has that id."""
+
+
+class NoSuchTarget(LookupError):
+    """No agent or queue of that name, or no free agent in the queue."""
+
+
+class NotNow(RuntimeError):
+    """The call cannot do that in its present phase (no agent yet, a transfer under way)."""
+
+
 @dataclass(frozen=True)
 class CallReport:
     """What happened to one call, for the log, the demo and the tests."""
@@ -146,6 +158,34 @@ class Controller:
         to = agent_policy(self.settings, event.exten) if event.exten in self.settings.agents else None
         replaced = c.AgentReplaced(event.channel.id, event.replace_channel.id, event.exten, to)
         self._feedback(event.channel.id, replaced)
+
+    def live_calls(self) -> list[c.Call]:
+        return sorted(self._calls.values(), key=lambda call: call.id)
+
+    def request_transfer(self, call_id: str, agent: str | None = None, queue: str | None = None) -> str:
+        """Hand a connected call to an agent, or to the first free agent of a queue (the HTTP
+        API's transfer); the agent to be dialled. The old agent leaves when the new one answers."""
+        call = self._calls.get(call_id)
+        if call is None or call.phase is c.Phase.ENDED:
+            raise NoSuchCall(f"no live call {call_id!r}")
+        if call.segment is None:
+            raise NotNow(f"call {call_id} is {call.phase.value}: no agent to transfer from yet")
+        if call.dialling is not None:
+            raise NotNow(f"call {call_id} is already being transferred")
+        if agent is not None:
+            if agent not in self.settings.agents:
+                raise NoSuchTarget(f"no agent {agent!r}")
+            target = agent
+        else:
+            if queue not in self.settings.queues:
+                raise NoSuchTarget(f"no queue {queue!r}")
+            taken = self._busy(call_id) | {call.segment.agent}
+            free = [a for a in self.settings.queues[queue].agents if a not in taken]
+            if not free:
+                raise NoSuchTarget(f"no free agent in queue {queue!r}")
+            target = free[0]
+        self._feedback(call_id, c.TransferRequested(target, agent_policy(self.settings, target)))
+        return target
 
     def _feedback(self, owner: str, event: c.CallEvent) -> None:
         # Every id a call creates starts with the call's id (its customer channel's id).

@@ -1,0 +1,97 @@
+"""A world for end-to-end tests: the simulator, the controller connected to it, the calls' reports."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import aiohttp
+
+from ari_recorder.app import running
+from ari_recorder.ari.rest import AriClient
+from ari_recorder.engine.controller import CallReport
+from ari_recorder.settings import (
+    AgentSettings,
+    ApiSettings,
+    AriSettings,
+    CompanySettings,
+    DatabaseSettings,
+    QueueSettings,
+    Settings,
+)
+from ari_recorder.simulator.server import RunningSimulator, serve
+from ari_recorder.storage.store import Store
+
+AGENTS = {
+    "1001": AgentSettings(endpoint="Local/1001@agent-phone", permit_recordings=True, record_percent=100),
+    "1002": AgentSettings(endpoint="Local/1002@agent-phone", permit_recordings=True),
+    "1003": AgentSettings(endpoint="Local/1003@agent-phone", permit_recordings=False, record_percent=100),
+}
+
+
+ADMIN_TOKEN = "admin-token-for-tests-0123456789"
+
+
+class World:
+    """The simulator, the controller, and the calls' reports as they end."""
+
+    def __init__(
+        self,
+        sim: RunningSimulator,
+        http: aiohttp.ClientSession,
+        ari: AriClient,
+        tmp: Path,
+        reports: asyncio.Queue[CallReport],
+        store: Store,
+    ) -> None:
+        self.sim, self.http, self.ari, self.tmp, self.reports = sim, http, ari, tmp, reports
+        self.store = store
+        self.api_url = ""
+
+    async def fetch(self, name: str) -> Path:
+        """The stored recording, fetched over ARI as the delivery stage will."""
+        path = self.tmp / f"{name}.wav"
+        await self.ari.download_stored(name, path)
+        return path
+
+    async def control(self, path: str, body: dict[str, object], method: str = "POST") -> None:
+        async with self.http.request(method, f"{self.sim.base_url}/sim/{path}", json=body) as r:
+            assert r.status == 200, await r.text()
+
+    async def state(self) -> dict[str, list[object]]:
+        async with self.http.get(f"{self.sim.base_url}/sim/state") as r:
+            return await r.json()  # type: ignore[no-any-return]
+
+
+@asynccontextmanager
+async def world(
+    tmp_path: Path,
+    queues: dict[str, QueueSettings],
+    agents: dict[str, AgentSettings] = AGENTS,
+    phone_transfers: str = "application",
+    **company: object,
+) -> AsyncIterator[World]:
+    async with serve() as sim, aiohttp.ClientSession() as http:
+        settings = Settings(
+            ari=AriSettings(url=sim.ari_url, phone_transfers=phone_transfers),
+            database=DatabaseSettings(url=f"sqlite+aiosqlite:///{tmp_path / 'db.sqlite'}"),
+            api=ApiSettings(port=0, admin_token=ADMIN_TOKEN),
+            company=CompanySettings(announcement="sim/announcement", **company),  # type: ignore[arg-type]
+            queues=queues,
+            agents=agents,
+        )
+        reports: asyncio.Queue[CallReport] = asyncio.Queue()
+        async with running(settings, reports.put_nowait) as app:
+            w = World(sim, http, app.ari, tmp_path, reports, app.store)
+            w.api_url = app.api_url
+            await asyncio.wait_for(app.controller.connected.wait(), 5)
+            yield w
+
+
+async def talk_then_hang_up(w: World, caller: str, queue: str, seconds: float) -> CallReport:
+    await w.control("calls", {"queue": queue, "caller": caller})
+    await asyncio.sleep(1.5 + seconds)  # the announcement, then the conversation
+    await w.control("hangup", {"customer": caller})
+    return await asyncio.wait_for(w.reports.get(), 15)
