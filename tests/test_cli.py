@@ -122,13 +122,15 @@ async def test_demo_runs_on_embedded_defaults_and_exits_0(tmp_path: Path) -> Non
     assert "agent 1003  recorded=no  (agent 1003 has not consented to recording)" in text
     assert "agent 1002  recorded=yes  (selected by queue billing)" in text
     assert "segment 2: agent 3003  recorded=no  (agent 3003 has not consented to recording)" in text
-    # Agent 3002 is drawn at 30 %: four recordings, or five when the draw picks the transfer.
+    assert "segment 2: agent 1002  recorded=no  (not drawn: agent 1002 at 0%, queue support at 0%)" in text
+    assert re.search(r"outbound  queue -  customer 15550100\n  segment 1: agent 3005  recorded=yes", text)
+    # Agent 3002 is drawn at 30 %: five recordings, or six when the draw picks the transfer.
     found = re.search(
-        r"5 calls handled; (\d) recordings fetched; left in Asterisk: 0 channels, 0 bridges.", text
+        r"6 calls handled; (\d) recordings fetched; left in Asterisk: 0 channels, 0 bridges.", text
     )
     assert found is not None, text
     fetched = int(found.group(1))
-    assert fetched in (4, 5)
+    assert fetched in (5, 6)
     assert len(list((tmp_path / "var" / "recordings").glob("*.wav"))) == fetched
     assert f"{fetched} recordings marked ready for delivery" in text
     assert "Traceback" not in err.decode()

@@ -40,6 +40,7 @@ DEMO_SETTINGS = Settings(
         "3002": AgentSettings(endpoint="PJSIP/3002", permit_recordings=True, record_percent=30),
         "3003": AgentSettings(endpoint="PJSIP/3003", permit_recordings=False),
         "3004": AgentSettings(endpoint="PJSIP/3004", permit_recordings=True, record_percent=100),
+        "3005": AgentSettings(endpoint="PJSIP/3005", permit_recordings=True, record_percent=100),
     },
 )
 CALLS = [
@@ -53,6 +54,8 @@ CALLS = [
 TRANSFERS = {"15550004": ("3001", "3002"), "15550005": ("3004", "3003")}
 # ...and a supervisor transfers this one through the HTTP API.
 API_TRANSFERS = {"15550001": "1002"}
+# Agent 3005 calls a customer from the phone: Stasis(ari-recorder,outbound,agent=3005,to=...).
+OUTBOUND = [("3005", "15550100")]
 TALK_SECONDS = 3.0
 
 
@@ -63,7 +66,7 @@ async def run_demo(var: Path) -> int:
 
     def collect(report: CallReport) -> None:
         reports.append(report)
-        if len(reports) == len(CALLS):
+        if len(reports) == len(CALLS) + len(OUTBOUND):
             done.set()
 
     admin_token = secrets.token_urlsafe(24)  # this run's only: the demo's API is on loopback
@@ -88,6 +91,11 @@ async def run_demo(var: Path) -> int:
                 ) as r:
                     r.raise_for_status()
                 print(f"call placed: customer {caller} -> queue {queue}")
+            for agent, number in OUTBOUND:
+                dial_out = {"agent": agent, "to": number}
+                async with http.post(f"{sim.base_url}/sim/outbound", json=dial_out) as r:
+                    r.raise_for_status()
+                print(f"call placed: agent {agent} -> customer {number} (outbound)")
             # The announcement (1.5 s), an agent answers, they talk; then each customer hangs up.
             await asyncio.sleep(1.5 + TALK_SECONDS / 2)
             for caller, (agent, to) in TRANSFERS.items():
@@ -105,7 +113,7 @@ async def run_demo(var: Path) -> int:
                     r.raise_for_status()
                 print(f"supervisor: POST {app.api_url}/api/v1/calls/<call of {caller}>/transfer agent={to}")
             await asyncio.sleep(TALK_SECONDS / 2)
-            for _, caller in CALLS:
+            for caller in [c for _, c in CALLS] + [number for _, number in OUTBOUND]:
                 async with http.post(f"{sim.base_url}/sim/hangup", json={"customer": caller}) as r:
                     r.raise_for_status()
             await asyncio.wait_for(done.wait(), 30)
@@ -123,9 +131,12 @@ async def run_demo(var: Path) -> int:
                 await app.ari.delete_stored(recording.name)
     print()
     ok = True
-    for report in sorted(reports, key=lambda r: str(r.queue)):
+    for report in sorted(reports, key=lambda r: (r.call.interaction.direction.value, str(r.queue))):
         call = report.call
-        print(f"call {call.id}  queue {report.queue}  customer {call.interaction.metadata.get('customer')}")
+        print(
+            f"call {call.id}  {call.interaction.direction.value}  queue {report.queue or '-'}  "
+            f"customer {call.interaction.metadata.get('customer')}"
+        )
         if not call.segments:
             print("  no agent answered")
             ok = False
@@ -140,4 +151,5 @@ async def run_demo(var: Path) -> int:
         f"{len(channels)} channels, {len(bridges)} bridges.\n"
         f"database {var / 'ari-recorder.db'}: {len(ready)} recordings marked ready for delivery."
     )
-    return 0 if ok and len(reports) == len(CALLS) and not channels and not bridges else 1
+    expected = len(CALLS) + len(OUTBOUND)
+    return 0 if ok and len(reports) == expected and not channels and not bridges else 1

@@ -76,6 +76,9 @@ class CompanySettings(Section, frozen=True, kw_only=True):
     rules: list[RuleSettings] = msgspec.field(default_factory=list)
     compliance_all: bool = False
     outbound_recording: bool = True
+    # How calls agents place reach the customer; {to} is the number (checked: digits, +, *, #).
+    outbound_endpoint: str = "PJSIP/{to}@trunk"
+    outbound_ring_timeout: Seconds = 45
     pause_behavior: Literal["silence", "skip"] = "silence"
     max_pause_seconds: Seconds = 300
     dtmf_pause: DTMF = "*7"
@@ -160,6 +163,11 @@ def _cross_checks(settings: Settings) -> list[str]:
                 "database.schema: expected lower-case letters, digits and _, "
                 f"got {settings.database.schema!r}"
             )
+    if "{to}" not in settings.company.outbound_endpoint:
+        problems.append(
+            "company.outbound_endpoint: must contain {to}, the number dialled "
+            f"(e.g. PJSIP/{{to}}@trunk), got {settings.company.outbound_endpoint!r}"
+        )
     if settings.company.dtmf_pause == settings.company.dtmf_resume:
         problems.append("company.dtmf_resume: must differ from company.dtmf_pause")
     return problems

@@ -9,6 +9,7 @@ from ari_recorder.domain.policy import (
     AgentId,
     AgentPolicy,
     CompanyPolicy,
+    Direction,
     Interaction,
     InteractionId,
     QueueId,
@@ -220,3 +221,35 @@ def test_a_transfer_asterisk_carried_out_to_no_agent_or_to_no_answer_takes_the_f
     call, _ = c.step(call, c.AgentReplaced("7.1-agent-1", "local.1", "3002", agent("3002")))
     call, actions = c.step(call, c.AgentFailed("7.1-agent-2", 19))
     assert call.phase is c.Phase.ENDED and c.Hangup("7.1") in actions
+
+
+def outbound_call(company: CompanyPolicy | None = None) -> c.Call:
+    return c.Call(
+        id="9.9",
+        customer="9.9-customer",
+        interaction=Interaction(InteractionId("9.9"), direction=Direction.OUTBOUND),
+        company=company or CompanyPolicy(),
+        queue=None,
+        agents=(agent("3001"),),
+        announcement="",
+        ring_timeout=45,
+    )
+
+
+def test_an_outbound_call_holds_the_agent_and_records_from_the_customers_answer() -> None:
+    call, actions = c.start_outbound(outbound_call(), "PJSIP/15550100@trunk")
+    assert kinds(actions) == ["Answer", "CreateBridge", "AddToBridge", "DialCustomer"]
+    assert actions[3] == c.DialCustomer("9.9-customer", "PJSIP/15550100@trunk", 45, "3001")
+    assert c.step(call, c.TransferRequested("3002", agent("3002")))[0] == call
+    call, actions = c.step(call, c.CustomerAnswered("9.9-customer"))
+    assert recordings(actions) == [c.StartRecording("9.9", "9.9-snoop-1", "9.9-seg1-3001")]
+    ended, actions = c.step(call, c.CustomerLeft("9.9"))
+    assert ended.phase is c.Phase.ENDED
+    assert [a for a in actions if isinstance(a, c.Hangup)] == [c.Hangup("9.9"), c.Hangup("9.9-customer")]
+
+
+def test_outbound_recording_off_is_never_recorded() -> None:
+    off = CompanyPolicy(compliance_all=True, outbound_recording=False)
+    call, _ = c.start_outbound(outbound_call(off), "PJSIP/15550100@trunk")
+    call, actions = c.step(call, c.CustomerAnswered("9.9-customer"))
+    assert recordings(actions) == [] and call.segments[0].recording is None

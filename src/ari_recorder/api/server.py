@@ -15,6 +15,7 @@ from typing import Any
 
 from aiohttp import web
 
+from ari_recorder.ari.errors import AriError
 from ari_recorder.domain import call as c
 from ari_recorder.engine.controller import Controller, NoSuchCall, NoSuchTarget, NotNow
 from ari_recorder.settings import ApiSettings
@@ -99,11 +100,31 @@ async def transfer(request: web.Request) -> web.Response:
     return web.json_response({"call": call_id, "dialling": dialling}, status=202)
 
 
+async def place_call(request: web.Request) -> web.Response:
+    """POST /api/v1/calls {"agent": "1001", "to": "15550100", "queue"?: "sales"}."""
+    _require_admin(request)
+    body = await _body(request)
+    agent, to, queue = body.get("agent"), body.get("to"), body.get("queue")
+    if not isinstance(agent, str) or not isinstance(to, str) or not isinstance(queue, str | None):
+        raise ApiError(400, '"agent" and "to" are required, as strings ("queue" optional)', body)
+    try:
+        call_id = await request.app[CONTROLLER].place_call(agent, to, queue)
+    except NoSuchTarget as e:
+        raise ApiError(422, str(e)) from None
+    except NotNow as e:
+        raise ApiError(409, str(e)) from None
+    except AriError as e:
+        raise ApiError(502, "Asterisk refused the call", str(e)) from None
+    log.info("call=%s action=api-dial-out agent=%s", call_id, agent)
+    return web.json_response({"call": call_id, "agent": agent, "to": to}, status=202)
+
+
 def build_app(controller: Controller, settings: ApiSettings) -> web.Application:
     app = web.Application(middlewares=[json_errors])
     app[CONTROLLER] = controller
     app[SETTINGS] = settings
     app.router.add_get("/api/v1/calls", list_calls)
+    app.router.add_post("/api/v1/calls", place_call)
     app.router.add_post("/api/v1/calls/{id}/transfer", transfer)
     return app
 

@@ -15,6 +15,7 @@ from ari_recorder.domain.policy import (
     AgentPolicy,
     CompanyPolicy,
     Decision,
+    Direction,
     Interaction,
     QueuePolicy,
     RecordSide,
@@ -79,7 +80,17 @@ class AgentLeft:
 
 @dataclass(frozen=True)
 class CustomerLeft:
-    pass
+    """The call's own channel (the customer's; on an outbound call, the agent's) or the customer
+    channel it dialled (outbound) left, or could not be reached."""
+
+    channel: str | None = None
+
+
+@dataclass(frozen=True)
+class CustomerAnswered:
+    """Outbound: the customer the agent called answered."""
+
+    channel: str
 
 
 @dataclass(frozen=True)
@@ -97,6 +108,7 @@ CallEvent = (
     | WaitLimitReached
     | TransferRequested
     | AgentReplaced
+    | CustomerAnswered
 )
 
 
@@ -142,6 +154,16 @@ class DialAgent:
     agent: AgentId
     endpoint: str
     timeout: int
+
+
+@dataclass(frozen=True)
+class DialCustomer:
+    """Outbound: call the customer (through the trunk's endpoint) into the application."""
+
+    channel: str
+    endpoint: str
+    timeout: int
+    caller_id: str
 
 
 @dataclass(frozen=True)
@@ -207,6 +229,7 @@ Action = (
     | StartMoh
     | StopMoh
     | DialAgent
+    | DialCustomer
     | StartRecording
     | Hangup
     | DestroyBridge
@@ -290,12 +313,74 @@ def start(call: Call) -> tuple[Call, list[Action]]:
     ]
 
 
+def start_outbound(call: Call, endpoint: str) -> tuple[Call, list[Action]]:
+    """An agent's call out entered the application (the call's id is the agent's channel):
+    answer the agent, hold them in the bridge, dial the customer. No announcement: the agent
+    speaks first; the segment, and any recording, starts when the customer answers."""
+    (agent,) = call.agents
+    call = replace(call, phase=Phase.WAITING, dialling=call.customer)
+    return call, [
+        Answer(call.id),
+        CreateBridge(call.bridge),
+        AddToBridge(call.bridge, call.id, absorb_dtmf=True),
+        DialCustomer(call.customer, endpoint, call.ring_timeout, agent.policy.agent),
+        Log(f"call={call.id} agent={agent.policy.agent} action=dial-out endpoint={endpoint}"),
+    ]
+
+
+def _outbound(call: Call, event: CallEvent) -> tuple[Call, list[Action]]:
+    (agent,) = call.agents
+    match event:  # what reconciliation tells in an inbound call's words
+        case AgentAnswered(channel) if channel == call.customer:
+            event = CustomerAnswered(channel)
+        case AgentFailed(channel) | AgentLeft(channel):
+            event = CustomerLeft(channel)
+    match event:
+        case CustomerAnswered(channel) if channel == call.dialling:
+            decision = decide(call.company, call.queue, agent.policy, call.interaction)
+            side = call.queue.record_side if call.queue else RecordSide.AGENT
+            name = f"{call.id}-seg1-{agent.policy.agent}"
+            target = call.customer if side is RecordSide.CUSTOMER else call.id
+            snoop = StartRecording(target, f"{call.id}-snoop-1", name)
+            starting: list[Action] = [snoop] if decision.record else []
+            segment = Segment(1, agent.policy.agent, call.id, decision, name if decision.record else None)
+            call = replace(
+                call,
+                phase=Phase.CONNECTED,
+                dialling=None,
+                segments=(segment,),
+                recordings_open=frozenset({name}) if decision.record else frozenset(),
+            )
+            return call, [
+                *starting,
+                AddToBridge(call.bridge, channel),
+                Log(
+                    f"call={call.id} segment=1 agent={agent.policy.agent} action=connected "
+                    f'direction=outbound record={"yes" if decision.record else "no"} why="{decision.reason}"'
+                ),
+            ]
+        case CustomerLeft(gone) if gone == call.customer and call.phase is Phase.WAITING:
+            return _end(call, "the customer did not answer")
+        case CustomerLeft(gone) if gone == call.customer:
+            return _end(call, "the customer hung up")
+        case CustomerLeft():
+            return _end(call, "the agent hung up")
+        case TransferRequested():
+            why = "outbound calls are not transferred"
+            return call, [Log(f'call={call.id} action=transfer-refused why="{why}"')]
+        case RecordingEnded(name):
+            return replace(call, recordings_open=call.recordings_open - {name}), []
+    return call, []
+
+
 def step(call: Call, event: CallEvent) -> tuple[Call, list[Action]]:
     """What the call does about an event; the new call and the actions, never I/O."""
     if call.phase is Phase.ENDED:
         if isinstance(event, RecordingEnded):
             return replace(call, recordings_open=call.recordings_open - {event.name}), []
         return call, []
+    if call.interaction.direction is Direction.OUTBOUND:
+        return _outbound(call, event)
     match event:
         case AnnouncementFinished(busy) if call.phase is Phase.ANSWERING:
             call = replace(call, phase=Phase.WAITING)
@@ -459,9 +544,10 @@ def _give_up(call: Call, why: str) -> tuple[Call, list[Action]]:
 def _end(call: Call, why: str) -> tuple[Call, list[Action]]:
     """Hang up everything the call still has; the snoops' recordings end with their channels."""
     actions: list[Action] = [Log(f'call={call.id} action=end why="{why}"')]
-    for channel in (call.dialling, call.segment.channel if call.segment else None, call.customer):
-        if channel is not None:
-            actions.append(Hangup(channel))
+    # The call's own channel is the customer's, or on an outbound call the agent's.
+    mine = (call.dialling, call.segment.channel if call.segment else None, call.customer, call.id)
+    for channel in dict.fromkeys(c for c in mine if c is not None):
+        actions.append(Hangup(channel))
     if call.phase is not Phase.ANSWERING:
         actions.append(DestroyBridge(call.bridge))
     return replace(call, phase=Phase.ENDED, dialling=None), actions

@@ -8,8 +8,10 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterable, Awaitable, Callable
+import uuid
+from collections.abc import AsyncIterable, Awaitable, Callable, Coroutine
 from dataclasses import dataclass, replace
+from typing import Any
 
 from ari_recorder.ari.errors import AriError, AriNotFound
 from ari_recorder.ari.events import (
@@ -25,8 +27,10 @@ from ari_recorder.ari.events import (
 from ari_recorder.ari.rest import AriClient
 from ari_recorder.ari.stream import StreamConnected
 from ari_recorder.domain import call as c
+from ari_recorder.domain.policy import Direction
 from ari_recorder.engine.executor import Executor
-from ari_recorder.engine.inbound import Refused, agent_policy, build_call
+from ari_recorder.engine.inbound import Refused, agent_policy, build_call, parse_args
+from ari_recorder.engine.outbound import NUMBER, build_outbound, customer_endpoint
 from ari_recorder.engine.persister import Persister
 from ari_recorder.settings import Settings
 from ari_recorder.storage.store import Store
@@ -98,9 +102,10 @@ class Controller:
             log.info("ari connected app=%s reconnect=%s", self.settings.ari.app, item.reconnect)
             # Events may have been missed: while the socket was down, or while no controller ran.
             if self._calls:
-                task = asyncio.create_task(self._reconcile(), name="reconcile")
-                self._tasks.add(task)
-                task.add_done_callback(self._tasks.discard)
+                self._spawn(self._reconcile(), name="reconcile")
+            return
+        if isinstance(item, StasisStart) and item.args[:1] == ("outbound",):
+            self._open_outbound(item)
             return
         if isinstance(item, StasisStart) and any(a.startswith("queue=") for a in item.args):
             self._open(item)
@@ -141,9 +146,7 @@ class Controller:
             return
         del self._transfer_legs[name]
         log.warning('channel=%s action=hangup why="a phone transfer no call of ours made"', channel)
-        task = asyncio.create_task(self._hang_up_quietly(channel))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._spawn(self._hang_up_quietly(channel))
 
     async def _hang_up_quietly(self, channel: str) -> None:
         with contextlib.suppress(AriError):
@@ -168,6 +171,8 @@ class Controller:
         call = self._calls.get(call_id)
         if call is None or call.phase is c.Phase.ENDED:
             raise NoSuchCall(f"no live call {call_id!r}")
+        if call.interaction.direction is Direction.OUTBOUND:
+            raise NotNow(f"call {call_id} is an outbound call: those are not transferred (yet)")
         if call.segment is None:
             raise NotNow(f"call {call_id} is {call.phase.value}: no agent to transfer from yet")
         if call.dialling is not None:
@@ -187,6 +192,29 @@ class Controller:
         self._feedback(call_id, c.TransferRequested(target, agent_policy(self.settings, target)))
         return target
 
+    async def place_call(self, agent: str, to: str, queue: str | None = None) -> str:
+        """An outbound call for an agent (the HTTP API): the agent's phone rings first; when the
+        agent answers, the call enters the application as if dialled from the phone. Its id."""
+        if agent not in self.settings.agents:
+            raise NoSuchTarget(f"no agent {agent!r}")
+        if not NUMBER.fullmatch(to):
+            raise NoSuchTarget(f"{to!r} is not a number (digits, +, *, #)")
+        if queue is not None and queue not in self.settings.queues:
+            raise NoSuchTarget(f"no queue {queue!r}")
+        if agent in self._busy(""):
+            raise NotNow(f"agent {agent} is on another call")
+        call_id = uuid.uuid4().hex  # no "-": ids the call makes start with it and a "-"
+        args = ["outbound", f"agent={agent}", f"to={to}", *([f"queue={queue}"] if queue else [])]
+        await self.ari.originate(
+            self.settings.agents[agent].endpoint,
+            app=self.settings.ari.app,
+            app_args=",".join(args),
+            channel_id=call_id,
+            caller_id=to,
+            timeout=self.settings.company.outbound_ring_timeout,
+        )
+        return call_id
+
     def _feedback(self, owner: str, event: c.CallEvent) -> None:
         # Every id a call creates starts with the call's id (its customer channel's id).
         mailbox = self._mailboxes.get(owner.split("-")[0])
@@ -201,26 +229,39 @@ class Controller:
             mailbox: asyncio.Queue[c.CallEvent] = asyncio.Queue()
             self._mailboxes[call.id] = mailbox
             self._calls[call.id] = call
-            task = asyncio.create_task(self._run(call, mailbox, resumed=True), name=f"call-{call.id}")
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+            self._spawn(self._run(call, mailbox), name=f"call-{call.id}")
 
     def _open(self, start: StasisStart) -> None:
         queue = next((a.partition("=")[2] for a in start.args if a.startswith("queue=")), "")
         built = build_call(self.settings, start, self._turns.get(queue, 0))
         self._turns[queue] = self._turns.get(queue, 0) + 1
         if isinstance(built, Refused):
-            task = asyncio.create_task(self._refuse(start, built))
+            self._spawn(self._refuse(start, built, self.settings.company.unknown_queue))
         else:
-            mailbox: asyncio.Queue[c.CallEvent] = asyncio.Queue()
-            self._mailboxes[built.id] = mailbox
-            task = asyncio.create_task(self._run(built, mailbox), name=f"call-{built.id}")
+            self._begin(c.start(built))
+
+    def _open_outbound(self, start: StasisStart) -> None:
+        built = build_outbound(self.settings, start)
+        if isinstance(built, Refused):
+            self._spawn(self._refuse(start, built, "hangup"))
+            return
+        endpoint = customer_endpoint(self.settings, parse_args(start.args)["to"])
+        self._begin(c.start_outbound(built, endpoint))
+
+    def _begin(self, opening: tuple[c.Call, list[c.Action]]) -> None:
+        call = opening[0]
+        mailbox: asyncio.Queue[c.CallEvent] = asyncio.Queue()
+        self._mailboxes[call.id] = mailbox
+        self._calls[call.id] = call
+        self._spawn(self._run(call, mailbox, opening[1]), name=f"call-{call.id}")
+
+    def _spawn(self, work: Coroutine[Any, Any, None], name: str | None = None) -> None:
+        task = asyncio.create_task(work, name=name)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _refuse(self, start: StasisStart, refused: Refused) -> None:
+    async def _refuse(self, start: StasisStart, refused: Refused, how: str) -> None:
         channel = start.channel.id
-        how = self.settings.company.unknown_queue
         log.warning('call=%s action=refuse how=%s why="%s"', channel, how, refused.why)
         with contextlib.suppress(AriError):
             if how == "continue":
@@ -229,14 +270,16 @@ class Controller:
                 await self.ari.answer(channel)
                 await self.ari.hangup(channel)
 
-    async def _run(self, call: c.Call, mailbox: asyncio.Queue[c.CallEvent], resumed: bool = False) -> None:
+    async def _run(
+        self, call: c.Call, mailbox: asyncio.Queue[c.CallEvent], opening: list[c.Action] | None = None
+    ) -> None:
+        """The call's life: its opening actions (none when resumed after a restart), then its
+        events one by one, until it ends and its recordings have finished."""
         began = time.monotonic()
         try:
-            if not resumed:
-                call, actions = c.start(call)
-                self._calls[call.id] = call
+            if opening is not None:
                 self.persister.save(call)
-                await self.executor.run(call.id, actions)
+                await self.executor.run(call.id, opening)
             while call.phase is not c.Phase.ENDED:
                 event = await mailbox.get()
                 if isinstance(event, c.AnnouncementFinished | c.AgentFailed):
@@ -276,8 +319,10 @@ class Controller:
 
     async def _missed(self, call: c.Call, live: set[str]) -> list[c.CallEvent]:
         missed: list[c.CallEvent] = []
-        if call.phase is not c.Phase.ENDED and call.customer not in live:
-            missed.append(c.CustomerLeft())
+        if call.phase is not c.Phase.ENDED and call.id not in live:
+            missed.append(c.CustomerLeft(call.id))
+        elif call.phase is c.Phase.CONNECTED and call.customer not in live:
+            missed.append(c.CustomerLeft(call.customer))
         elif call.phase is c.Phase.ANSWERING and not await self._exists(
             self.ari.get_playback(f"{call.id}-announcement")
         ):
@@ -312,6 +357,8 @@ class Controller:
                 busy.add(other.segment.agent)
             if other.dialling is not None and other.tried:
                 busy.add(other.agents[other.tried - 1].policy.agent)
+            if other.interaction.direction is Direction.OUTBOUND:  # the agent is on the phone
+                busy.add(other.agents[0].policy.agent)
         return frozenset(busy)
 
     async def aclose(self) -> None:
@@ -334,8 +381,14 @@ def _translate(event: Event) -> tuple[str, c.CallEvent] | None:
             return channel.id, c.AgentLeft(channel.id)
         case ChannelDestroyed(channel=channel, cause=cause) if "-agent-" in channel.id:
             return channel.id, c.AgentFailed(channel.id, cause)
+        case StasisStart(channel=channel, args=args) if args[:1] == ("customer",):
+            return channel.id, c.CustomerAnswered(channel.id)
+        case StasisEnd(channel=channel) | ChannelDestroyed(channel=channel) if channel.id.endswith(
+            "-customer"
+        ):
+            return channel.id, c.CustomerLeft(channel.id)
         case StasisEnd(channel=channel) if "-" not in channel.id:
-            return channel.id, c.CustomerLeft()
+            return channel.id, c.CustomerLeft(channel.id)
         case RecordingFinished(recording=recording):
             return recording.name, c.RecordingEnded(recording.name)
     return None

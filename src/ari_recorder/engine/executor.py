@@ -31,6 +31,8 @@ class Executor:
                 log.warning("call=%s action=%s failed: %s", call_id, type(action).__name__, error)
                 if isinstance(action, c.DialAgent):
                     self.feedback(call_id, c.AgentFailed(action.channel, 0))
+                if isinstance(action, c.DialCustomer):
+                    self.feedback(call_id, c.CustomerLeft(action.channel))
             except Exception:  # a bug: say so loudly, and let the call go on to its end
                 log.exception("call=%s action=%s failed unexpectedly", call_id, type(action).__name__)
 
@@ -54,6 +56,15 @@ class Executor:
             case c.DialAgent(channel, agent, endpoint, timeout):
                 await ari.originate(
                     endpoint, app=self.app, app_args=f"agent,{agent}", channel_id=channel, timeout=timeout
+                )
+            case c.DialCustomer(channel, endpoint, timeout, caller_id):
+                await ari.originate(
+                    endpoint,
+                    app=self.app,
+                    app_args="customer",
+                    channel_id=channel,
+                    timeout=timeout,
+                    caller_id=caller_id,
                 )
             case c.StartRecording(target, snoop, name):
                 await ari.snoop(target, self.app, spy="both", app_args=f"snoop,{name}", snoop_id=snoop)

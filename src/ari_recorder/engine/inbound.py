@@ -17,7 +17,7 @@ from ari_recorder.domain.policy import (
     RecordSide,
     Rule,
 )
-from ari_recorder.settings import Settings
+from ari_recorder.settings import QueueSettings, Settings
 
 METADATA_KEYS = ("bu", "ctype", "lang", "customer", "partitions")
 
@@ -44,6 +44,11 @@ def agent_policy(settings: Settings, agent: str) -> Agent:
     configured = settings.agents[agent]
     policy = AgentPolicy(AgentId(agent), configured.permit_recordings, configured.record_percent)
     return Agent(policy, configured.endpoint)
+
+
+def queue_policy(name: str, queue: QueueSettings) -> QueuePolicy:
+    side = RecordSide(queue.record_side)
+    return QueuePolicy(QueueId(name), queue.record_percent, side, queue.pause_allowed)
 
 
 def fallback(text: str) -> Fallback:
@@ -73,15 +78,12 @@ def build_call(settings: Settings, start: StasisStart, rotation: int = 0) -> Cal
     if start.channel.caller.number and "customer" not in metadata:
         metadata["customer"] = start.channel.caller.number
     interaction = Interaction(InteractionId(start.channel.id), queue=QueueId(queue_name), metadata=metadata)
-    queue_policy = QueuePolicy(
-        QueueId(queue_name), queue.record_percent, RecordSide(queue.record_side), queue.pause_allowed
-    )
     return Call(
         id=start.channel.id,
         customer=start.channel.id,
         interaction=interaction,
         company=company_policy(settings),
-        queue=queue_policy,
+        queue=queue_policy(queue_name, queue),
         agents=tuple(agent_policy(settings, a) for a in agents),
         announcement=settings.announcement_for(queue_name),
         ring_timeout=queue.ring_timeout,

@@ -83,6 +83,16 @@ def routes() -> web.RouteTableDef:
         assert handset.peer is not None
         return web.json_response({"channel": handset.peer.id, "handset": handset.id})
 
+    @r.post("/sim/outbound")
+    async def dial_out(request: web.Request) -> web.Response:
+        """An agent's SIP phone calls a customer: {"agent": <ext>, "to": <number>}."""
+        body = await _body(request)
+        agent, to = str(body.get("agent") or ""), str(body.get("to") or "")
+        if not agent or not to:
+            raise SimError(400, "agent and to are required")
+        call = request.app[DIALPLAN].outbound_sip(agent, to)
+        return web.json_response({"channel": call.id})
+
     @r.post("/sim/dtmf")
     async def press(request: web.Request) -> web.Response:
         """The party presses keys: {"digits", "duration_ms"?: 120, "gap_ms"?: 250}."""

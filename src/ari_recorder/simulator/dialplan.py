@@ -69,7 +69,9 @@ def parse_endpoint(endpoint: str | None) -> Endpoint:
         exten, _, context = rest.partition("@")
         return Endpoint("Local", exten, context.split("/")[0])
     if tech == "PJSIP" and rest:
-        return Endpoint("PJSIP", rest.split("@")[0])
+        # PJSIP/<ext>, or PJSIP/<number>@<trunk endpoint> (a customer an agent calls out to)
+        number, _, trunk = rest.partition("@")
+        return Endpoint("PJSIP", number, trunk)
     raise SimError(400, "Invalid endpoint specified")
 
 
@@ -196,6 +198,31 @@ class Dialplan:
         self._enter_or_hang_up(call, args)
         return call
 
+    def outbound_sip(self, agent: str, to: str) -> Channel:
+        """An agent's SIP phone dials out: PJSIP/<agent>-<n> runs the dialplan's
+        Stasis(ari-recorder,outbound,agent=<agent>,to=<number>)."""
+        core = self.core
+        args = ["outbound", f"agent={agent}", f"to={to}"]
+        call = core.add_channel(
+            Channel(
+                id=core.new_channel_id(),
+                name=f"PJSIP/{agent}-{core.pjsip_suffix()}",
+                kind=Kind.PJSIP,
+                state="Ring",
+                caller=(f"Agent {agent}", agent),
+                context="agent-outbound",
+                exten=to,
+                priority=1,
+                app_name="Stasis",
+                app_data=",".join([self.app, *args]),
+                talk_hz=AGENT_HZ,
+                protocol_id=f"1-{uuid.uuid4().int % 10000}@127.0.0.1",
+                endpoint=agent,
+            )
+        )
+        self._enter_or_hang_up(call, args)
+        return call
+
     def _enter_or_hang_up(self, call: Channel, args: list[str]) -> None:
         def enter() -> None:
             if not call.hungup and not self.core.stasis_start(call, self.app, args):
@@ -218,6 +245,8 @@ class Dialplan:
         sip = endpoint.tech == "PJSIP"
         exten = endpoint.resource
         dialstring = exten if sip else f"{exten}@{endpoint.context}"
+        # PJSIP/<number>@<trunk>: a customer's phone, which speaks the customer's tone.
+        talk_hz = CUSTOMER_HZ if sip and endpoint.context else AGENT_HZ
         if sip:
             agent = core.add_channel(
                 Channel(
@@ -231,7 +260,7 @@ class Dialplan:
                     exten="s",
                     app_name="AppDial2",
                     app_data="(Outgoing Line)",
-                    talk_hz=AGENT_HZ,
+                    talk_hz=talk_hz,
                     protocol_id=str(uuid.uuid4()),
                     endpoint=exten,
                     subscribed={app},

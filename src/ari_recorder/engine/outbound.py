@@ -1,0 +1,48 @@
+"""From an agent's call out (a StasisStart with `outbound,agent=...,to=...`) to a Call."""
+
+from __future__ import annotations
+
+import re
+
+from ari_recorder.ari.events import StasisStart
+from ari_recorder.domain.call import Call
+from ari_recorder.domain.policy import Direction, Interaction, InteractionId, QueueId
+from ari_recorder.engine.inbound import Refused, agent_policy, company_policy, parse_args, queue_policy
+from ari_recorder.settings import Settings
+
+NUMBER = re.compile(r"\+?[0-9*#]{1,32}")  # nothing that could change the dial string
+
+
+def customer_endpoint(settings: Settings, to: str) -> str:
+    return settings.company.outbound_endpoint.replace("{to}", to)
+
+
+def build_outbound(settings: Settings, start: StasisStart) -> Call | Refused:
+    """`Stasis(ari-recorder,outbound,agent=1001,to=15550100[,queue=sales][,key=value...])`."""
+    args = parse_args(start.args)
+    agent, to, queue_name = args.get("agent", ""), args.get("to", ""), args.get("queue")
+    if agent not in settings.agents:
+        return Refused(f"outbound call from no known agent {agent!r}")
+    if not NUMBER.fullmatch(to):
+        return Refused(f"outbound call to {to!r}, which is not a number (digits, +, *, #)")
+    queue = settings.queues.get(queue_name) if queue_name else None
+    if queue_name and queue is None:
+        return Refused(f"outbound call naming no queue {queue_name!r}")
+    metadata = {k: v for k, v in args.items() if k not in ("agent", "to", "queue")}
+    metadata.setdefault("customer", to)
+    interaction = Interaction(
+        InteractionId(start.channel.id),
+        queue=QueueId(queue_name) if queue_name else None,
+        metadata=metadata,
+        direction=Direction.OUTBOUND,
+    )
+    return Call(
+        id=start.channel.id,
+        customer=f"{start.channel.id}-customer",
+        interaction=interaction,
+        company=company_policy(settings),
+        queue=queue_policy(queue_name, queue) if queue is not None and queue_name else None,
+        agents=(agent_policy(settings, agent),),
+        announcement="",
+        ring_timeout=settings.company.outbound_ring_timeout,
+    )
