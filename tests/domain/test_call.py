@@ -253,3 +253,21 @@ def test_outbound_recording_off_is_never_recorded() -> None:
     call, _ = c.start_outbound(outbound_call(off), "PJSIP/15550100@trunk")
     call, actions = c.step(call, c.CustomerAnswered("9.9-customer"))
     assert recordings(actions) == [] and call.segments[0].recording is None
+
+
+def test_an_attended_transfer_to_an_agent_starts_their_segment_where_they_already_are() -> None:
+    call = connected(agent("3001"))
+    call, actions = c.step(call, c.AgentSwapped("7.1-agent-1", "PJSIP-3002.9", agent("3002")))
+    assert actions[0] == c.Hangup("7.1-agent-1")
+    assert kinds(actions) == ["Hangup", "StartRecording"], "already with the customer: nothing dialled"
+    assert recordings(actions) == [c.StartRecording("PJSIP-3002.9", "7.1-snoop-2", "7.1-seg2-3002")]
+    assert [s.agent for s in call.segments] == ["3001", "3002"]
+
+
+def test_an_attended_transfer_to_someone_else_is_not_recorded_and_the_call_goes_on() -> None:
+    call = connected(agent("3001"))
+    call, actions = c.step(call, c.AgentSwapped("7.1-agent-1", "PJSIP-trunk.4", None))
+    assert kinds(actions) == ["Hangup"] and call.phase is c.Phase.HANDED_OFF
+    assert c.step(call, c.WaitLimitReached()) == (call, []), "no fallback: the customer is with someone"
+    ended, actions = c.step(call, c.CustomerLeft("7.1"))
+    assert ended.phase is c.Phase.ENDED and c.DestroyBridge("7.1-bridge") in actions

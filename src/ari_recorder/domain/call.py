@@ -27,6 +27,7 @@ class Phase(enum.Enum):
     ANSWERING = "answering"  # answered, playing the announcement
     WAITING = "waiting"  # in the bridge with music on hold, an agent being dialled
     CONNECTED = "connected"  # a segment: an agent and the customer together
+    HANDED_OFF = "handed-off"  # with someone who is no agent (an attended transfer): no segment
     ENDED = "ended"
 
 
@@ -74,6 +75,17 @@ class AgentReplaced:
 
 
 @dataclass(frozen=True)
+class AgentSwapped:
+    """An attended transfer Asterisk completed (BridgeAttendedTransfer): the agent's channel was
+    swapped out of the bridge for `replacement`, which is `to` (an agent) or someone else (None).
+    Nothing is dialled: the new party is already with the customer."""
+
+    channel: str
+    replacement: str
+    to: Agent | None
+
+
+@dataclass(frozen=True)
 class AgentLeft:
     channel: str
 
@@ -108,6 +120,7 @@ CallEvent = (
     | WaitLimitReached
     | TransferRequested
     | AgentReplaced
+    | AgentSwapped
     | CustomerAnswered
 )
 
@@ -439,6 +452,20 @@ def step(call: Call, event: CallEvent) -> tuple[Call, list[Action]]:
                 DialAgent(dialled, to.policy.agent, to.endpoint, call.ring_timeout),
                 Log(f"call={call.id} agent={to.policy.agent} action=transfer-dial endpoint={to.endpoint}"),
             ]
+        case AgentSwapped(channel, replacement, to) if (
+            call.segment and channel == call.segment.channel and call.dialling is None
+        ):
+            gone = call.segment.agent
+            if to is None:  # the old agent's recording ends with its channel
+                why = "to someone who is no agent: not recorded"
+                log = Log(f'call={call.id} agent={gone} action=attended-transfer why="{why}"')
+                return replace(call, phase=Phase.HANDED_OFF), [Hangup(channel), log]
+            call, connecting = _connect(call, replacement, to, joined=True)
+            return call, [
+                Hangup(channel),
+                Log(f"call={call.id} agent={gone} action=attended-transfer to={to.policy.agent}"),
+                *connecting,
+            ]
         case AgentFailed(channel, cause, busy) if channel == call.dialling:
             agent = call.agents[call.tried - 1].policy.agent
             return _dial_next(
@@ -475,17 +502,19 @@ def _dial_next(call: Call, actions: list[Action], busy: frozenset[str]) -> tuple
     ]
 
 
-def _connect(call: Call, channel: str, who: Agent) -> tuple[Call, list[Action]]:
-    """An agent answered: a new segment, decided now; its recording started, kept or stopped."""
+def _connect(call: Call, channel: str, who: Agent, joined: bool = False) -> tuple[Call, list[Action]]:
+    """An agent answered (or, `joined`, is already in the bridge): a new segment, decided now;
+    its recording started, kept or stopped."""
     agent = who.policy
     number = len(call.segments) + 1
     decision = decide(call.company, call.queue, agent, call.interaction)
     joining: list[Action] = []
-    if who.endpoint.startswith("PJSIP/") and call.ari_only_transfers:
-        # The phone's own transfers (REFER) are then only reported, so the call stays ours.
-        joining.append(SetVariable(channel, "PJSIP_TRANSFER_HANDLING()", "ari-only"))
-    # The agent's keys are absorbed: the customer never hears the pause codes.
-    joining.append(AddToBridge(call.bridge, channel, absorb_dtmf=True))
+    if not joined:
+        if who.endpoint.startswith("PJSIP/") and call.ari_only_transfers:
+            # The phone's own transfers (REFER) are then only reported, so the call stays ours.
+            joining.append(SetVariable(channel, "PJSIP_TRANSFER_HANDLING()", "ari-only"))
+        # The agent's keys are absorbed: the customer never hears the pause codes.
+        joining.append(AddToBridge(call.bridge, channel, absorb_dtmf=True))
     hold = [StopMoh(call.bridge)] if call.phase is Phase.WAITING else []
     side = call.queue.record_side if call.queue else RecordSide.AGENT
     recording: str | None = None

@@ -15,6 +15,7 @@ from typing import Any
 
 from ari_recorder.ari.errors import AriError, AriNotFound
 from ari_recorder.ari.events import (
+    BridgeAttendedTransfer,
     BridgeBlindTransfer,
     ChannelDestroyed,
     ChannelTransfer,
@@ -119,6 +120,9 @@ class Controller:
         if isinstance(item, BridgeBlindTransfer):
             self._blind_transfer(item)
             return
+        if isinstance(item, BridgeAttendedTransfer):
+            self._attended_transfer(item)
+            return
         translated = _translate(item)
         if translated is not None:
             owner, event = translated
@@ -214,6 +218,26 @@ class Controller:
             timeout=self.settings.company.outbound_ring_timeout,
         )
         return call_id
+
+    def _attended_transfer(self, event: BridgeAttendedTransfer) -> None:
+        """An agent completed an attended transfer on the phone (Asterisk's own handling). No
+        trace of a real one exists yet: this takes what the event's payload says (api-docs) --
+        the agent's first leg swapped out, the transfer target now with the customer -- and
+        records the target by the rules if it is one of our agents."""
+        first = event.transferer_first_leg
+        target = event.transfer_target or event.replace_channel
+        if event.result != "Success" or target is None:
+            log.warning("channel=%s action=attended-transfer result=%s", first.id, event.result)
+            return
+        to = next(
+            (
+                agent_policy(self.settings, agent)
+                for agent, configured in self.settings.agents.items()
+                if target.name.startswith(f"{configured.endpoint}-")
+            ),
+            None,
+        )
+        self._feedback(first.id, c.AgentSwapped(first.id, target.id, to))
 
     def _feedback(self, owner: str, event: c.CallEvent) -> None:
         # Every id a call creates starts with the call's id (its customer channel's id).
