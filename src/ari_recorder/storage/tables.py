@@ -75,3 +75,33 @@ class RecordingRow(Base):
     levels: Mapped[list[dict[str, str]]] = mapped_column(JSON)
     started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+from sqlalchemy import BigInteger  # noqa: E402 - to join the imports above
+
+
+class DeliveryRow(Base):
+    """One file on its way to the recording platform (delivery/queue.py owns the transitions).
+
+    fetching -> pending -> uploading -> done, or dead after too many attempts or a failure that
+    retrying cannot mend; never deleted. While fetching or uploading, `next_attempt_at` is the
+    claim's lease: past it, another worker takes the row again.
+    """
+
+    __tablename__ = "deliveries"
+    id: Mapped[str] = mapped_column(String(300), primary_key=True)  # "<recording>/audio", "/metadata"
+    recording: Mapped[str] = mapped_column(String(255), index=True)
+    kind: Mapped[str] = mapped_column(String(16))  # audio | metadata
+    state: Mapped[str] = mapped_column(String(16), index=True)  # fetching|pending|uploading|done|dead
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    last_error: Mapped[str | None] = mapped_column(String(1024), nullable=True)
+    remote_path: Mapped[str] = mapped_column(String(1024))  # relative to the remote directory
+    spool_path: Mapped[str | None] = mapped_column(String(1024), nullable=True)  # relative to the spool
+    size: Mapped[int | None] = mapped_column(BigInteger, nullable=True)  # of the encrypted file
+    sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)  # of the encrypted file
+    worker: Mapped[str | None] = mapped_column(String(64), nullable=True)  # the last claim's holder
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # When Asterisk finished the recording, and when the platform held the file: the latency.
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    delivered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)

@@ -1,0 +1,149 @@
+"""From Asterisk to the spool: fetch a finished recording, finish it, encrypt it with its metadata.
+
+Plaintext only ever lives in `<spool>/plain/<host>-<pid>/` (mode 600), for as long as it takes to
+convert and encrypt it; what a crashed process left there is removed when delivery starts again
+on that host. Several processes may share one spool: each touches only its own leftovers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+from ari_recorder.ari.errors import AriError, AriNotFound
+from ari_recorder.ari.rest import AriClient
+from ari_recorder.delivery import crypto
+from ari_recorder.delivery.audio import convert, wav_duration
+from ari_recorder.delivery.errors import Permanent, Retryable
+from ari_recorder.delivery.naming import render, safe
+from ari_recorder.delivery.queue import Facts, Kind, Spooled
+from ari_recorder.delivery.settings import DeliverySettings
+
+
+class Spooler:
+    def __init__(self, ari: AriClient, settings: DeliverySettings, keys: list[Any]) -> None:
+        self.ari, self.settings, self.keys = ari, settings, keys
+        self.plain = settings.spool / "plain" / crypto.OWNER
+        self.out = settings.spool / "out"
+
+    def prepare(self) -> None:
+        """Create the spool; remove what crashed processes of this host left half done (their
+        recordings are fetched again)."""
+        for folder in (self.plain, self.out):
+            folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        for folder in self.plain.parent.iterdir():
+            if crypto.abandoned(folder.name) or folder == self.plain:
+                shutil.rmtree(folder, ignore_errors=True)
+        self.plain.mkdir(parents=True, exist_ok=True, mode=0o700)
+        for partial in self.out.glob("*.part"):
+            if crypto.abandoned(partial.name.removesuffix(".part").rsplit(".", 1)[-1]):
+                partial.unlink(missing_ok=True)
+
+    def audio_path(self, facts: Facts) -> str:
+        return (
+            render(self.settings.name_template, ext=self.settings.extension, **_name_fields(facts)) + ".age"
+        )
+
+    def metadata_path(self, facts: Facts) -> str:
+        name = render(self.settings.name_template, ext="json", **_name_fields(facts))
+        return name + ".age" if self.settings.encrypt_metadata else name
+
+    async def spool(self, facts: Facts) -> list[Spooled]:
+        """Both files encrypted, fsynced and in place in the spool; the plaintext gone."""
+        try:
+            return await self._spool(facts)
+        except OSError as error:
+            raise Retryable(f"cannot write the spool at {self.settings.spool}: {error.strerror}") from None
+
+    async def _spool(self, facts: Facts) -> list[Spooled]:
+        base = safe(facts.recording)
+        wav = self.plain / f"{base}.wav"
+        plain = wav
+        try:
+            await self._download(facts.recording, wav)
+            duration = await asyncio.to_thread(wav_duration, wav)
+            if self.settings.format != "wav":
+                plain = self.plain / f"{base}.{self.settings.extension}"
+                crypto.open_private(plain).close()
+                await convert(wav, plain, self.settings.format)
+                wav.unlink()
+            audio_name = f"{base}.{self.settings.extension}.age"
+            sealed = await asyncio.to_thread(crypto.encrypt_file, plain, self.out / audio_name, self.keys)
+        finally:
+            for path in {wav, plain}:
+                path.unlink(missing_ok=True)
+        audio_remote = self.audio_path(facts)
+        document = _metadata(facts, duration, self.settings.format, audio_remote, sealed)
+        meta_name = f"{base}.json" + (".age" if self.settings.encrypt_metadata else "")
+        keys = self.keys if self.settings.encrypt_metadata else None
+        meta = await asyncio.to_thread(crypto.write_sealed, document, self.out / meta_name, keys)
+        return [
+            Spooled(Kind.AUDIO, audio_remote, f"out/{audio_name}", sealed.size, sealed.sha256),
+            Spooled(Kind.METADATA, self.metadata_path(facts), f"out/{meta_name}", meta.size, meta.sha256),
+        ]
+
+    async def _download(self, recording: str, dest: Path) -> None:
+        try:
+            async with self.ari.open_stored_file(recording) as stored:
+                with crypto.open_private(dest) as out:
+                    async for chunk in stored.iter_chunks(crypto.CHUNK):
+                        await asyncio.to_thread(out.write, chunk)
+                    await asyncio.to_thread(_sync, out.fileno())
+        except AriNotFound:
+            raise Permanent(
+                f"recording {recording!r} is not in Asterisk (deleted outside this controller?)"
+            ) from None
+        except AriError as error:
+            raise Retryable(f"cannot fetch the recording from Asterisk: {error}") from None
+
+    async def delete_in_asterisk(self, recording: str) -> None:
+        """Only once the encrypted copy is safe in the spool; already gone counts as done."""
+        with contextlib.suppress(AriNotFound):
+            await self.ari.delete_stored(recording)
+
+
+def _sync(fd: int) -> None:
+    os.fsync(fd)
+
+
+def _name_fields(facts: Facts) -> dict[str, object]:
+    return {
+        "date": facts.started_at.date().isoformat(),
+        "queue": facts.queue or "no-queue",
+        "interaction": facts.interaction,
+        "segment": facts.segment,
+        "agent": facts.agent or "no-agent",
+        "side": facts.side,
+        "recording": facts.recording,
+        "direction": facts.direction or "unknown",
+    }
+
+
+def _metadata(facts: Facts, duration: float, fmt: str, audio: str, sealed: crypto.Sealed) -> bytes:
+    document = {
+        "recording": facts.recording,
+        "interaction": facts.interaction,
+        "segment": facts.segment,
+        "agent": facts.agent,
+        "queue": facts.queue,
+        "direction": facts.direction,
+        "customer": facts.attached.get("customer"),
+        "side": facts.side,
+        "levels": facts.levels,
+        "reason": facts.reason,
+        "attached": facts.attached,
+        "started_at": facts.started_at.isoformat(),
+        "finished_at": facts.finished_at.isoformat() if facts.finished_at else None,
+        "duration_seconds": round(duration, 3),
+        "wall_seconds": round((facts.finished_at - facts.started_at).total_seconds(), 3)
+        if facts.finished_at
+        else None,
+        "audio": {"file": audio, "format": fmt, "size": sealed.plain_size, "sha256": sealed.plain_sha256},
+    }
+    return msgspec.json.format(msgspec.json.encode(document), indent=2) + b"\n"

@@ -1,0 +1,380 @@
+"""The delivery queue in the database: claims with leases, and every state change of a row.
+
+Each change is a compare-and-set on (state, worker, lease): a worker that lost its claim (it
+stalled past the lease and another took the row) changes nothing. On PostgreSQL the claim's
+SELECT also takes `FOR UPDATE SKIP LOCKED`, so that processes on several machines pick different
+rows without waiting on each other; on SQLite one process claims, one claim at a time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import exists, func, or_, select, update
+from sqlalchemy.exc import IntegrityError
+
+from ari_recorder.storage.store import Store
+from ari_recorder.storage.tables import (
+    AttachedDataRow,
+    DeliveryRow,
+    InteractionRow,
+    RecordingRow,
+    SegmentRow,
+)
+
+Clock = Callable[[], datetime]
+
+
+class State(enum.StrEnum):
+    FETCHING = "fetching"  # the recording is still in Asterisk (claimed, or waiting to try again)
+    PENDING = "pending"  # encrypted in the spool, waiting for an upload
+    UPLOADING = "uploading"
+    DONE = "done"
+    DEAD = "dead"
+
+
+class Kind(enum.StrEnum):
+    AUDIO = "audio"
+    METADATA = "metadata"
+
+
+# RecordingRow.state after "ready" (storage/store.py sets recording -> ready).
+SPOOLED = "spooled"  # encrypted copy safe in the spool; the copy in Asterisk still to delete
+FETCHED = "fetched"  # deleted in Asterisk
+
+
+def delivery_id(recording: str, kind: Kind) -> str:
+    return f"{recording}/{kind.value}"
+
+
+def utc(moment: datetime) -> datetime:
+    """SQLite hands datetimes back without their zone; every one stored here is UTC."""
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class Facts:
+    """What the database knows about a recording: its metadata and what its name is built from."""
+
+    recording: str
+    interaction: str
+    segment: int
+    side: str
+    agent: str
+    queue: str | None
+    direction: str
+    levels: list[dict[str, str]]
+    reason: str
+    attached: dict[str, str]
+    started_at: datetime
+    finished_at: datetime | None
+
+
+@dataclass(frozen=True)
+class Spooled:
+    """A file safe in the spool, to be recorded in its row."""
+
+    kind: Kind
+    remote_path: str
+    spool_path: str
+    size: int
+    sha256: str
+
+
+class DeliveryQueue:
+    def __init__(self, store: Store, worker: str, clock: Clock, lease: timedelta) -> None:
+        self.store, self.worker, self.clock, self.lease = store, worker, clock, lease
+        self.postgres = store.engine.dialect.name == "postgresql"
+        # SQLite: one process, and its claims one at a time (it has no row locks to skip).
+        self._claiming = asyncio.Lock() if not self.postgres else None
+
+    # ----- fetching -----
+    async def fetchable(self, limit: int = 50) -> list[str]:
+        """Ready recordings with no row yet, or whose fetch is due again."""
+        now = self.clock()
+        blocking = exists().where(
+            DeliveryRow.recording == RecordingRow.name,
+            ~((DeliveryRow.state == State.FETCHING) & (DeliveryRow.next_attempt_at <= now)),
+        )
+        query = (
+            select(RecordingRow.name)
+            .where(RecordingRow.state == "ready", ~blocking)
+            .order_by(RecordingRow.finished_at, RecordingRow.name)
+            .limit(limit)
+        )
+        async with self.store.sessions() as session:
+            return list((await session.scalars(query)).all())
+
+    async def claim_fetch(self, recording: str, remote_path: str) -> DeliveryRow | None:
+        """The recording's audio row, claimed for fetching (created on the first claim)."""
+        now = self.clock()
+        async with self.store.sessions() as session:
+            finished = await session.scalar(
+                select(RecordingRow.finished_at).where(RecordingRow.name == recording)
+            )
+        row = DeliveryRow(
+            id=delivery_id(recording, Kind.AUDIO),
+            recording=recording,
+            kind=Kind.AUDIO.value,
+            state=State.FETCHING.value,
+            attempts=1,
+            next_attempt_at=now + self.lease,
+            remote_path=remote_path,
+            worker=self.worker,
+            created_at=now,
+            finished_at=finished,
+        )
+        try:
+            async with self.store.sessions.begin() as session:
+                session.add(row)
+            return row
+        except IntegrityError:
+            pass  # a row exists: take it over if its fetch is due
+        return await self._claim(delivery_id(recording, Kind.AUDIO), (State.FETCHING,), State.FETCHING)
+
+    async def spooled(self, recording: str, files: Sequence[Spooled]) -> bool:
+        """The encrypted files are safe in the spool: their rows wait for an upload, and the
+        recording may be deleted in Asterisk. False when this worker had lost its claim."""
+        now = self.clock()
+        async with self.store.sessions.begin() as session:
+            audio_id = delivery_id(recording, Kind.AUDIO)
+            owned = await session.scalar(
+                select(DeliveryRow)
+                .where(
+                    DeliveryRow.id == audio_id,
+                    DeliveryRow.state == State.FETCHING,
+                    DeliveryRow.worker == self.worker,
+                )
+                .with_for_update()
+            )
+            if owned is None:
+                return False
+            for spooled in files:
+                row = owned if spooled.kind is Kind.AUDIO else None
+                if row is None:
+                    row = await session.get(DeliveryRow, delivery_id(recording, spooled.kind))
+                if row is None:
+                    row = DeliveryRow(
+                        id=delivery_id(recording, spooled.kind),
+                        recording=recording,
+                        kind=spooled.kind.value,
+                        created_at=now,
+                        finished_at=owned.finished_at,
+                    )
+                    session.add(row)
+                row.state, row.attempts, row.next_attempt_at = State.PENDING.value, 0, now
+                row.remote_path, row.spool_path = spooled.remote_path, spooled.spool_path
+                row.size, row.sha256, row.last_error, row.worker = spooled.size, spooled.sha256, None, None
+            await session.execute(
+                update(RecordingRow).where(RecordingRow.name == recording).values(state=SPOOLED)
+            )
+        return True
+
+    async def to_delete(self) -> list[str]:
+        """Recordings safe in the spool whose copy in Asterisk is still to delete."""
+        async with self.store.sessions() as session:
+            query = select(RecordingRow.name).where(RecordingRow.state == SPOOLED).order_by(RecordingRow.name)
+            return list((await session.scalars(query)).all())
+
+    async def deleted(self, recording: str) -> None:
+        async with self.store.sessions.begin() as session:
+            await session.execute(
+                update(RecordingRow)
+                .where(RecordingRow.name == recording, RecordingRow.state == SPOOLED)
+                .values(state=FETCHED)
+            )
+
+    async def facts(self, recording: str) -> Facts | None:
+        async with self.store.sessions() as session:
+            rec = await session.get(RecordingRow, recording)
+            if rec is None:
+                return None
+            interaction = await session.get(InteractionRow, rec.interaction_id)
+            segment = await session.get(SegmentRow, (rec.interaction_id, rec.segment))
+            attached = (
+                await session.scalars(
+                    select(AttachedDataRow).where(AttachedDataRow.interaction_id == rec.interaction_id)
+                )
+            ).all()
+        return Facts(
+            recording=rec.name,
+            interaction=rec.interaction_id,
+            segment=rec.segment,
+            side=rec.side,
+            agent=segment.agent if segment is not None else "",
+            queue=interaction.queue if interaction is not None else None,
+            direction=interaction.direction if interaction is not None else "",
+            levels=list(rec.levels),
+            reason=segment.reason if segment is not None else "",
+            attached={a.key: a.value for a in attached},
+            started_at=utc(rec.started_at),
+            finished_at=utc(rec.finished_at) if rec.finished_at is not None else None,
+        )
+
+    # ----- uploading -----
+    async def claim_upload(self) -> DeliveryRow | None:
+        """The next due row, claimed for this worker (attempts counted at the claim: a worker
+        that crashes on a file still uses up its attempts), or None."""
+        while True:
+            now = self.clock()
+            query = (
+                select(DeliveryRow.id)
+                .where(
+                    DeliveryRow.state.in_((State.PENDING, State.UPLOADING)),
+                    DeliveryRow.next_attempt_at <= now,
+                )
+                .order_by(DeliveryRow.next_attempt_at, DeliveryRow.id)
+                .limit(1)
+            )
+            if self.postgres:
+                query = query.with_for_update(skip_locked=True)
+            async with self.store.sessions() as session:
+                found = await session.scalar(query)
+            if found is None:
+                return None
+            row = await self._claim(found, (State.PENDING, State.UPLOADING), State.UPLOADING)
+            if row is not None:
+                return row
+            # Another worker took it between the SELECT and the UPDATE: look again.
+
+    async def _claim(self, row_id: str, states: tuple[State, ...], claimed: State) -> DeliveryRow | None:
+        if self._claiming is not None:
+            async with self._claiming:
+                return await self._claim_now(row_id, states, claimed)
+        return await self._claim_now(row_id, states, claimed)
+
+    async def _claim_now(self, row_id: str, states: tuple[State, ...], claimed: State) -> DeliveryRow | None:
+        now = self.clock()
+        async with self.store.sessions.begin() as session:
+            if self.postgres:
+                locked = await session.scalar(
+                    select(DeliveryRow.id).where(DeliveryRow.id == row_id).with_for_update(skip_locked=True)
+                )
+                if locked is None:
+                    return None
+            claimed_row = await session.scalar(
+                update(DeliveryRow)
+                .where(
+                    DeliveryRow.id == row_id,
+                    DeliveryRow.state.in_(states),
+                    DeliveryRow.next_attempt_at <= now,
+                )
+                .values(
+                    state=claimed.value,
+                    attempts=DeliveryRow.attempts + 1,
+                    next_attempt_at=now + self.lease,
+                    worker=self.worker,
+                )
+                .returning(DeliveryRow)
+                .execution_options(synchronize_session=False)
+            )
+            return claimed_row
+
+    async def renew(self, row: DeliveryRow) -> bool:
+        """Extend this worker's claim on a long upload; False when it was lost."""
+        return await self._change(row, State(row.state), next_attempt_at=self.clock() + self.lease)
+
+    async def done(self, row: DeliveryRow) -> bool:
+        now = self.clock()
+        return await self._change(
+            row,
+            State.UPLOADING,
+            state=State.DONE.value,
+            delivered_at=now,
+            last_error=None,
+            next_attempt_at=now,
+        )
+
+    async def failed(self, row: DeliveryRow, error: str, retry_at: datetime | None) -> bool:
+        """Back to waiting (fetching rows stay `fetching`, uploads go back to `pending`) until
+        `retry_at`; dead when None."""
+        if retry_at is None:
+            state = State.DEAD
+        else:
+            state = State.FETCHING if row.state == State.FETCHING else State.PENDING
+        return await self._change(
+            row,
+            State(row.state),
+            state=state.value,
+            last_error=error[:1024],
+            next_attempt_at=retry_at or self.clock(),
+        )
+
+    async def _change(self, row: DeliveryRow, current: State, **values: Any) -> bool:
+        async with self.store.sessions.begin() as session:
+            result = await session.execute(
+                update(DeliveryRow)
+                .where(
+                    DeliveryRow.id == row.id,
+                    DeliveryRow.state == current,
+                    DeliveryRow.worker == self.worker,
+                )
+                .values(**values)
+                .execution_options(synchronize_session=False)
+            )
+        changed: int = result.rowcount  # type: ignore[attr-defined]
+        return changed == 1
+
+    # ----- looking -----
+    async def next_due(self, states: Sequence[State]) -> datetime | None:
+        """When the earliest row in these states (of any process) falls due."""
+        async with self.store.sessions() as session:
+            found = await session.scalar(
+                select(func.min(DeliveryRow.next_attempt_at)).where(DeliveryRow.state.in_(list(states)))
+            )
+        return utc(found) if found is not None else None
+
+    async def counts(self) -> dict[str, int]:
+        """Rows by state (the queue depth metric)."""
+        async with self.store.sessions() as session:
+            rows = (
+                await session.execute(select(DeliveryRow.state, func.count()).group_by(DeliveryRow.state))
+            ).all()
+        return {state: count for state, count in rows}
+
+    async def rows(self, state: State | None = None) -> list[DeliveryRow]:
+        query = select(DeliveryRow).order_by(DeliveryRow.id)
+        if state is not None:
+            query = query.where(DeliveryRow.state == state)
+        async with self.store.sessions() as session:
+            return list((await session.scalars(query)).all())
+
+    async def retry_dead(self, ids: Sequence[str] | None = None) -> int:
+        """Dead rows back in the queue with fresh attempts (`ari-recorder deliveries retry`)."""
+        now = self.clock()
+        dead = DeliveryRow.state == State.DEAD
+        async with self.store.sessions.begin() as session:
+            changed = 0
+            for spooled, state in ((True, State.PENDING), (False, State.FETCHING)):
+                where = [
+                    dead,
+                    DeliveryRow.spool_path.is_not(None) if spooled else DeliveryRow.spool_path.is_(None),
+                ]
+                if ids is not None:
+                    where.append(DeliveryRow.id.in_(list(ids)))
+                result = await session.execute(
+                    update(DeliveryRow)
+                    .where(*where)
+                    .values(state=state.value, attempts=0, next_attempt_at=now, worker=None)
+                    .execution_options(synchronize_session=False)
+                )
+                changed += int(result.rowcount)  # type: ignore[attr-defined]
+        return changed
+
+    async def release_own(self) -> None:
+        """SQLite, at start: claims left by this process's previous run are free again at once
+        (one process: no one else holds them)."""
+        if self.postgres:
+            return
+        async with self.store.sessions.begin() as session:
+            await session.execute(
+                update(DeliveryRow)
+                .where(or_(DeliveryRow.state == State.UPLOADING, DeliveryRow.state == State.FETCHING))
+                .values(next_attempt_at=self.clock())
+                .execution_options(synchronize_session=False)
+            )

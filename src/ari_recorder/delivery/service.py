@@ -1,0 +1,311 @@
+"""The delivery stage: ready recordings into the spool, spooled files to the platform, with retries.
+
+One fetch loop and `parallel_uploads` upload loops. Rows are claimed from the database, so that
+a restart resumes every unfinished row and several processes share one queue (PostgreSQL).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import random
+import socket
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import TypeVar
+
+from ari_recorder.ari.errors import AriError
+from ari_recorder.ari.rest import AriClient
+from ari_recorder.delivery import crypto
+from ari_recorder.delivery.errors import DeliveryError, NotConfigured, Permanent
+from ari_recorder.delivery.fetch import Spooler
+from ari_recorder.delivery.queue import Clock, DeliveryQueue, State
+from ari_recorder.delivery.settings import DeliverySettings
+from ari_recorder.delivery.targets import OutboxTarget, SftpTarget, Target
+from ari_recorder.storage.store import Store
+from ari_recorder.storage.tables import DeliveryRow
+
+log = logging.getLogger("ari_recorder.delivery")
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """Something that happened to a file, for the audit trail (`listener`)."""
+
+    what: str  # spooled | delivered | retry | dead
+    recording: str
+    delivery: str | None = None  # the row's id
+    remote_path: str | None = None
+    error: str | None = None
+
+
+@dataclass
+class Counters:
+    """What this process did since it started (to become metrics)."""
+
+    spooled: int = 0
+    delivered: int = 0
+    already_there: int = 0  # found complete under the final name: a crash after the rename
+    retried: int = 0
+    dead: int = 0
+    bytes: int = 0
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Delivery:
+    """`await run()` until cancelled; `wake()` when a recording is ready; `await aclose()` at the end.
+
+    `drain()` does everything that is due now and returns (tests, `ari-recorder deliveries`).
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        ari: AriClient,
+        settings: DeliverySettings,
+        *,
+        clock: Clock = _now,
+        worker: str | None = None,
+        rng: random.Random | None = None,
+        listener: Callable[[Outcome], None] | None = None,
+    ) -> None:
+        if not settings.age_recipients:
+            raise NotConfigured(
+                "delivery.age_recipients: no age public key to encrypt to "
+                "(`ari-recorder keys generate` makes a key pair)"
+            )
+        self.settings = settings
+        self.clock = clock
+        self.worker = worker or f"{socket.gethostname()[:40]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.queue = DeliveryQueue(store, self.worker, clock, timedelta(seconds=settings.lease_seconds))
+        self.spooler = Spooler(ari, settings, crypto.recipients(settings.age_recipients))
+        self.target: Target = SftpTarget(settings) if settings.sftp_host else OutboxTarget(settings.outbox)
+        self.counters = Counters()
+        self._rng = rng or random.Random()
+        self._listener = listener
+        self._fetch_wanted = asyncio.Event()
+        self._upload_wanted = asyncio.Event()
+        self._started = False
+        self._closing = False
+        self._running: asyncio.Task[None] | None = None
+
+    # ----- the life cycle -----
+    async def run(self) -> None:
+        await self._start()
+        self._running = asyncio.current_task()
+        try:
+            async with asyncio.TaskGroup() as group:
+                group.create_task(self._loop("fetch", self._fetch_pass, self._fetch_wanted, State.FETCHING))
+                for n in range(self.settings.parallel_uploads):
+                    group.create_task(self._loop(f"upload-{n}", self._upload_one, self._upload_wanted))
+        finally:
+            self._running = None
+
+    def wake(self) -> None:
+        """A recording became ready (or rows were queued): look now rather than at the next poll."""
+        self._fetch_wanted.set()
+
+    async def aclose(self) -> None:
+        """Stop claiming, let the work in hand finish, close the connection."""
+        self._closing = True
+        self._fetch_wanted.set()
+        self._upload_wanted.set()
+        running = self._running
+        if running is not None and running is not asyncio.current_task():
+            with contextlib.suppress(asyncio.CancelledError):
+                await running
+        await self.target.aclose()
+
+    async def drain(self) -> Counters:
+        """Fetch every ready recording and upload every due row, then return."""
+        await self._start()
+        while True:
+            fetched = await self._fetch_pass()
+            async with asyncio.TaskGroup() as group:
+                uploads = [
+                    group.create_task(self._upload_all()) for _ in range(self.settings.parallel_uploads)
+                ]
+            if not fetched and not any(task.result() for task in uploads):
+                return self.counters
+
+    async def _start(self) -> None:
+        if not self._started:
+            await asyncio.to_thread(self.spooler.prepare)
+            await self.queue.release_own()
+            self._started = True
+
+    async def _loop(
+        self,
+        name: str,
+        step: Callable[[], Awaitable[bool]],
+        wanted: asyncio.Event,
+        due: State = State.PENDING,
+    ) -> None:
+        """Do `step` while it finds work; then sleep until woken, a row falls due, or the poll."""
+        while not self._closing:
+            wanted.clear()
+            try:
+                if await step():
+                    continue
+                pause = await self._pause(due)
+            except Exception:
+                # The database or the spool failing under us: say so, and try again later.
+                log.exception(
+                    "delivery loop=%s failed; trying again in %s s", name, self.settings.poll_seconds
+                )
+                pause = self.settings.poll_seconds
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(pause):
+                    await wanted.wait()
+
+    async def _pause(self, due: State) -> float:
+        states = (State.FETCHING,) if due is State.FETCHING else (State.PENDING, State.UPLOADING)
+        when = await self.queue.next_due(states)
+        pause = self.settings.poll_seconds
+        if when is not None:
+            pause = min(pause, max(0.1, (when - self.clock()).total_seconds()))
+        return pause
+
+    # ----- fetching -----
+    async def _fetch_pass(self) -> bool:
+        for recording in await self.queue.to_delete():
+            await self._delete_in_asterisk(recording)
+        did = False
+        for recording in await self.queue.fetchable():
+            if self._closing:
+                break
+            did = await self._fetch(recording) or did
+        return did
+
+    async def _fetch(self, recording: str) -> bool:
+        facts = await self.queue.facts(recording)
+        if facts is None:
+            return False
+        row = await self.queue.claim_fetch(recording, self.spooler.audio_path(facts))
+        if row is None:
+            return False
+        try:
+            files = await self.spooler.spool(facts)
+        except DeliveryError as error:
+            await _shielded(self._failed(row, error))
+            return True
+        if not await _shielded(self.queue.spooled(recording, files)):
+            log.warning("recording=%s action=spool lost-claim worker=%s", recording, self.worker)
+            return True
+        self.counters.spooled += 1
+        log.info("recording=%s action=spool files=%s", recording, ",".join(f.remote_path for f in files))
+        self._tell(Outcome("spooled", recording))
+        self._upload_wanted.set()
+        await self._delete_in_asterisk(recording)
+        return True
+
+    async def _delete_in_asterisk(self, recording: str) -> None:
+        try:
+            await self.spooler.delete_in_asterisk(recording)
+        except AriError as error:
+            log.warning("recording=%s action=delete-in-asterisk failed: %s", recording, error)
+            return
+        await self.queue.deleted(recording)
+
+    # ----- uploading -----
+    async def _upload_all(self) -> bool:
+        did = False
+        while not self._closing and await self._upload_one():
+            did = True
+        return did
+
+    async def _upload_one(self) -> bool:
+        row = await self.queue.claim_upload()
+        if row is None:
+            return False
+        renewing = asyncio.create_task(self._renew(row))
+        try:
+            already = await self._deliver(row)
+        except DeliveryError as error:
+            await _shielded(self._failed(row, error))
+            return True
+        finally:
+            renewing.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await renewing
+        # Under a shield: cancelled now, the file is in place but the row would say otherwise
+        # (harmless, the next attempt finds it there; but needless).
+        if await _shielded(self.queue.done(row)):
+            if already:
+                self.counters.already_there += 1
+            else:
+                self.counters.delivered += 1
+                self.counters.bytes += row.size or 0
+            log.info(
+                "delivery=%s action=delivered remote=%s size=%s attempts=%s resumed=%s",
+                row.id, row.remote_path, row.size, row.attempts, already,
+            )  # fmt: skip
+            self._tell(Outcome("delivered", row.recording, row.id, row.remote_path))
+        else:
+            log.warning("delivery=%s action=delivered lost-claim worker=%s", row.id, self.worker)
+        return True
+
+    async def _deliver(self, row: DeliveryRow) -> bool:
+        if row.spool_path is None or row.size is None:
+            raise Permanent(f"row {row.id} is queued without a spool copy")
+        local = self.settings.spool / row.spool_path
+        if not await asyncio.to_thread(local.is_file):
+            raise Permanent(f"the spool copy {local} is missing")
+        try:
+            return await self.target.deliver(local, row.remote_path, row.size)
+        except DeliveryError:
+            raise
+        except Exception as error:  # a library's surprise: kept as a retryable failure, with its type
+            log.exception("delivery=%s action=upload unexpected error", row.id)
+            raise DeliveryError(f"unexpected {type(error).__name__} while delivering") from None
+
+    async def _renew(self, row: DeliveryRow) -> None:
+        while True:
+            await asyncio.sleep(self.settings.lease_seconds / 3)
+            if not await self.queue.renew(row):
+                return
+
+    async def _failed(self, row: DeliveryRow, error: DeliveryError) -> None:
+        dead = isinstance(error, Permanent) or row.attempts >= self.settings.max_attempts
+        retry_at = None if dead else self.clock() + timedelta(seconds=self.backoff(row.attempts))
+        if not await self.queue.failed(row, str(error), retry_at):
+            return
+        self._tell(Outcome("dead" if dead else "retry", row.recording, row.id, row.remote_path, str(error)))
+        if dead:
+            self.counters.dead += 1
+            log.error(
+                "delivery=%s action=%s dead attempts=%s error=%s", row.id, _stage(row), row.attempts, error
+            )
+        else:
+            self.counters.retried += 1
+            log.warning(
+                "delivery=%s action=%s retry-at=%s attempts=%s error=%s",
+                row.id, _stage(row), retry_at.isoformat() if retry_at else "", row.attempts, error,
+            )  # fmt: skip
+
+    def _tell(self, outcome: Outcome) -> None:
+        if self._listener is not None:
+            self._listener(outcome)
+
+    def backoff(self, attempts: int) -> float:
+        """Seconds before the next attempt: doubling from the base up to the cap, half of it jitter
+        (so that rows failed together by one outage do not all come back at once)."""
+        ceiling = min(self.settings.backoff_cap, self.settings.backoff_base * 2.0 ** max(0, attempts - 1))
+        return ceiling / 2 + self._rng.uniform(0, ceiling / 2)
+
+
+def _stage(row: DeliveryRow) -> str:
+    return "fetch" if row.state == State.FETCHING else "upload"
+
+
+async def _shielded(work: Awaitable[T]) -> T:
+    """Bookkeeping that must not be half done when the task is cancelled."""
+    return await asyncio.shield(work)
