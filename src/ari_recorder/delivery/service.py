@@ -296,10 +296,14 @@ class Delivery:
             self._listener(outcome)
 
     def backoff(self, attempts: int) -> float:
-        """Seconds before the next attempt: doubling from the base up to the cap, half of it jitter
-        (so that rows failed together by one outage do not all come back at once)."""
-        ceiling = min(self.settings.backoff_cap, self.settings.backoff_base * 2.0 ** max(0, attempts - 1))
-        return ceiling / 2 + self._rng.uniform(0, ceiling / 2)
+        return backoff_seconds(attempts, self.settings.backoff_base, self.settings.backoff_cap, self._rng)
+
+
+def backoff_seconds(attempts: int, base: float, cap: float, rng: random.Random) -> float:
+    """Before the next attempt: doubling from `base` up to `cap`, half of it jitter (so that rows
+    failed together by one outage do not all come back at once)."""
+    ceiling = min(cap, base * 2.0 ** max(0, attempts - 1))
+    return ceiling / 2 + rng.uniform(0, ceiling / 2)
 
 
 def _stage(row: DeliveryRow) -> str:
