@@ -11,7 +11,7 @@ import aiohttp
 
 from ari_recorder.app import running
 from ari_recorder.ari.rest import AriClient
-from ari_recorder.engine.controller import CallReport
+from ari_recorder.engine.controller import CallReport, Controller
 from ari_recorder.settings import (
     AgentSettings,
     ApiSettings,
@@ -49,6 +49,7 @@ class World:
         self.sim, self.http, self.ari, self.tmp, self.reports = sim, http, ari, tmp, reports
         self.store = store
         self.api_url = ""
+        self.controller: Controller | None = None
 
     async def fetch(self, name: str) -> Path:
         """The stored recording, fetched over ARI as the delivery stage will."""
@@ -86,6 +87,7 @@ async def world(
         async with running(settings, reports.put_nowait) as app:
             w = World(sim, http, app.ari, tmp_path, reports, app.store)
             w.api_url = app.api_url
+            w.controller = app.controller
             await asyncio.wait_for(app.controller.connected.wait(), 5)
             yield w
 
