@@ -326,3 +326,52 @@ async def test_run_delivers_what_wake_announces_until_closed(
         ("spooled", None),
     ]
     assert (settings.outbox / AUDIO.format(n=1)).exists()
+
+
+async def test_asterisk_unreachable_when_fetching_is_retried_and_loses_nothing(
+    sqlite_store: Store, sim: RunningSimulator, identity: Identity, tmp_path: Path, clock: Clock
+) -> None:
+    from ari_recorder.simulator.server import free_port
+
+    _, audio = await ready_recording(sqlite_store, sim, "call-1")
+    settings = local_settings(tmp_path, identity)
+    async with AriClient(f"http://127.0.0.1:{free_port()}/ari", "asterisk", "asterisk") as nowhere:
+        away = Delivery(sqlite_store, nowhere, settings, clock=clock)
+        await away.drain()
+        await away.aclose()
+    (row,) = await away.queue.rows()
+    assert (row.state, row.attempts) == (State.FETCHING, 1)
+    assert "cannot reach Asterisk" in (row.last_error or "")
+
+    clock.advance()
+    async with AriClient(sim.ari_url, "asterisk", "asterisk") as ari:
+        back = Delivery(sqlite_store, ari, settings, clock=clock)
+        await back.drain()
+        await back.aclose()
+    assert {(r.state, r.attempts) for r in await back.queue.rows()} == {(State.DONE, 1)}
+    assert age_decrypt(identity.path, settings.outbox / AUDIO.format(n=1)) == audio
+
+
+async def test_a_remote_error_is_retried_until_the_platform_is_fixed(
+    sqlite_store: Store,
+    sim: RunningSimulator,
+    ari: AriClient,
+    sshd: Sshd,
+    identity: Identity,
+    tmp_path: Path,
+    clock: Clock,
+) -> None:
+    blocker = sshd.remote / "incoming"
+    blocker.write_text("a file where the platform's directory should be")
+    await ready_recording(sqlite_store, sim, "call-1")
+    delivery = Delivery(sqlite_store, ari, sftp_settings(tmp_path, identity, sshd), clock=clock)
+    await delivery.drain()
+    rows = await delivery.queue.rows()
+    assert {(r.state, r.attempts) for r in rows} == {(State.PENDING, 1)}
+    assert all("incoming/2024-05-17" in (r.last_error or "") for r in rows)
+
+    blocker.unlink()
+    clock.advance()
+    await delivery.drain()
+    await delivery.aclose()
+    assert sshd.files() == expected_files(1)

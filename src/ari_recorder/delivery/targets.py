@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Protocol
 
 import asyncssh
+from asyncssh.encryption import get_default_encryption_algs
 
 from ari_recorder.delivery import crypto
 from ari_recorder.delivery.errors import Permanent, Retryable
@@ -67,6 +68,11 @@ class OutboxTarget:
 
     async def aclose(self) -> None:
         pass
+
+
+# asyncssh's own ciphers, AES-GCM first: with AES-NI it uploads about a third faster than
+# asyncssh's preferred chacha20-poly1305 (bench/delivery.py).
+_CIPHERS = sorted((alg.decode() for alg in get_default_encryption_algs()), key=lambda alg: "-gcm@" not in alg)
 
 
 class SftpTarget:
@@ -139,6 +145,7 @@ class SftpTarget:
                 password=None,
                 agent_path=None,  # not the operator's ssh-agent
                 config=(),  # nor their ~/.ssh/config
+                encryption_algs=_CIPHERS,
                 connect_timeout=30,
                 keepalive_interval=30,
             )
