@@ -177,47 +177,41 @@ class Dialplan:
 
     def inbound_sip(self, caller: tuple[str, str], args: list[str]) -> Channel:
         """A customer call from a SIP trunk: PJSIP/customer-<n> entering Stasis (traces-sip)."""
-        core = self.core
-        call = core.add_channel(
-            Channel(
-                id=core.new_channel_id(),
-                name=f"PJSIP/customer-{core.pjsip_suffix()}",
-                kind=Kind.PJSIP,
-                state="Ring",
-                caller=caller,
-                context="inbound",
-                exten=args[0].partition("=")[2] or "s",
-                priority=2,
-                app_name="Stasis",
-                app_data=",".join([self.app, *args]),
-                talk_hz=CUSTOMER_HZ,
-                protocol_id=f"1-{uuid.uuid4().int % 10000}@127.0.0.1",
-                endpoint=caller[1],
-            )
-        )
-        self._enter_or_hang_up(call, args)
-        return call
+        exten = args[0].partition("=")[2] or "s"
+        return self._sip_into_stasis("customer", caller, ("inbound", exten, 2), args, CUSTOMER_HZ)
 
     def outbound_sip(self, agent: str, to: str) -> Channel:
         """An agent's SIP phone dials out: PJSIP/<agent>-<n> runs the dialplan's
         Stasis(ari-recorder,outbound,agent=<agent>,to=<number>)."""
-        core = self.core
         args = ["outbound", f"agent={agent}", f"to={to}"]
+        caller = (f"Agent {agent}", agent)
+        return self._sip_into_stasis(agent, caller, ("agent-outbound", to, 1), args, AGENT_HZ)
+
+    def _sip_into_stasis(
+        self,
+        endpoint: str,
+        caller: tuple[str, str],
+        where: tuple[str, str, int],  # context, exten, priority of the Stasis() line
+        args: list[str],
+        talk_hz: int,
+    ) -> Channel:
+        core = self.core
+        context, exten, priority = where
         call = core.add_channel(
             Channel(
                 id=core.new_channel_id(),
-                name=f"PJSIP/{agent}-{core.pjsip_suffix()}",
+                name=f"PJSIP/{endpoint}-{core.pjsip_suffix()}",
                 kind=Kind.PJSIP,
                 state="Ring",
-                caller=(f"Agent {agent}", agent),
-                context="agent-outbound",
-                exten=to,
-                priority=1,
+                caller=caller,
+                context=context,
+                exten=exten,
+                priority=priority,
                 app_name="Stasis",
                 app_data=",".join([self.app, *args]),
-                talk_hz=AGENT_HZ,
+                talk_hz=talk_hz,
                 protocol_id=f"1-{uuid.uuid4().int % 10000}@127.0.0.1",
-                endpoint=agent,
+                endpoint=caller[1],
             )
         )
         self._enter_or_hang_up(call, args)
