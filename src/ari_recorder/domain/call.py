@@ -425,12 +425,7 @@ def step(call: Call, event: CallEvent) -> tuple[Call, list[Action]]:
         case TransferRequested(destination, to) if call.phase is Phase.CONNECTED and call.dialling is None:
             if to is None:
                 return call, [Log(f'call={call.id} action=transfer-refused why="no agent {destination}"')]
-            channel = f"{call.id}-agent-{call.legs + 1}"
-            call = replace(call, legs=call.legs + 1, dialling=channel, transfer_to=to)
-            return call, [
-                DialAgent(channel, to.policy.agent, to.endpoint, call.ring_timeout),
-                Log(f"call={call.id} agent={to.policy.agent} action=transfer-dial endpoint={to.endpoint}"),
-            ]
+            return _dial_transfer(call, to, [])
         case AgentReplaced(channel, replacement, destination, to) if (
             call.segment and channel == call.segment.channel
         ):
@@ -445,13 +440,7 @@ def step(call: Call, event: CallEvent) -> tuple[Call, list[Action]]:
             if to is None:
                 call, ending = _give_up(call, f"transferred to {destination}, which is no agent")
                 return call, actions + ending
-            dialled = f"{call.id}-agent-{call.legs + 1}"
-            call = replace(call, legs=call.legs + 1, dialling=dialled, transfer_to=to)
-            return call, [
-                *actions,
-                DialAgent(dialled, to.policy.agent, to.endpoint, call.ring_timeout),
-                Log(f"call={call.id} agent={to.policy.agent} action=transfer-dial endpoint={to.endpoint}"),
-            ]
+            return _dial_transfer(call, to, actions)
         case AgentSwapped(channel, replacement, to) if (
             call.segment and channel == call.segment.channel and call.dialling is None
         ):
@@ -499,6 +488,17 @@ def _dial_next(call: Call, actions: list[Action], busy: frozenset[str]) -> tuple
         *actions,
         DialAgent(channel, agent.policy.agent, agent.endpoint, call.ring_timeout),
         Log(f"call={call.id} agent={agent.policy.agent} action=dial endpoint={agent.endpoint}"),
+    ]
+
+
+def _dial_transfer(call: Call, to: Agent, actions: list[Action]) -> tuple[Call, list[Action]]:
+    """Ring the agent the call is being transferred to; `_connect` takes over when they answer."""
+    channel = f"{call.id}-agent-{call.legs + 1}"
+    call = replace(call, legs=call.legs + 1, dialling=channel, transfer_to=to)
+    return call, [
+        *actions,
+        DialAgent(channel, to.policy.agent, to.endpoint, call.ring_timeout),
+        Log(f"call={call.id} agent={to.policy.agent} action=transfer-dial endpoint={to.endpoint}"),
     ]
 
 

@@ -31,7 +31,7 @@ from ari_recorder.domain import call as c
 from ari_recorder.domain.policy import Direction
 from ari_recorder.engine.executor import Executor
 from ari_recorder.engine.inbound import Refused, agent_policy, build_call, parse_args
-from ari_recorder.engine.outbound import NUMBER, build_outbound, customer_endpoint
+from ari_recorder.engine.outbound import build_outbound, check_outbound, customer_endpoint
 from ari_recorder.engine.persister import Persister
 from ari_recorder.settings import Settings
 from ari_recorder.storage.store import Store
@@ -134,8 +134,11 @@ class Controller:
         if event.referred_by.connected_channel is None:
             return
         destination = event.refer_to.requested_destination.destination or ""
-        to = agent_policy(self.settings, destination) if destination in self.settings.agents else None
-        self._feedback(event.referred_by.source_channel.id, c.TransferRequested(destination, to))
+        requested = c.TransferRequested(destination, self._agent(destination))
+        self._feedback(event.referred_by.source_channel.id, requested)
+
+    def _agent(self, name: str) -> c.Agent | None:
+        return agent_policy(self.settings, name) if name in self.settings.agents else None
 
     def _transfer_leg(self, start: StasisStart) -> None:
         """A phone transfer Asterisk carried out (default handling) came back from the dialplan
@@ -162,7 +165,7 @@ class Controller:
             log.warning("channel=%s action=phone-transfer result=%s exten=%s", channel, result, exten)
             return
         self._transfer_legs.pop(event.replace_channel.name.rpartition(";")[0], None)
-        to = agent_policy(self.settings, event.exten) if event.exten in self.settings.agents else None
+        to = self._agent(event.exten)
         replaced = c.AgentReplaced(event.channel.id, event.replace_channel.id, event.exten, to)
         self._feedback(event.channel.id, replaced)
 
@@ -199,12 +202,9 @@ class Controller:
     async def place_call(self, agent: str, to: str, queue: str | None = None) -> str:
         """An outbound call for an agent (the HTTP API): the agent's phone rings first; when the
         agent answers, the call enters the application as if dialled from the phone. Its id."""
-        if agent not in self.settings.agents:
-            raise NoSuchTarget(f"no agent {agent!r}")
-        if not NUMBER.fullmatch(to):
-            raise NoSuchTarget(f"{to!r} is not a number (digits, +, *, #)")
-        if queue is not None and queue not in self.settings.queues:
-            raise NoSuchTarget(f"no queue {queue!r}")
+        wrong = check_outbound(self.settings, agent, to, queue)
+        if wrong is not None:
+            raise NoSuchTarget(wrong)
         if agent in self._busy(""):
             raise NotNow(f"agent {agent} is on another call")
         call_id = uuid.uuid4().hex  # no "-": ids the call makes start with it and a "-"

@@ -17,17 +17,25 @@ def customer_endpoint(settings: Settings, to: str) -> str:
     return settings.company.outbound_endpoint.replace("{to}", to)
 
 
+def check_outbound(settings: Settings, agent: str, to: str, queue: str | None) -> str | None:
+    """What is wrong with an outbound call's agent, number and queue, if anything."""
+    if agent not in settings.agents:
+        return f"no agent {agent!r}"
+    if not NUMBER.fullmatch(to):
+        return f"{to!r} is not a number (digits, +, *, #)"
+    if queue is not None and queue not in settings.queues:
+        return f"no queue {queue!r}"
+    return None
+
+
 def build_outbound(settings: Settings, start: StasisStart) -> Call | Refused:
     """`Stasis(ari-recorder,outbound,agent=1001,to=15550100[,queue=sales][,key=value...])`."""
     args = parse_args(start.args)
     agent, to, queue_name = args.get("agent", ""), args.get("to", ""), args.get("queue")
-    if agent not in settings.agents:
-        return Refused(f"outbound call from no known agent {agent!r}")
-    if not NUMBER.fullmatch(to):
-        return Refused(f"outbound call to {to!r}, which is not a number (digits, +, *, #)")
+    wrong = check_outbound(settings, agent, to, queue_name)
+    if wrong is not None:
+        return Refused(f"outbound call: {wrong}")
     queue = settings.queues.get(queue_name) if queue_name else None
-    if queue_name and queue is None:
-        return Refused(f"outbound call naming no queue {queue_name!r}")
     metadata = {k: v for k, v in args.items() if k not in ("agent", "to", "queue")}
     metadata.setdefault("customer", to)
     interaction = Interaction(
