@@ -126,11 +126,22 @@ async def test_demo_runs_on_embedded_defaults_and_exits_0(tmp_path: Path) -> Non
     assert re.search(r"outbound  queue -  customer 15550100\n  segment 1: agent 3005  recorded=yes", text)
     # Agent 3002 is drawn at 30 %: five recordings, or six when the draw picks the transfer.
     found = re.search(
-        r"6 calls handled; (\d) recordings fetched; left in Asterisk: 0 channels, 0 bridges.", text
+        r"6 calls handled; (\d) recordings delivered, encrypted, to (\S+); left in Asterisk: "
+        r"0 channels, 0 bridges, 0 recordings.",
+        text,
     )
     assert found is not None, text
-    fetched = int(found.group(1))
-    assert fetched in (5, 6)
-    assert len(list((tmp_path / "var" / "recordings").glob("*.wav"))) == fetched
-    assert f"{fetched} recordings marked ready for delivery" in text
+    delivered = int(found.group(1))
+    assert delivered in (5, 6)
+    outbox = tmp_path / "var" / "outbox"
+    audio = sorted(outbox.rglob("*.wav.age"))
+    assert len(audio) == delivered and len(list(outbox.rglob("*.json.age"))) == delivered
+    # The standard age CLI reads what was delivered, with the demo's key.
+    key = tmp_path / "var" / "keys" / "demo.key"
+    age = await asyncio.create_subprocess_exec(
+        "age", "-d", "-i", str(key), str(audio[0]), stdout=asyncio.subprocess.PIPE
+    )
+    plain, _ = await age.communicate()
+    assert age.returncode == 0 and plain[:4] == b"RIFF" and plain[8:12] == b"WAVE"
+    assert b"RIFF" not in audio[0].read_bytes(), "nothing in the clear"
     assert "Traceback" not in err.decode()

@@ -28,6 +28,11 @@ def _parser() -> argparse.ArgumentParser:
         help="the TOML settings file (default: ARI_RECORDER_CONFIG, else embedded defaults)",
     )
 
+    keys = commands.add_parser("keys", help="the age key pair recordings are encrypted to")
+    keys_commands = keys.add_subparsers(dest="keys_command", required=True)
+    generate = keys_commands.add_parser("generate", help="write a new private key; print its public key")
+    generate.add_argument("--out", type=Path, required=True, help="where to write the private key (mode 600)")
+
     sim = commands.add_parser("simulator", help="run the Asterisk simulator (ARI on /ari, control on /sim)")
     sim.add_argument("--host", default="127.0.0.1")
     sim.add_argument("--port", type=int, default=8088)
@@ -59,6 +64,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             from ari_recorder.app import serve_forever
 
             asyncio.run(serve_forever(settings))
+            return 0
+        if args.command == "keys":
+            from ari_recorder.delivery import generate_keypair
+
+            public = generate_keypair(args.out)
+            print(f"private key written to {args.out} (mode 600)")
+            print("keep it with the recording platform, offline and backed up: without it no recording")
+            print("encrypted to it can ever be read. Put the public key in the settings:")
+            print(f'  [delivery]\n  age_recipients = ["{public}"]')
             return 0
         if args.command == "demo":
             from ari_recorder.demo import run_demo

@@ -7,8 +7,10 @@ import secrets
 from pathlib import Path
 
 import aiohttp
+from sqlalchemy import select
 
 from ari_recorder.app import running
+from ari_recorder.delivery import DeliverySettings, generate_keypair
 from ari_recorder.engine.controller import CallReport
 from ari_recorder.settings import (
     AgentSettings,
@@ -20,6 +22,8 @@ from ari_recorder.settings import (
     Settings,
 )
 from ari_recorder.simulator.server import SimulatorConfig, serve
+from ari_recorder.storage.store import Store
+from ari_recorder.storage.tables import DeliveryRow
 
 # Queues and agents with different consent and percentages. Agents 1xxx live in the simulator's
 # dialplan as Local/<ext>@agent-phone; 3xxx are SIP phones that can transfer (REFER).
@@ -70,12 +74,17 @@ async def run_demo(var: Path) -> int:
             done.set()
 
     admin_token = secrets.token_urlsafe(24)  # this run's only: the demo's API is on loopback
+    key = var / "keys" / "demo.key"  # in real life the platform's, never on the controller
+    recipient = await asyncio.to_thread(_demo_recipient, key)
     async with serve(SimulatorConfig(recordings_dir=var / "asterisk-recordings")) as sim:
         print(f"simulator: ARI on {sim.ari_url}, control API on {sim.base_url}/sim/")
         settings = Settings(
             ari=AriSettings(url=sim.ari_url),
             database=DatabaseSettings(url=f"sqlite+aiosqlite:///{var / 'ari-recorder.db'}"),
             api=ApiSettings(port=0, admin_token=admin_token),
+            delivery=DeliverySettings(
+                spool_dir=str(var / "spool"), outbox_dir=str(var / "outbox"), age_recipients=[recipient]
+            ),
             company=DEMO_SETTINGS.company,
             queues=DEMO_SETTINGS.queues,
             agents=DEMO_SETTINGS.agents,
@@ -118,17 +127,12 @@ async def run_demo(var: Path) -> int:
                     r.raise_for_status()
             await asyncio.wait_for(done.wait(), 30)
             channels, bridges = await app.ari.list_channels(), await app.ari.list_bridges()
-            ready = await app.store.recordings("ready")
-            # Fetch each finished recording over ARI, then delete it there (the delivery issue
-            # adds encryption and SFTP; for now they stay in var/recordings, in the clear).
-            fetched = var / "recordings"
-            await asyncio.to_thread(fetched.mkdir, exist_ok=True)
+            # Every finished recording: fetched, encrypted with its metadata, delivered (with no
+            # SFTP server configured, into the local outbox), deleted in Asterisk.
+            assert app.delivery is not None
+            await app.delivery.drain()
+            delivered = await _delivered(app.store)
             stored = await app.ari.list_stored()
-            for recording in stored:
-                await app.ari.download_stored(
-                    recording.name, fetched / f"{recording.name}.{recording.format}"
-                )
-                await app.ari.delete_stored(recording.name)
     print()
     ok = True
     for report in sorted(reports, key=lambda r: (r.call.interaction.direction.value, str(r.queue))):
@@ -141,15 +145,39 @@ async def run_demo(var: Path) -> int:
             print("  no agent answered")
             ok = False
         for seg in call.segments:
-            where = f"  -> {fetched / (seg.recording + '.wav')}" if seg.recording else ""
+            path = delivered.get(seg.recording or "")
+            where = f"  -> {var / 'outbox' / path}" if path else ""
+            ok = ok and (seg.recording is None or path is not None)
             print(
                 f"  segment {seg.number}: agent {seg.agent}  recorded={'yes' if seg.recording else 'no'}"
                 f"  ({seg.decision.reason}){where}"
             )
     print(
-        f"\n{len(reports)} calls handled; {len(stored)} recordings fetched; left in Asterisk: "
-        f"{len(channels)} channels, {len(bridges)} bridges.\n"
-        f"database {var / 'ari-recorder.db'}: {len(ready)} recordings marked ready for delivery."
+        f"\n{len(reports)} calls handled; {len(delivered)} recordings delivered, encrypted, to "
+        f"{var / 'outbox'}; left in Asterisk: {len(channels)} channels, {len(bridges)} bridges, "
+        f"{len(stored)} recordings.\n"
+        f"read one: age -d -i {key} <file>.wav.age > call.wav (its metadata: <file>.json.age)"
     )
     expected = len(CALLS) + len(OUTBOUND)
-    return 0 if ok and len(reports) == expected and not channels and not bridges else 1
+    return 0 if ok and len(reports) == expected and not channels and not bridges and not stored else 1
+
+
+def _demo_recipient(key: Path) -> str:
+    """The demo's key pair: made on the first run, kept for the next (it reads var/outbox)."""
+    if not key.exists():
+        return generate_keypair(key)
+    for line in key.read_text().splitlines():
+        if line.startswith("# public key: "):
+            return line.removeprefix("# public key: ").strip()
+    raise ValueError(f"{key}: no '# public key:' line; remove the file to make a new pair")
+
+
+async def _delivered(store: Store) -> dict[str, str]:
+    """Recording -> where its audio was delivered, for the rows that are done."""
+    async with store.sessions() as session:
+        rows = await session.execute(
+            select(DeliveryRow.recording, DeliveryRow.remote_path).where(
+                DeliveryRow.kind == "audio", DeliveryRow.state == "done"
+            )
+        )
+        return {recording: path for recording, path in rows.all()}

@@ -18,6 +18,8 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 
+from ari_recorder.delivery.settings import DeliverySettings
+
 ENV_PREFIX = "ARI_RECORDER_"
 Percent = Annotated[int, msgspec.Meta(ge=0, le=100)]
 Seconds = Annotated[int, msgspec.Meta(ge=1)]
@@ -110,6 +112,7 @@ class Settings(Section, frozen=True, kw_only=True):
     ari: AriSettings = msgspec.field(default_factory=AriSettings)
     database: DatabaseSettings = msgspec.field(default_factory=DatabaseSettings)
     api: ApiSettings = msgspec.field(default_factory=ApiSettings)
+    delivery: DeliverySettings = msgspec.field(default_factory=DeliverySettings)
     company: CompanySettings = msgspec.field(default_factory=CompanySettings)
     queues: dict[str, QueueSettings] = msgspec.field(default_factory=dict)
     agents: dict[str, AgentSettings] = msgspec.field(default_factory=dict)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 from alembic import command
@@ -19,7 +19,6 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_asyn
 
 from ari_recorder.domain.call import Call, Phase, Segment
 from ari_recorder.domain.policy import RecordSide
-from ari_recorder.settings import Settings
 from ari_recorder.storage.tables import (
     AgentRow,
     AttachedDataRow,
@@ -29,6 +28,9 @@ from ari_recorder.storage.tables import (
     RecordingRow,
     SegmentRow,
 )
+
+if TYPE_CHECKING:  # the settings hold the delivery section, whose package needs the store
+    from ari_recorder.settings import Settings
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 

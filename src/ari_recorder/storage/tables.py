@@ -77,8 +77,6 @@ class RecordingRow(Base):
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 
 
-
-
 class DeliveryRow(Base):
     """One file on its way to the recording platform (delivery/queue.py owns the transitions).
 
