@@ -2,14 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
-import os
-import uuid
-from collections.abc import AsyncIterator
-from pathlib import Path
-
-import pytest
-
 from ari_recorder.domain import call as c
 from ari_recorder.domain.policy import (
     AgentId,
@@ -22,40 +14,7 @@ from ari_recorder.domain.policy import (
 )
 from ari_recorder.settings import AgentSettings, QueueSettings, Settings
 from ari_recorder.storage.store import Store
-
-
-@contextlib.asynccontextmanager
-async def postgres_store() -> AsyncIterator[Store]:
-    """A store in a schema of its own (the store creates it), on the PostgreSQL ./dev test provides."""
-    base = os.environ.get("PG_TEST_URL")
-    if not base:
-        if os.environ.get("CI"):
-            pytest.fail("PG_TEST_URL is not set: ./dev test provides a PostgreSQL")
-        pytest.skip("no PostgreSQL: run through ./dev test, which provides one")
-    import asyncpg
-
-    schema = f"t_{uuid.uuid4().hex[:12]}"
-    admin = await asyncpg.connect(base.replace("postgresql://", "postgres://"))
-    store = Store(base.replace("postgresql://", "postgresql+asyncpg://"), schema=schema)
-    try:
-        await store.migrate()
-        yield store
-    finally:
-        await store.aclose()
-        await admin.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
-        await admin.close()
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
-    if request.param == "postgresql":
-        async with postgres_store() as store:
-            yield store
-        return
-    store = Store(f"sqlite+aiosqlite:///{tmp_path / 'store.sqlite'}")
-    await store.migrate()
-    yield store
-    await store.aclose()
+from tests.support.stores import postgres_store
 
 
 def a_call() -> c.Call:

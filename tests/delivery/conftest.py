@@ -15,7 +15,7 @@ from ari_recorder.delivery import DeliverySettings, generate_keypair
 from ari_recorder.simulator.server import RunningSimulator, serve
 from ari_recorder.storage.store import Store
 from tests.delivery.support import Sshd
-from tests.test_storage import postgres_store
+from tests.support.stores import sqlite_store
 
 
 @dataclass
@@ -37,24 +37,10 @@ class Identity:
     public: str
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
-    if request.param == "postgresql":
-        async with postgres_store() as store:
-            yield store
-        return
-    store = Store(f"sqlite+aiosqlite:///{tmp_path / 'store.sqlite'}")
-    await store.migrate()
-    yield store
-    await store.aclose()
-
-
-@pytest.fixture
-async def sqlite_store(tmp_path: Path) -> AsyncIterator[Store]:
-    store = Store(f"sqlite+aiosqlite:///{tmp_path / 'store.sqlite'}")
-    await store.migrate()
-    yield store
-    await store.aclose()
+@pytest.fixture(name="sqlite_store")
+async def sqlite_store_fixture(tmp_path: Path) -> AsyncIterator[Store]:
+    async with sqlite_store(tmp_path) as store:
+        yield store
 
 
 @pytest.fixture

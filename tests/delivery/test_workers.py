@@ -15,7 +15,7 @@ from ari_recorder.simulator.server import RunningSimulator
 from ari_recorder.storage.tables import DeliveryRow
 from tests.delivery.conftest import Identity, sftp_settings
 from tests.delivery.support import Sshd, ready_recording
-from tests.test_storage import postgres_store
+from tests.support.stores import postgres_store
 
 RECORDINGS = 200
 REPO = Path(__file__).resolve().parents[2]
