@@ -51,7 +51,8 @@ class Phone:
 class Endpoint:
     tech: str  # Local | PJSIP
     resource: str  # exten for Local, endpoint name for PJSIP
-    context: str = ""
+    context: str = ""  # Local only
+    trunk: str = ""  # PJSIP/<number>@<trunk>: the endpoint the number is dialled through
 
 
 def parse_caller_id(text: str | None) -> tuple[str, str]:
@@ -71,7 +72,7 @@ def parse_endpoint(endpoint: str | None) -> Endpoint:
     if tech == "PJSIP" and rest:
         # PJSIP/<ext>, or PJSIP/<number>@<trunk endpoint> (a customer an agent calls out to)
         number, _, trunk = rest.partition("@")
-        return Endpoint("PJSIP", number, trunk)
+        return Endpoint("PJSIP", number, trunk=trunk)
     raise SimError(400, "Invalid endpoint specified")
 
 
@@ -239,13 +240,14 @@ class Dialplan:
         sip = endpoint.tech == "PJSIP"
         exten = endpoint.resource
         dialstring = exten if sip else f"{exten}@{endpoint.context}"
-        # PJSIP/<number>@<trunk>: a customer's phone, which speaks the customer's tone.
-        talk_hz = CUSTOMER_HZ if sip and endpoint.context else AGENT_HZ
+        # PJSIP/<number>@<trunk>: a customer's phone, which speaks the customer's tone; Asterisk
+        # names the channel after the endpoint dialled through (PJSIP/<trunk>-<n>).
+        talk_hz = CUSTOMER_HZ if endpoint.trunk else AGENT_HZ
         if sip:
             agent = core.add_channel(
                 Channel(
                     id=channel_id or core.new_channel_id(),
-                    name=f"PJSIP/{exten}-{core.pjsip_suffix()}",
+                    name=f"PJSIP/{endpoint.trunk or exten}-{core.pjsip_suffix()}",
                     kind=Kind.PJSIP,
                     state="Down",
                     caller=caller,
