@@ -7,9 +7,10 @@ import asyncio
 import logging
 import sys
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 
-from ari_recorder.settings import SettingsError
+from ari_recorder.settings import Settings, SettingsError
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -32,6 +33,18 @@ def _parser() -> argparse.ArgumentParser:
     keys_commands = keys.add_subparsers(dest="keys_command", required=True)
     generate = keys_commands.add_parser("generate", help="write a new private key; print its public key")
     generate.add_argument("--out", type=Path, required=True, help="where to write the private key (mode 600)")
+
+    tokens = commands.add_parser("tokens", help="the agents' bearer tokens for the agent desktop API")
+    tokens_commands = tokens.add_subparsers(dest="tokens_command", required=True)
+    issue = tokens_commands.add_parser("issue", help="issue a token to an agent; print it, once")
+    issue.add_argument("--agent", required=True, help="the agent's id, as in the settings")
+    issue.add_argument("--days", type=int, default=90, help="how long it lasts (1..3650, default 90)")
+    listing = tokens_commands.add_parser("list", help="the tokens (never their secrets) and their state")
+    listing.add_argument("--agent", default=None, help="only this agent's")
+    revoke = tokens_commands.add_parser("revoke", help="revoke a token, at once and for good")
+    revoke.add_argument("id", help="the token's id (as issue and list print it)")
+    for sub in (issue, listing, revoke):
+        sub.add_argument("--config", type=Path, default=None, help="the TOML settings file (as for run)")
 
     sim = commands.add_parser("simulator", help="run the Asterisk simulator (ARI on /ari, control on /sim)")
     sim.add_argument("--host", default="127.0.0.1")
@@ -74,6 +87,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             print("encrypted to it can ever be read. Put the public key in the settings:")
             print(f'  [delivery]\n  age_recipients = ["{public}"]')
             return 0
+        if args.command == "tokens":
+            from ari_recorder.settings import load_settings
+
+            return asyncio.run(_tokens(args, load_settings(args.config)))
         if args.command == "demo":
             from ari_recorder.demo import run_demo
 
@@ -87,6 +104,65 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"ari-recorder: {error}", file=sys.stderr)
         return 1
     return 2
+
+
+async def _tokens(args: argparse.Namespace, settings: Settings) -> int:
+    from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+
+    from ari_recorder.storage.store import Store
+    from ari_recorder.storage.tokens import issue_token, list_tokens, revoke_token
+
+    if args.tokens_command == "issue" and args.agent not in settings.agents:
+        known = ", ".join(sorted(settings.agents)) or "none"
+        print(f"ari-recorder: no agent {args.agent!r} in the settings (agents: {known})", file=sys.stderr)
+        return 2
+    store = Store(settings.database.url, settings.database.schema or None)
+    try:
+        await store.migrate()
+        if args.tokens_command == "issue":
+            try:
+                issued = await issue_token(store, args.agent, args.days)
+            except ValueError as error:
+                print(f"ari-recorder: {error}", file=sys.stderr)
+                return 2
+            print(f"token for agent {issued.agent} (shown only once: it is kept nowhere, copy it now):")
+            print(f"  {issued.token}")
+            print(f"id {issued.id}, expires {_when(issued.expires_at)}")
+            print(f"the agent desktop sends it as:  Authorization: Bearer {issued.token}")
+            print(f"to revoke it:  ari-recorder tokens revoke {issued.id}")
+            return 0
+        if args.tokens_command == "list":
+            now = datetime.now(UTC)
+            rows = await list_tokens(store, args.agent)
+            for row in rows:
+                expires = _utc(row.expires_at)
+                state = "revoked" if row.revoked_at is not None else "expired" if now >= expires else "active"
+                print(
+                    f"{row.id}  agent {row.agent}  created {_when(row.created_at)}  "
+                    f"expires {_when(expires)}  {state}"
+                )
+            if not rows:
+                print("no tokens" + (f" for agent {args.agent}" if args.agent else ""))
+            return 0
+        if await revoke_token(store, args.id):
+            print(f"token {args.id} revoked")
+            return 0
+        print(f"ari-recorder: no token {args.id!r}", file=sys.stderr)
+        return 1
+    except SQLAlchemyError as error:  # the driver's words only: the statement's parameters stay out
+        cause = error.orig if isinstance(error, DBAPIError) else type(error).__name__
+        print(f"ari-recorder: the database: {cause}", file=sys.stderr)
+        return 1
+    finally:
+        await store.aclose()
+
+
+def _utc(moment: datetime) -> datetime:
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)  # SQLite: naive, UTC
+
+
+def _when(moment: datetime) -> str:
+    return _utc(moment).astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
 if __name__ == "__main__":

@@ -85,6 +85,7 @@ class CompanySettings(Section, frozen=True, kw_only=True):
     max_pause_seconds: Seconds = 300
     dtmf_pause: DTMF = "*7"
     dtmf_resume: DTMF = "*8"
+    dtmf_key_gap_ms: Annotated[int, msgspec.Meta(ge=100, le=10_000)] = 2000  # between keys of one sequence
     announcement: SoundName = "recording-notice"  # for queues that name none
     unknown_queue: Literal["hangup", "continue"] = "hangup"
 

@@ -35,8 +35,9 @@ async def test_only_the_administrator_token_is_accepted(
         transfer, _ = await api(w, "POST", "calls/1.1/transfer", {"agent": "1002"}, token=token)
     assert got == status
     assert transfer == (404 if status == 200 else 401), "the token is checked before anything else"
-    if status == 401:
-        assert body == {"error": "a valid bearer token is required", "detail": None}
+    if status == 401:  # the detail says why, without echoing the token
+        assert body["error"] == "a valid bearer token is required"
+        assert body["detail"] in (None, "malformed")
 
 
 async def test_a_supervisor_transfers_a_call_to_another_agent(tmp_path: Path) -> None:

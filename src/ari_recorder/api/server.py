@@ -1,7 +1,8 @@
-"""The HTTP API (/api/v1): live calls and transfers for now, for administrators.
+"""The HTTP API (/api/v1): live calls and transfers for administrators; the agent desktop's
+pause, resume and recording state for each agent (and administrators); /metrics.
 
 Every answer is JSON; every error is `{"error": ..., "detail": ...}` with its status. Bearer tokens
-are compared in constant time and never logged.
+are compared in constant time and never logged. The document of it all is api/openapi.py.
 """
 
 from __future__ import annotations
@@ -10,15 +11,28 @@ import contextlib
 import hmac
 import json
 import logging
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
+from prometheus_client.aiohttp import make_aiohttp_handler
 
+from ari_recorder.api.openapi import document
 from ari_recorder.ari.errors import AriError
 from ari_recorder.domain import call as c
-from ari_recorder.engine.controller import Controller, NoSuchCall, NoSuchTarget, NotNow
+from ari_recorder.engine.controller import (
+    AsteriskRefused,
+    Controller,
+    Forbidden,
+    NoSuchCall,
+    NoSuchTarget,
+    NotNow,
+)
 from ari_recorder.settings import ApiSettings
+from ari_recorder.storage.store import pause_json
+from ari_recorder.storage.tokens import TokenRefused, verify_token
 
 log = logging.getLogger("ari_recorder.api")
 CONTROLLER = web.AppKey("controller", Controller)
@@ -42,13 +56,44 @@ async def json_errors(request: web.Request, handler: Handler) -> web.StreamRespo
         return web.json_response({"error": e.reason, "detail": None}, status=e.status)
 
 
-def _require_admin(request: web.Request) -> None:
-    expected = request.app[SETTINGS].admin_token
+@dataclass(frozen=True)
+class Caller:
+    """Who is asking: an agent (by its token), or an administrator (agent None)."""
+
+    agent: str | None
+
+    @property
+    def who(self) -> str:
+        return self.agent or "admin"
+
+
+async def _authenticate(request: web.Request) -> Caller:
     scheme, _, token = request.headers.get("Authorization", "").partition(" ")
-    if not expected:
-        raise ApiError(401, "no administrator token is configured (api.admin_token)")
-    if scheme.lower() != "bearer" or not hmac.compare_digest(token.encode(), expected.encode()):
+    if scheme.lower() != "bearer" or not token:
         raise ApiError(401, "a valid bearer token is required")
+    admin = request.app[SETTINGS].admin_token
+    if admin and hmac.compare_digest(token.encode(), admin.encode()):
+        return Caller(None)
+    try:
+        return Caller(await verify_token(request.app[CONTROLLER].store, token))
+    except TokenRefused as refused:
+        raise ApiError(401, "a valid bearer token is required", refused.reason) from None
+
+
+async def _require_admin(request: web.Request) -> None:
+    if (await _authenticate(request)).agent is not None:
+        raise ApiError(403, "administrators only")
+
+
+async def _agent_asked(request: web.Request) -> tuple[Caller, str]:
+    """The caller, and the agent of the path: an agent may act for itself only."""
+    caller = await _authenticate(request)
+    agent = request.match_info["agent"]
+    if caller.agent is not None and caller.agent != agent:
+        raise ApiError(403, f"agent {caller.agent} may act on its own recordings only")
+    if agent not in request.app[CONTROLLER].settings.agents:
+        raise ApiError(404, f"no agent {agent!r}")
+    return caller, agent
 
 
 async def _body(request: web.Request) -> dict[str, Any]:
@@ -76,13 +121,13 @@ def _call_json(call: c.Call) -> dict[str, Any]:
 
 
 async def list_calls(request: web.Request) -> web.Response:
-    _require_admin(request)
+    await _require_admin(request)
     return web.json_response({"calls": [_call_json(call) for call in request.app[CONTROLLER].live_calls()]})
 
 
 async def transfer(request: web.Request) -> web.Response:
     """POST /api/v1/calls/{id}/transfer {"agent": "1002"} or {"queue": "sales"}."""
-    _require_admin(request)
+    await _require_admin(request)
     body = await _body(request)
     agent, queue = body.get("agent"), body.get("queue")
     if (agent is None) == (queue is None) or not isinstance(agent or queue, str):
@@ -102,7 +147,7 @@ async def transfer(request: web.Request) -> web.Response:
 
 async def place_call(request: web.Request) -> web.Response:
     """POST /api/v1/calls {"agent": "1001", "to": "15550100", "queue"?: "sales"}."""
-    _require_admin(request)
+    await _require_admin(request)
     body = await _body(request)
     agent, to, queue = body.get("agent"), body.get("to"), body.get("queue")
     if not isinstance(agent, str) or not isinstance(to, str) or not isinstance(queue, str | None):
@@ -119,13 +164,70 @@ async def place_call(request: web.Request) -> web.Response:
     return web.json_response({"call": call_id, "agent": agent, "to": to}, status=202)
 
 
+def _recording_json(agent: str, call: c.Call | None) -> dict[str, Any]:
+    """The agent desktop's view: the agent's call, segment, recording and pause."""
+    segment = call.segment if call is not None else None
+    pause = call.pause if call is not None else None
+    recording = segment.recording if segment is not None else None
+    now = time.time()
+    return {
+        "agent": agent,
+        "call": call.id if call is not None else None,
+        "segment": segment.number if segment is not None else None,
+        "recording": recording,
+        "state": call.recording_state() if call is not None else "idle",
+        "pause_allowed": call.pausing.allowed if call is not None else None,
+        "pause": None
+        if pause is None or call is None
+        else {
+            **pause_json(pause),
+            "elapsed_seconds": round(pause.seconds(now), 3),
+            "resumes_in_seconds": round(max(0.0, pause.started + call.pausing.max_seconds - now), 3),
+        },
+        "pauses": [pause_json(p) for p in call.pauses if p.recording == recording] if call else [],
+    }
+
+
+async def agent_recording(request: web.Request) -> web.Response:
+    """GET /api/v1/agents/{agent}/recording: the agent's call and its recording, or idle."""
+    _, agent = await _agent_asked(request)
+    return web.json_response(_recording_json(agent, request.app[CONTROLLER].agent_call(agent)))
+
+
+async def pause_or_resume(request: web.Request) -> web.Response:
+    """POST /api/v1/agents/{agent}/recording/pause or .../resume: the state after (idempotent)."""
+    caller, agent = await _agent_asked(request)
+    controller = request.app[CONTROLLER]
+    verb = request.match_info["verb"]
+    ask = controller.pause if verb == "pause" else controller.resume_recording
+    try:
+        call = await ask(agent, caller.who)
+    except (NoSuchCall, NotNow) as e:
+        raise ApiError(409, str(e)) from None
+    except Forbidden as e:
+        raise ApiError(403, str(e)) from None
+    except AsteriskRefused as e:
+        raise ApiError(502, f"the recording could not be {verb}d", str(e)) from None
+    except TimeoutError:
+        raise ApiError(503, f"the call did not answer the {verb} in time; ask for the state") from None
+    return web.json_response(_recording_json(agent, call))
+
+
+async def openapi(request: web.Request) -> web.Response:
+    return web.json_response(document())
+
+
 def build_app(controller: Controller, settings: ApiSettings) -> web.Application:
     app = web.Application(middlewares=[json_errors])
     app[CONTROLLER] = controller
     app[SETTINGS] = settings
+    app.router.add_get("/api/v1/openapi.json", openapi)
     app.router.add_get("/api/v1/calls", list_calls)
     app.router.add_post("/api/v1/calls", place_call)
     app.router.add_post("/api/v1/calls/{id}/transfer", transfer)
+    app.router.add_get("/api/v1/agents/{agent}/recording", agent_recording)
+    app.router.add_post("/api/v1/agents/{agent}/recording/{verb:pause|resume}", pause_or_resume)
+    app.router.add_get("/metrics", make_aiohttp_handler())
     return app
 
 

@@ -137,6 +137,7 @@ def _metadata(facts: Facts, duration: float, fmt: str, audio: str, sealed: crypt
         "side": facts.side,
         "levels": facts.levels,
         "reason": facts.reason,
+        "pauses": facts.pauses,
         "attached": facts.attached,
         "started_at": facts.started_at.isoformat(),
         "finished_at": facts.finished_at.isoformat() if facts.finished_at else None,

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import enum
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -73,6 +73,7 @@ class Facts:
     attached: dict[str, str]
     started_at: datetime
     finished_at: datetime | None
+    pauses: list[dict[str, Any]] = field(default_factory=list)  # the pause timeline
 
 
 @dataclass(frozen=True)
@@ -214,6 +215,7 @@ class DeliveryQueue:
             attached={a.key: a.value for a in attached},
             started_at=utc(rec.started_at),
             finished_at=utc(rec.finished_at) if rec.finished_at is not None else None,
+            pauses=list(rec.pauses),
         )
 
     # ----- uploading -----

@@ -10,6 +10,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field, replace
 
+from ari_recorder.domain.pausing import Ending, Keys, Pause, PauseRules, Source, file_offset, read_key
 from ari_recorder.domain.policy import (
     AgentId,
     AgentPolicy,
@@ -110,6 +111,47 @@ class RecordingEnded:
     name: str
 
 
+@dataclass(frozen=True)
+class RecordingBegan:
+    """Asterisk started writing the recording (RecordingStarted): the file's time zero."""
+
+    name: str
+
+
+@dataclass(frozen=True)
+class PauseRequested:
+    by: str  # the agent's id, or "admin"
+    source: Source
+
+
+@dataclass(frozen=True)
+class ResumeRequested:
+    by: str
+    source: Source
+
+
+@dataclass(frozen=True)
+class KeyPressed:
+    """A key pressed on one of the call's channels (ChannelDtmfReceived, one per key)."""
+
+    channel: str
+    digit: str
+
+
+@dataclass(frozen=True)
+class PauseExpired:
+    """max_pause_seconds after pause `number` began."""
+
+    number: int
+
+
+@dataclass(frozen=True)
+class PauseFailed:
+    """Asterisk refused to pause (or mute) the recording: it is still running."""
+
+    number: int
+
+
 CallEvent = (
     AnnouncementFinished
     | AgentAnswered
@@ -122,6 +164,12 @@ CallEvent = (
     | AgentReplaced
     | AgentSwapped
     | CustomerAnswered
+    | RecordingBegan
+    | PauseRequested
+    | ResumeRequested
+    | KeyPressed
+    | PauseExpired
+    | PauseFailed
 )
 
 
@@ -221,6 +269,29 @@ class StopRecording:
 
 
 @dataclass(frozen=True)
+class PauseRecording:
+    """Mute the recording (silence written, the timeline kept) or pause it (nothing written)."""
+
+    name: str
+    mute: bool
+    number: int  # the pause's number, to report a failure back
+
+
+@dataclass(frozen=True)
+class ResumeRecording:
+    name: str
+    mute: bool
+
+
+@dataclass(frozen=True)
+class StartPauseTimer:
+    """Tell the call `PauseExpired(number)` after `seconds`."""
+
+    seconds: int
+    number: int
+
+
+@dataclass(frozen=True)
 class StartTimer:
     """Tell the call `WaitLimitReached` after `seconds`, unless it has ended by then."""
 
@@ -250,6 +321,9 @@ Action = (
     | StartTimer
     | SetVariable
     | StopRecording
+    | PauseRecording
+    | ResumeRecording
+    | StartPauseTimer
     | Log
 )
 
@@ -307,6 +381,10 @@ class Call:
     recordings_open: frozenset[str] = field(default_factory=frozenset)
     customer_recording: str | None = None  # record_side = customer: the one running recording
     customer_recording_over: bool = False  # a non-permitted agent answered: stopped for good
+    pausing: PauseRules = field(default_factory=PauseRules)
+    pauses: tuple[Pause, ...] = ()  # every pause of the call, the last one maybe still open
+    keys: Keys = field(default_factory=Keys)  # the agent's keys towards a pause or resume sequence
+    began: tuple[tuple[str, float], ...] = ()  # (recording, when Asterisk started writing it)
 
     @property
     def bridge(self) -> str:
@@ -315,6 +393,40 @@ class Call:
     @property
     def segment(self) -> Segment | None:
         return self.segments[-1] if self.segments and self.phase is Phase.CONNECTED else None
+
+    @property
+    def pause(self) -> Pause | None:
+        """The pause in force, if any."""
+        return self.pauses[-1] if self.pauses and self.pauses[-1].open else None
+
+    def recording_state(self) -> str:
+        """The current segment's recording: recording, paused, muted, or not-recorded."""
+        segment = self.segment
+        if segment is None or segment.recording is None:
+            return "not-recorded"
+        if self.pause is not None:
+            return "muted" if self.pausing.mute else "paused"
+        return "recording"
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """Why a pause (or resume) cannot be done: `forbidden` (by the settings) or not now."""
+
+    forbidden: bool
+    why: str
+
+
+def pause_refusal(call: Call, resuming: bool = False) -> Refusal | None:
+    """None when the call's current recording may be paused (or resumed) now."""
+    segment = call.segment
+    if segment is None:
+        return Refusal(False, f"call {call.id} has no agent with the customer now")
+    if not call.pausing.allowed and not resuming:
+        return Refusal(True, f"pausing is not allowed on queue {call.interaction.queue}")
+    if segment.recording is None:
+        return Refusal(False, f"segment {segment.number} of call {call.id} is not recorded: nothing to pause")
+    return None
 
 
 def start(call: Call) -> tuple[Call, list[Action]]:
@@ -386,8 +498,118 @@ def _outbound(call: Call, event: CallEvent) -> tuple[Call, list[Action]]:
     return call, []
 
 
-def step(call: Call, event: CallEvent) -> tuple[Call, list[Action]]:
-    """What the call does about an event; the new call and the actions, never I/O."""
+def step(call: Call, event: CallEvent, now: float = 0.0) -> tuple[Call, list[Action]]:
+    """What the call does about an event at `now`; the new call and the actions, never I/O."""
+    match event:
+        case PauseRequested(by, source):
+            return _pause(call, by, source, now)
+        case ResumeRequested(by, source):
+            return _resume(call, by, source, now)
+        case KeyPressed(channel, digit):
+            return _key(call, channel, digit, now)
+        case PauseExpired(number) if call.pause is not None and call.pause.number == number:
+            return _pause_over(call, Ending.TIMEOUT, now)
+        case PauseFailed(number) if call.pause is not None and call.pause.number == number:
+            return _pause_over(call, Ending.FAILED, now)
+        case RecordingBegan(name):
+            return replace(call, began=(*call.began, (name, now))), []
+    call, actions = _step(call, event)
+    # A pause never outlives its segment or the call (RECORDING-RULES.md, "Pausing").
+    pause = call.pause
+    if pause is None:
+        return call, actions
+    if call.phase is Phase.ENDED:
+        call, ending = _pause_over(call, Ending.HANGUP, now)
+    elif call.segment is None or call.segment.number != pause.segment:
+        call, ending = _pause_over(call, Ending.TRANSFER, now)
+    else:
+        return call, actions
+    return call, actions + ending
+
+
+def _pause(call: Call, by: str, source: Source, now: float) -> tuple[Call, list[Action]]:
+    refusal = pause_refusal(call)
+    if refusal is not None:
+        why = refusal.why
+        return call, [Log(f'call={call.id} action=pause-refused by={by} source={source.value} why="{why}"')]
+    if call.pause is not None:
+        return call, []  # already paused: nothing to do
+    segment = call.segment
+    assert segment is not None and segment.recording is not None
+    name = segment.recording
+    began = dict(call.began).get(name)
+    pause = Pause(
+        number=len(call.pauses) + 1,
+        recording=name,
+        segment=segment.number,
+        agent=segment.agent,
+        by=by,
+        source=source,
+        behavior=call.pausing.behavior,
+        started=now,
+        offset=file_offset(began, tuple(p for p in call.pauses if p.recording == name), now),
+    )
+    return replace(call, pauses=(*call.pauses, pause)), [
+        PauseRecording(name, call.pausing.mute, pause.number),
+        StartPauseTimer(call.pausing.max_seconds, pause.number),
+        Log(
+            f"call={call.id} segment={segment.number} agent={segment.agent} action=pause by={by} "
+            f"source={source.value} behavior={pause.behavior} recording={name}"
+        ),
+    ]
+
+
+def _resume(call: Call, by: str, source: Source, now: float) -> tuple[Call, list[Action]]:
+    refusal = pause_refusal(call, resuming=True)
+    if refusal is not None:
+        why = refusal.why
+        return call, [Log(f'call={call.id} action=resume-refused by={by} source={source.value} why="{why}"')]
+    if call.pause is None:
+        return call, []  # not paused: nothing to do
+    return _pause_over(call, Ending.RESUME, now, by, source)
+
+
+def _pause_over(
+    call: Call, ending: Ending, now: float, by: str = "controller", source: Source | None = None
+) -> tuple[Call, list[Action]]:
+    """End the pause in force: the recording resumed, unless it ended with its channel or was
+    never paused (FAILED); told in the log."""
+    pause = call.pause
+    assert pause is not None
+    closed = pause.close(now, ending, by)
+    call = replace(call, pauses=(*call.pauses[:-1], closed))
+    # A customer-side recording goes on across a transfer; an agent-side one ends with the agent.
+    going_on = pause.recording == call.customer_recording and call.phase is not Phase.ENDED
+    resume = ending in (Ending.RESUME, Ending.TIMEOUT) or (ending is Ending.TRANSFER and going_on)
+    actions: list[Action] = [ResumeRecording(pause.recording, pause.behavior == "silence")] if resume else []
+    actions.append(
+        Log(
+            f"call={call.id} segment={pause.segment} agent={pause.agent} action=pause-ended "
+            f"ended_by={ending.value} seconds={closed.seconds(now):.2f} recording={pause.recording} "
+            f"by={by}" + (f" source={source.value}" if source else "")
+        )
+    )
+    return call, actions
+
+
+def _key(call: Call, channel: str, digit: str, now: float) -> tuple[Call, list[Action]]:
+    """The agent's keys pause and resume; anyone else's, and other keys, do nothing here."""
+    segment = call.segment
+    if segment is None or channel != segment.channel:
+        return call, []
+    keys, command = read_key(call.keys, channel, digit, now, call.pausing)
+    call = replace(call, keys=keys)
+    if command is None:
+        return call, []
+    if command == "pause" and not call.pausing.allowed:
+        why = f"pausing is not allowed on queue {call.interaction.queue}"
+        return call, [Log(f'call={call.id} agent={segment.agent} action=keys-ignored keys=pause why="{why}"')]
+    if command == "pause":
+        return _pause(call, segment.agent, Source.KEYS, now)
+    return _resume(call, segment.agent, Source.KEYS, now)
+
+
+def _step(call: Call, event: CallEvent) -> tuple[Call, list[Action]]:
     if call.phase is Phase.ENDED:
         if isinstance(event, RecordingEnded):
             return replace(call, recordings_open=call.recordings_open - {event.name}), []

@@ -18,21 +18,25 @@ from ari_recorder.ari.events import (
     BridgeAttendedTransfer,
     BridgeBlindTransfer,
     ChannelDestroyed,
+    ChannelDtmfReceived,
     ChannelTransfer,
     Event,
     PlaybackFinished,
     RecordingFinished,
+    RecordingStarted,
     StasisEnd,
     StasisStart,
 )
 from ari_recorder.ari.rest import AriClient
 from ari_recorder.ari.stream import StreamConnected
 from ari_recorder.domain import call as c
+from ari_recorder.domain.pausing import Source
 from ari_recorder.domain.policy import Direction
 from ari_recorder.engine.executor import Executor
 from ari_recorder.engine.inbound import Refused, agent_policy, build_call, parse_args
 from ari_recorder.engine.outbound import build_outbound, check_outbound, customer_endpoint
 from ari_recorder.engine.persister import Persister
+from ari_recorder.metrics import pauses_changed
 from ari_recorder.settings import Settings
 from ari_recorder.storage.store import Store
 
@@ -52,6 +56,22 @@ class NoSuchTarget(LookupError):
 
 class NotNow(RuntimeError):
     """The call cannot do that in its present phase (no agent yet, a transfer under way)."""
+
+
+class Forbidden(PermissionError):
+    """The settings do not allow it (pause_allowed = false)."""
+
+
+class AsteriskRefused(RuntimeError):
+    """Asterisk refused what the call asked of it (the error says what)."""
+
+
+@dataclass
+class _Asked:
+    """A request from the HTTP API, answered once the call has acted on it."""
+
+    event: c.CallEvent
+    reply: asyncio.Future[c.Call]
 
 
 @dataclass(frozen=True)
@@ -83,7 +103,7 @@ class Controller:
         self.on_report = on_report
         self.connected = asyncio.Event()
         self.executor = Executor(ari, settings.ari.app, self._feedback)
-        self._mailboxes: dict[str, asyncio.Queue[c.CallEvent]] = {}
+        self._mailboxes: dict[str, asyncio.Queue[c.CallEvent | _Asked]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._calls: dict[str, c.Call] = {}  # the live calls' latest states, for whom is busy
         self._turns: dict[str, int] = {}  # round robin: calls taken per queue
@@ -239,21 +259,70 @@ class Controller:
         )
         self._feedback(first.id, c.AgentSwapped(first.id, target.id, to))
 
-    def _feedback(self, owner: str, event: c.CallEvent) -> None:
+    def _feedback(self, owner: str, event: c.CallEvent | _Asked) -> None:
         # Every id a call creates starts with the call's id (its customer channel's id).
         mailbox = self._mailboxes.get(owner.split("-")[0])
         if mailbox is not None:
             mailbox.put_nowait(event)
 
+    def agent_call(self, agent: str) -> c.Call | None:
+        """The live call the agent is on (with the customer, or dialling out), if any."""
+        for call in self._calls.values():
+            if call.phase is c.Phase.ENDED:
+                continue
+            if call.segment is not None and call.segment.agent == agent:
+                return call
+            if call.interaction.direction is Direction.OUTBOUND and call.agents[0].policy.agent == agent:
+                return call
+        return None
+
+    async def pause(self, agent: str, by: str) -> c.Call:
+        """Pause the recording of the agent's segment (the agent desktop API); the call after."""
+        return await self._ask(agent, c.PauseRequested(by, Source.API))
+
+    async def resume_recording(self, agent: str, by: str) -> c.Call:
+        return await self._ask(agent, c.ResumeRequested(by, Source.API))
+
+    async def _ask(self, agent: str, event: c.PauseRequested | c.ResumeRequested) -> c.Call:
+        call = self.agent_call(agent)
+        if call is None:
+            raise NoSuchCall(f"agent {agent} is on no call")
+        reply: asyncio.Future[c.Call] = asyncio.get_running_loop().create_future()
+        self._feedback(call.id, _Asked(event, reply))
+        async with asyncio.timeout(10):
+            return await reply
+
+    def _answer(self, asked: _Asked, call: c.Call, failed: list[tuple[c.Action, AriError]]) -> None:
+        """The call has acted on the request: the API's answer, or why not."""
+        if asked.reply.done():
+            return
+        refusal = c.pause_refusal(call, resuming=isinstance(asked.event, c.ResumeRequested))
+        refused = next((error for action, error in failed if isinstance(action, c.PauseRecording)), None)
+        if refused is None:
+            refused = next((error for action, error in failed if isinstance(action, c.ResumeRecording)), None)
+        if refusal is not None and refusal.forbidden:
+            asked.reply.set_exception(Forbidden(refusal.why))
+        elif refusal is not None:
+            asked.reply.set_exception(NotNow(refusal.why))
+        elif refused is not None:
+            asked.reply.set_exception(AsteriskRefused(f"Asterisk refused: {refused}"))
+        else:
+            asked.reply.set_result(call)
+
     def resume(self, calls: list[c.Call]) -> None:
         """Take back the calls a previous controller left (from the store); reconciled with
-        Asterisk as soon as the event stream connects."""
+        Asterisk as soon as the event stream connects. A pause in force keeps its time limit."""
+        loop = asyncio.get_running_loop()
         for call in calls:
             log.warning("call=%s action=resume phase=%s", call.id, call.phase.value)
-            mailbox: asyncio.Queue[c.CallEvent] = asyncio.Queue()
+            mailbox: asyncio.Queue[c.CallEvent | _Asked] = asyncio.Queue()
             self._mailboxes[call.id] = mailbox
             self._calls[call.id] = call
             self._spawn(self._run(call, mailbox), name=f"call-{call.id}")
+            if call.pause is not None:
+                left = call.pause.started + call.pausing.max_seconds - time.time()
+                expired = c.PauseExpired(call.pause.number)
+                loop.call_later(max(0.0, left), self._feedback, call.id, expired)
 
     def _open(self, start: StasisStart) -> None:
         queue = next((a.partition("=")[2] for a in start.args if a.startswith("queue=")), "")
@@ -274,7 +343,7 @@ class Controller:
 
     def _begin(self, opening: tuple[c.Call, list[c.Action]]) -> None:
         call = opening[0]
-        mailbox: asyncio.Queue[c.CallEvent] = asyncio.Queue()
+        mailbox: asyncio.Queue[c.CallEvent | _Asked] = asyncio.Queue()
         self._mailboxes[call.id] = mailbox
         self._calls[call.id] = call
         self._spawn(self._run(call, mailbox, opening[1]), name=f"call-{call.id}")
@@ -295,7 +364,10 @@ class Controller:
                 await self.ari.hangup(channel)
 
     async def _run(
-        self, call: c.Call, mailbox: asyncio.Queue[c.CallEvent], opening: list[c.Action] | None = None
+        self,
+        call: c.Call,
+        mailbox: asyncio.Queue[c.CallEvent | _Asked],
+        opening: list[c.Action] | None = None,
     ) -> None:
         """The call's life: its opening actions (none when resumed after a restart), then its
         events one by one, until it ends and its recordings have finished."""
@@ -305,18 +377,27 @@ class Controller:
                 self.persister.save(call)
                 await self.executor.run(call.id, opening)
             while call.phase is not c.Phase.ENDED:
-                event = await mailbox.get()
+                item = await mailbox.get()
+                event = item.event if isinstance(item, _Asked) else item
                 if isinstance(event, c.AnnouncementFinished | c.AgentFailed):
                     event = replace(event, busy=self._busy(call.id))
-                call, actions = c.step(call, event)
+                before = call
+                call, actions = c.step(call, event, time.time())
                 self._calls[call.id] = call
+                pauses_changed(before.pauses, call.pauses)
                 self.persister.save(call)  # what must survive a restart, written as it acts
-                await self.executor.run(call.id, actions)
+                failed = await self.executor.run(call.id, actions)
+                if isinstance(item, _Asked):
+                    self._answer(item, call, failed)
             # The snoops' recordings end with their channels: wait for them, within reason.
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(DRAIN):
                     while call.recordings_open:
-                        call, _ = c.step(call, await mailbox.get())
+                        item = await mailbox.get()
+                        if isinstance(item, _Asked):
+                            self._answer(item, call, [])
+                            continue
+                        call, _ = c.step(call, item, time.time())
                         self.persister.save(call)
             if call.recordings_open:
                 log.warning(
@@ -325,6 +406,10 @@ class Controller:
         finally:
             self._mailboxes.pop(call.id, None)
             self._calls.pop(call.id, None)
+            while not mailbox.empty():  # requests that came too late
+                item = mailbox.get_nowait()
+                if isinstance(item, _Asked) and not item.reply.done():
+                    item.reply.set_exception(NoSuchCall(f"call {call.id} has ended"))
         await self.persister.flush()  # the report speaks of what is stored
         self.on_report(CallReport(call, time.monotonic() - began))
 
@@ -415,4 +500,8 @@ def _translate(event: Event) -> tuple[str, c.CallEvent] | None:
             return channel.id, c.CustomerLeft(channel.id)
         case RecordingFinished(recording=recording):
             return recording.name, c.RecordingEnded(recording.name)
+        case RecordingStarted(recording=recording):
+            return recording.name, c.RecordingBegan(recording.name)
+        case ChannelDtmfReceived(channel=channel, digit=digit):
+            return channel.id, c.KeyPressed(channel.id, digit)
     return None

@@ -19,22 +19,40 @@ class Executor:
         self.app = app
         self.feedback = feedback  # an action's failure, told to the call as an event
 
-    async def run(self, call_id: str, actions: list[c.Action]) -> None:
+    async def run(self, call_id: str, actions: list[c.Action]) -> list[tuple[c.Action, AriError]]:
+        """Carry out the actions in order; those Asterisk refused, with its answers."""
+        failed: list[tuple[c.Action, AriError]] = []
         for action in actions:
             try:
                 await self._do(call_id, action)
             except AriNotFound as error:
                 if isinstance(action, c.Hangup | c.DestroyBridge):
                     continue  # already gone: cleaning up is idempotent
-                log.warning("call=%s action=%s failed: %s", call_id, type(action).__name__, error)
+                self._failed(call_id, action, error)
+                failed.append((action, error))
             except AriError as error:
-                log.warning("call=%s action=%s failed: %s", call_id, type(action).__name__, error)
-                if isinstance(action, c.DialAgent):
-                    self.feedback(call_id, c.AgentFailed(action.channel, 0))
-                if isinstance(action, c.DialCustomer):
-                    self.feedback(call_id, c.CustomerLeft(action.channel))
+                self._failed(call_id, action, error)
+                failed.append((action, error))
             except Exception:  # a bug: say so loudly, and let the call go on to its end
                 log.exception("call=%s action=%s failed unexpectedly", call_id, type(action).__name__)
+        return failed
+
+    def _failed(self, call_id: str, action: c.Action, error: AriError) -> None:
+        """Tell the call what did not happen, where it must know."""
+        match action:
+            case c.DialAgent(channel):
+                self.feedback(call_id, c.AgentFailed(channel, 0))
+            case c.DialCustomer(channel):
+                self.feedback(call_id, c.CustomerLeft(channel))
+            case c.PauseRecording(name, _, number):
+                # The recording never stopped: whatever is said now is in the file.
+                log.error("call=%s recording=%s action=pause failed, recording on: %s", call_id, name, error)
+                self.feedback(call_id, c.PauseFailed(number))
+                return
+            case c.ResumeRecording(name):
+                log.error("call=%s recording=%s action=resume failed: %s", call_id, name, error)
+                return
+        log.warning("call=%s action=%s failed: %s", call_id, type(action).__name__, error)
 
     async def _do(self, call_id: str, action: c.Action) -> None:
         ari = self.ari
@@ -81,6 +99,13 @@ class Executor:
                 await ari.set_variable(channel, name, value)
             case c.StopRecording(name):
                 await ari.stop_recording(name)
+            case c.PauseRecording(name, mute):
+                await (ari.mute_recording(name) if mute else ari.pause_recording(name))
+            case c.ResumeRecording(name, mute):
+                await (ari.unmute_recording(name) if mute else ari.unpause_recording(name))
             case c.StartTimer(seconds):
                 loop = asyncio.get_running_loop()
                 loop.call_later(seconds, self.feedback, call_id, c.WaitLimitReached())
+            case c.StartPauseTimer(seconds, number):
+                loop = asyncio.get_running_loop()
+                loop.call_later(seconds, self.feedback, call_id, c.PauseExpired(number))

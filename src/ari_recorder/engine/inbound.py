@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from ari_recorder.ari.events import StasisStart
 from ari_recorder.domain.call import Agent, Call, Fallback
+from ari_recorder.domain.pausing import PauseRules
 from ari_recorder.domain.policy import (
     AgentId,
     AgentPolicy,
@@ -51,6 +52,18 @@ def queue_policy(name: str, queue: QueueSettings) -> QueuePolicy:
     return QueuePolicy(QueueId(name), queue.record_percent, side, queue.pause_allowed)
 
 
+def pause_rules(settings: Settings, queue: QueueSettings | None) -> PauseRules:
+    company = settings.company
+    return PauseRules(
+        allowed=queue.pause_allowed if queue is not None else True,
+        mute=company.pause_behavior == "silence",
+        max_seconds=company.max_pause_seconds,
+        dtmf_pause=company.dtmf_pause,
+        dtmf_resume=company.dtmf_resume,
+        key_gap=company.dtmf_key_gap_ms / 1000,
+    )
+
+
 def fallback(text: str) -> Fallback:
     """ "hangup", "continue", or "continue:<context>,<exten>,<priority>" (checked by the settings)."""
     action, _, where = text.partition(":")
@@ -91,4 +104,5 @@ def build_call(settings: Settings, start: StasisStart, rotation: int = 0) -> Cal
         wait_limit=queue.wait_limit,
         fallback=fallback(queue.fallback),
         ari_only_transfers=settings.ari.phone_transfers == "application",
+        pausing=pause_rules(settings, queue),
     )

@@ -7,7 +7,14 @@ import re
 from ari_recorder.ari.events import StasisStart
 from ari_recorder.domain.call import Call
 from ari_recorder.domain.policy import Direction, Interaction, InteractionId, QueueId
-from ari_recorder.engine.inbound import Refused, agent_policy, company_policy, parse_args, queue_policy
+from ari_recorder.engine.inbound import (
+    Refused,
+    agent_policy,
+    company_policy,
+    parse_args,
+    pause_rules,
+    queue_policy,
+)
 from ari_recorder.settings import Settings
 
 NUMBER = re.compile(r"\+?[0-9*#]{1,32}")  # nothing that could change the dial string
@@ -53,4 +60,5 @@ def build_outbound(settings: Settings, start: StasisStart) -> Call | Refused:
         agents=(agent_policy(settings, agent),),
         announcement="",
         ring_timeout=settings.company.outbound_ring_timeout,
+        pausing=pause_rules(settings, queue),
     )

@@ -18,10 +18,12 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
 
 from ari_recorder.domain.call import Call, Phase, Segment
+from ari_recorder.domain.pausing import Pause
 from ari_recorder.domain.policy import RecordSide
 from ari_recorder.storage.tables import (
     AgentRow,
     AttachedDataRow,
+    AuditRow,
     CompanySettingRow,
     InteractionRow,
     QueueRow,
@@ -128,6 +130,8 @@ class Store:
                 session.add(AttachedDataRow(interaction_id=call.id, key=key, value=value))
         for segment in call.segments:
             await self._save_segment(session, call, segment, now)
+        for pause in call.pauses:
+            await _audit_pause(session, call, pause)
 
     async def _save_segment(self, session: AsyncSession, call: Call, segment: Segment, now: datetime) -> None:
         if await session.get(SegmentRow, (call.id, segment.number)) is None:
@@ -160,6 +164,9 @@ class Store:
                 started_at=now,
             )
             session.add(recording)
+        pauses = [pause_json(p) for p in call.pauses if p.recording == segment.recording]
+        if recording.pauses != pauses:
+            recording.pauses = pauses
         if segment.recording not in call.recordings_open and recording.state == "recording":
             # Finished in Asterisk: ready for the delivery stage to fetch.
             recording.state, recording.finished_at = "ready", now
@@ -181,12 +188,57 @@ class Store:
                 query = query.where(RecordingRow.state == state)
             return list((await session.scalars(query)).all())
 
+    async def audit(self, subject: str | None = None) -> list[AuditRow]:
+        """The audit trail, oldest first (of one subject: a recording, "agent/1001"...)."""
+        async with self.sessions() as session:
+            query = select(AuditRow).order_by(AuditRow.at, AuditRow.id)
+            if subject is not None:
+                query = query.where(AuditRow.subject == subject)
+            return list((await session.scalars(query)).all())
+
     async def segments(self, interaction: str) -> list[SegmentRow]:
         async with self.sessions() as session:
             query = (
                 select(SegmentRow).where(SegmentRow.interaction_id == interaction).order_by(SegmentRow.number)
             )
             return list((await session.scalars(query)).all())
+
+
+def _when(seconds: float | None) -> str | None:
+    return None if seconds is None else datetime.fromtimestamp(seconds, UTC).isoformat()
+
+
+def pause_json(pause: Pause) -> dict[str, Any]:
+    """One pause as the recording's metadata gives it."""
+    return {
+        "number": pause.number,
+        "segment": pause.segment,
+        "agent": pause.agent,
+        "by": pause.by,
+        "source": pause.source.value,
+        "behavior": pause.behavior,
+        "started_at": _when(pause.started),
+        "offset_seconds": None if pause.offset is None else round(pause.offset, 3),
+        "ended_at": _when(pause.ended),
+        "seconds": None if pause.ended is None else round(pause.ended - pause.started, 3),
+        "ended_by": pause.ending.value if pause.ending else None,
+        "resumed_by": pause.closed_by,
+    }
+
+
+async def _audit_pause(session: AsyncSession, call: Call, pause: Pause) -> None:
+    """A pause's start and end in the audit trail, each written once however often the call is."""
+    facts = {"call": call.id, **pause_json(pause)}
+    entries = [(f"pause/{call.id}/{pause.number}/start", pause.by, "pause", pause.started)]
+    if pause.ended is not None:
+        actor = pause.closed_by or "controller"
+        entries.append((f"pause/{call.id}/{pause.number}/end", actor, "pause-ended", pause.ended))
+    for key, actor, action, at in entries:
+        if await session.get(AuditRow, key) is None:
+            when = datetime.fromtimestamp(at, UTC)
+            session.add(
+                AuditRow(id=key, at=when, actor=actor, action=action, subject=pause.recording, detail=facts)
+            )
 
 
 def _plain(struct: object) -> dict[str, object]:

@@ -75,6 +75,37 @@ class RecordingRow(Base):
     levels: Mapped[list[dict[str, str]]] = mapped_column(JSON)
     started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    # The pause timeline: [{"offset", "seconds", "by", "source", "behavior", "ended_by", ...}]
+    pauses: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list, server_default="[]")
+
+
+class AuditRow(Base):
+    """One thing someone did or something that happened to a recording: who, what, when, why.
+
+    The id is chosen by the writer so that writing the same fact twice (a retried batch, a
+    restarted controller) keeps one row: "pause/<call>/<n>/start", "token/<id>/issued"...
+    """
+
+    __tablename__ = "audit"
+    id: Mapped[str] = mapped_column(String(300), primary_key=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    actor: Mapped[str] = mapped_column(String(64))  # an agent's id, "admin", "controller", "cli"
+    action: Mapped[str] = mapped_column(String(64))  # pause, resume, token-issued...
+    subject: Mapped[str] = mapped_column(String(300), index=True)  # a recording, an agent, a token
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON)  # why, and the rest of the facts
+
+
+class AgentTokenRow(Base):
+    """An agent's bearer token for the agent desktop API. Only the secret's SHA-256 is kept (the
+    secret is 256 random bits: a slow hash adds nothing); the id is public, for revoking."""
+
+    __tablename__ = "agent_tokens"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    agent: Mapped[str] = mapped_column(String(64), index=True)
+    secret_sha256: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 
 
 class DeliveryRow(Base):

@@ -1,0 +1,236 @@
+"""The OpenAPI 3.0 document of /api/v1, served at /api/v1/openapi.json.
+
+tests/api/test_openapi.py runs schemathesis against the live server with it: a route, a status or
+a field this document does not tell the truth about fails there.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+JSON = "application/json"
+
+
+def _error(description: str) -> dict[str, Any]:
+    return {"description": description, "content": {JSON: {"schema": {"$ref": "#/components/schemas/Error"}}}}
+
+
+def _ok(description: str, schema: str) -> dict[str, Any]:
+    return {
+        "description": description,
+        "content": {JSON: {"schema": {"$ref": f"#/components/schemas/{schema}"}}},
+    }
+
+
+def _body(schema: dict[str, Any]) -> dict[str, Any]:
+    return {"required": True, "content": {JSON: {"schema": schema}}}
+
+
+UNAUTHORISED = _error("No bearer token, or one that is wrong, expired or revoked")
+ADMIN_ONLY = _error("An agent's token where an administrator's is needed")
+AGENT = {"name": "agent", "in": "path", "required": True, "schema": {"type": "string"}}
+NULLABLE_STRING = {"type": "string", "nullable": True}
+
+_PAUSE = {
+    "type": "object",
+    "required": ["number", "segment", "agent", "by", "source", "behavior", "started_at", "ended_by"],
+    "properties": {
+        "number": {"type": "integer"},
+        "segment": {"type": "integer"},
+        "agent": {"type": "string"},
+        "by": {"type": "string", "description": "who paused: the agent's id, or admin"},
+        "source": {"type": "string", "enum": ["keys", "api"]},
+        "behavior": {"type": "string", "enum": ["silence", "skip"]},
+        "started_at": {"type": "string", "format": "date-time"},
+        "offset_seconds": {"type": "number", "nullable": True, "description": "where in the file"},
+        "ended_at": {"type": "string", "format": "date-time", "nullable": True},
+        "seconds": {"type": "number", "nullable": True},
+        "ended_by": {
+            "type": "string",
+            "nullable": True,
+            "enum": ["resume", "timeout", "transfer", "hangup", "failed", None],
+        },
+        "resumed_by": NULLABLE_STRING,
+        "elapsed_seconds": {"type": "number"},
+        "resumes_in_seconds": {"type": "number", "description": "max_pause_seconds left"},
+    },
+}
+
+SCHEMAS: dict[str, Any] = {
+    "Error": {
+        "type": "object",
+        "required": ["error", "detail"],
+        "properties": {"error": {"type": "string"}, "detail": {}},
+    },
+    "Call": {
+        "type": "object",
+        "required": ["id", "direction", "queue", "phase", "agent", "segment", "recording", "transferring_to"],
+        "properties": {
+            "id": {"type": "string"},
+            "direction": {"type": "string", "enum": ["inbound", "outbound"]},
+            "queue": NULLABLE_STRING,
+            "phase": {"type": "string", "enum": ["answering", "waiting", "connected", "handed-off", "ended"]},
+            "agent": NULLABLE_STRING,
+            "segment": {"type": "integer", "nullable": True},
+            "recording": NULLABLE_STRING,
+            "transferring_to": NULLABLE_STRING,
+        },
+    },
+    "Calls": {
+        "type": "object",
+        "required": ["calls"],
+        "properties": {"calls": {"type": "array", "items": {"$ref": "#/components/schemas/Call"}}},
+    },
+    "Pause": _PAUSE,
+    "AgentRecording": {
+        "type": "object",
+        "required": ["agent", "call", "segment", "recording", "state", "pause_allowed", "pause", "pauses"],
+        "properties": {
+            "agent": {"type": "string"},
+            "call": NULLABLE_STRING,
+            "segment": {"type": "integer", "nullable": True},
+            "recording": NULLABLE_STRING,
+            "state": {"type": "string", "enum": ["idle", "not-recorded", "recording", "paused", "muted"]},
+            "pause_allowed": {"type": "boolean", "nullable": True},
+            "pause": {"allOf": [{"$ref": "#/components/schemas/Pause"}], "nullable": True},
+            "pauses": {"type": "array", "items": {"$ref": "#/components/schemas/Pause"}},
+        },
+    },
+}
+
+
+def _pause_verb(verb: str, summary: str) -> dict[str, Any]:
+    return {
+        "post": {
+            "summary": summary,
+            "operationId": f"{verb}Recording",
+            "parameters": [AGENT],
+            "responses": {
+                "200": _ok("The state after; asking again changes nothing", "AgentRecording"),
+                "401": UNAUTHORISED,
+                "403": _error("Another agent's recording, or pausing not allowed on the queue"),
+                "404": _error("No such agent"),
+                "409": _error("The agent is on no call, or its segment is not recorded"),
+                "502": _error("Asterisk refused"),
+                "503": _error("The call did not answer in time"),
+            },
+        }
+    }
+
+
+def document() -> dict[str, Any]:
+    return {
+        "openapi": "3.0.3",
+        "info": {"title": "ari-recorder", "version": "1", "description": "Calls, transfers and pausing."},
+        "components": {
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+            "schemas": SCHEMAS,
+        },
+        "security": [{"bearer": []}],
+        "paths": {
+            "/api/v1/calls": {
+                "get": {
+                    "summary": "The live calls (administrators)",
+                    "operationId": "listCalls",
+                    "responses": {
+                        "200": _ok("The live calls", "Calls"),
+                        "401": UNAUTHORISED,
+                        "403": ADMIN_ONLY,
+                    },
+                },
+                "post": {
+                    "summary": "Place a call for an agent: the agent's phone rings first (administrators)",
+                    "operationId": "placeCall",
+                    "requestBody": _body(
+                        {
+                            "type": "object",
+                            "required": ["agent", "to"],
+                            "properties": {
+                                "agent": {"type": "string"},
+                                "to": {"type": "string"},
+                                "queue": {"type": "string"},
+                            },
+                        }
+                    ),
+                    "responses": {
+                        "202": {
+                            "description": "Dialling the agent",
+                            "content": {
+                                JSON: {
+                                    "schema": {
+                                        "type": "object",
+                                        "required": ["call", "agent", "to"],
+                                        "properties": {
+                                            "call": {"type": "string"},
+                                            "agent": {"type": "string"},
+                                            "to": {"type": "string"},
+                                        },
+                                    }
+                                }
+                            },
+                        },
+                        "400": _error("Not a JSON object with agent and to"),
+                        "401": UNAUTHORISED,
+                        "403": ADMIN_ONLY,
+                        "409": _error("The agent is on another call"),
+                        "422": _error("No such agent or queue, a number that cannot be dialled"),
+                        "502": _error("Asterisk refused the call"),
+                    },
+                },
+            },
+            "/api/v1/calls/{id}/transfer": {
+                "post": {
+                    "summary": "Hand a call to an agent, or a queue's first free agent (administrators)",
+                    "operationId": "transferCall",
+                    "parameters": [
+                        {"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}
+                    ],
+                    "requestBody": _body(
+                        {
+                            "type": "object",
+                            "properties": {"agent": {"type": "string"}, "queue": {"type": "string"}},
+                            "description": "exactly one of agent or queue",
+                        }
+                    ),
+                    "responses": {
+                        "202": {
+                            "description": "The agent being dialled",
+                            "content": {
+                                JSON: {
+                                    "schema": {
+                                        "type": "object",
+                                        "required": ["call", "dialling"],
+                                        "properties": {
+                                            "call": {"type": "string"},
+                                            "dialling": {"type": "string"},
+                                        },
+                                    }
+                                }
+                            },
+                        },
+                        "400": _error("Not exactly one of agent or queue"),
+                        "401": UNAUTHORISED,
+                        "403": ADMIN_ONLY,
+                        "404": _error("No such live call"),
+                        "409": _error("No agent to transfer from yet, or a transfer under way"),
+                        "422": _error("No such agent or queue, or no free agent"),
+                    },
+                }
+            },
+            "/api/v1/agents/{agent}/recording": {
+                "get": {
+                    "summary": "The agent's current call, segment, recording state and pause",
+                    "operationId": "agentRecording",
+                    "parameters": [AGENT],
+                    "responses": {
+                        "200": _ok("The agent's recording (state idle: on no call)", "AgentRecording"),
+                        "401": UNAUTHORISED,
+                        "403": _error("Another agent's"),
+                        "404": _error("No such agent"),
+                    },
+                }
+            },
+            "/api/v1/agents/{agent}/recording/pause": _pause_verb("pause", "Pause the agent's recording"),
+            "/api/v1/agents/{agent}/recording/resume": _pause_verb("resume", "Resume the agent's recording"),
+        },
+    }

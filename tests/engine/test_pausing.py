@@ -1,0 +1,201 @@
+"""Pausing end to end on the simulator: by the agent's keys and by the agent desktop API, in both
+behaviours, the WAV measured against the times the test asked; auto-resume, transfer, hangup.
+
+The customer's phone goes quiet a little before the pause and speaks again a little after the
+resume: those landmarks place the pause in the file without trusting the controller's own clocks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ari_recorder.settings import AgentSettings, QueueSettings
+from tests.support.audio import Run, read_wav, strength, summary, tone_runs
+from tests.support.world import ADMIN_TOKEN, World, world
+
+AGENTS = {
+    "1001": AgentSettings(endpoint="Local/1001@agent-phone", permit_recordings=True, record_percent=100),
+    "1002": AgentSettings(endpoint="Local/1002@agent-phone", permit_recordings=True, record_percent=100),
+}
+QUEUES = {"support": QueueSettings(agents=["1001"])}
+KEY_MS, GAP_MS = 120, 250  # the simulator's key length and gap (/sim/dtmf)
+TOLERANCE = 0.04  # seconds: the issue's bound between a request and the file
+
+
+async def api(w: World, method: str, path: str, token: str = ADMIN_TOKEN) -> tuple[int, Any]:
+    headers = {"Authorization": f"Bearer {token}"}
+    async with w.http.request(method, f"{w.api_url}/api/v1/{path}", headers=headers) as r:
+        return r.status, await r.json()
+
+
+async def connected(w: World, caller: str, queue: str = "support") -> None:
+    await w.control("calls", {"queue": queue, "caller": caller})
+    await asyncio.sleep(1.5 + 0.8)  # the announcement; the agent answers; both talk
+
+
+async def customer_talks(w: World, caller: str, talking: bool) -> float:
+    await w.control("talk", {"customer": caller, "talking": talking})
+    return time.monotonic()
+
+
+async def ask(w: World, verb: str, source: str, agent: str = "1001") -> float:
+    """Pause or resume by the API or the agent's keys; when the controller is asked."""
+    if source == "api":
+        asked = time.monotonic()
+        status, body = await api(w, "POST", f"agents/{agent}/recording/{verb}")
+        assert status == 200, body
+        return asked
+    digits = "*7" if verb == "pause" else "*8"
+    await w.control("dtmf", {"agent": agent, "digits": digits, "duration_ms": KEY_MS, "gap_ms": GAP_MS})
+    pressed = time.monotonic()
+    # The second key's event comes when it is released: that is when the controller hears it.
+    await asyncio.sleep((2 * KEY_MS + GAP_MS) / 1000 + 0.05)
+    return pressed + (2 * KEY_MS + GAP_MS) / 1000
+
+
+def first(runs: list[Run], tones: frozenset[int], after: float = 0.0, longer: float = 0.0) -> Run:
+    return next(r for r in runs if r.tones == tones and r.start >= after - 1e-9 and r.end - r.start >= longer)
+
+
+def heard(path: Path, hz: int, threshold: float = 1000.0) -> bool:
+    rate, samples = read_wav(path)
+    size = int(rate * 0.02)
+    return any(strength(samples, i, size, hz, rate) > threshold for i in range(0, len(samples) - size, size))
+
+
+@pytest.mark.parametrize("behavior", ["silence", "skip"])
+@pytest.mark.parametrize("source", ["keys", "api"])
+async def test_a_pause_leaves_the_paused_time_silent_or_out(
+    tmp_path: Path, behavior: str, source: str
+) -> None:
+    async with world(tmp_path, QUEUES, AGENTS, pause_behavior=behavior) as w:
+        w.sim.asterisk.dtmf_audible = True  # the customer's keys are sound in the recording
+        await connected(w, "15550400")
+        await w.control("dtmf", {"customer": "15550400", "digits": "1"})  # heard: before the pause
+        await asyncio.sleep(0.4)
+        quiet = await customer_talks(w, "15550400", False)
+        await asyncio.sleep(0.5 - (0.49 if source == "keys" else 0))
+        paused = await ask(w, "pause", source)
+        await customer_talks(w, "15550400", True)  # card digits, read out and keyed in
+        await w.control("dtmf", {"customer": "15550400", "digits": "#"})
+        await asyncio.sleep(1.0)
+        await customer_talks(w, "15550400", False)
+        # The keys take 0.49 s to press: begun that much earlier, they resume when the API would.
+        await asyncio.sleep(0.8 - (0.49 if source == "keys" else 0))
+        resumed = await ask(w, "resume", source)
+        await asyncio.sleep(max(0.0, resumed + 0.5 - time.monotonic()))
+        talks = await customer_talks(w, "15550400", True)
+        await asyncio.sleep(1.0)
+        await w.control("hangup", {"customer": "15550400"})
+        report = await asyncio.wait_for(w.reports.get(), 15)
+        (segment,) = report.call.segments
+        assert segment.recording is not None
+        path = await w.fetch(segment.recording)
+        (row,) = await w.store.recordings()
+        audit = await w.store.audit(segment.recording)
+    runs = tone_runs(path)
+    shown = summary(runs)
+    agent_alone = frozenset({1000})
+    before = first(runs, agent_alone, longer=0.2)  # from the customer going quiet
+    if behavior == "silence":
+        gap = first(runs, frozenset(), after=before.start, longer=0.5)
+        after = first(runs, frozenset({440, 1000}), after=gap.end)
+        assert abs((gap.start - before.start) - (paused - quiet)) <= TOLERANCE, shown
+        assert abs((gap.end - gap.start) - (resumed - paused)) <= TOLERANCE, shown
+        assert abs((after.start - gap.end) - (talks - resumed)) <= TOLERANCE, shown
+        offset = gap.start
+    else:
+        # Nothing of the pause is in the file: the agent alone before and after, back to back.
+        assert not [r for r in runs if r.tones == frozenset() and r.end - r.start > 0.1], shown
+        expected = (paused - quiet) + (talks - resumed)
+        assert abs((before.end - before.start) - expected) <= TOLERANCE, shown
+        offset = before.start + (paused - quiet)
+    assert heard(path, 1209), "the customer's key before the pause is in the file (the check can see keys)"
+    assert not heard(path, 1477), "the customer's key during the pause is not"
+    (pause,) = row.pauses
+    assert (pause["source"], pause["behavior"], pause["ended_by"]) == (source, behavior, "resume")
+    assert pause["by"] == ("1001" if source == "keys" else "admin")
+    assert abs(pause["offset_seconds"] - offset) <= 0.1
+    assert abs(pause["seconds"] - (resumed - paused)) <= 0.1
+    assert [a.action for a in audit] == ["pause", "pause-ended"]
+
+
+async def test_a_pause_ends_by_itself_after_max_pause_seconds(tmp_path: Path) -> None:
+    async with world(tmp_path, QUEUES, AGENTS, max_pause_seconds=1) as w:
+        await connected(w, "15550401")
+        paused = await ask(w, "pause", "api")
+        status, body = await api(w, "GET", "agents/1001/recording")
+        assert (status, body["state"], body["pause"]["source"]) == (200, "muted", "api")
+        await asyncio.sleep(max(0.0, paused + 1.3 - time.monotonic()))
+        status, body = await api(w, "GET", "agents/1001/recording")
+        assert (status, body["state"], body["pause"]) == (200, "recording", None)
+        assert [p["ended_by"] for p in body["pauses"]] == ["timeout"]
+        await w.control("hangup", {"customer": "15550401"})
+        report = await asyncio.wait_for(w.reports.get(), 15)
+        (segment,) = report.call.segments
+        assert segment.recording is not None
+        runs = tone_runs(await w.fetch(segment.recording))
+    gap = first(runs, frozenset(), longer=0.5)
+    assert abs((gap.end - gap.start) - 1.0) <= TOLERANCE, summary(runs)
+
+
+@pytest.mark.parametrize("side", ["agent", "customer"])
+async def test_a_transfer_ends_the_pause(tmp_path: Path, side: str) -> None:
+    queues = {"support": QueueSettings(agents=["1001"], record_side=side)}  # type: ignore[arg-type]
+    async with world(tmp_path, queues, AGENTS) as w:
+        await connected(w, "15550402")
+        await ask(w, "pause", "api")
+        (live,) = w.controller.live_calls() if w.controller else []
+        headers = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+        async with w.http.post(
+            f"{w.api_url}/api/v1/calls/{live.id}/transfer", json={"agent": "1002"}, headers=headers
+        ) as r:
+            assert r.status == 202
+        await asyncio.sleep(1.5)  # 1002 answers: a new segment, recorded, not paused
+        status, body = await api(w, "GET", "agents/1002/recording")
+        assert (status, body["state"], body["segment"]) == (200, "recording", 2)
+        await w.control("hangup", {"customer": "15550402"})
+        report = await asyncio.wait_for(w.reports.get(), 15)
+        rows = {r.name: r for r in await w.store.recordings()}
+        first_recording = report.call.segments[0].recording
+        assert first_recording is not None
+        runs = tone_runs(await w.fetch(first_recording))
+    (pause,) = rows[first_recording].pauses
+    assert pause["ended_by"] == "transfer"
+    if side == "customer":  # one recording across the transfer: resumed when 1002 answered
+        assert runs[-1].tones == frozenset({440, 1000}) and runs[-1].end - runs[-1].start > 0.8, summary(runs)
+
+
+async def test_a_hangup_ends_the_pause(tmp_path: Path) -> None:
+    async with world(tmp_path, QUEUES, AGENTS, pause_behavior="skip") as w:
+        await connected(w, "15550403")
+        await ask(w, "pause", "keys")
+        await asyncio.sleep(0.5)
+        await w.control("hangup", {"customer": "15550403"})
+        report = await asyncio.wait_for(w.reports.get(), 15)
+        (row,) = await w.store.recordings()
+        state = await w.state()
+    (pause,) = row.pauses
+    assert (pause["source"], pause["ended_by"]) == ("keys", "hangup")
+    assert report.call.pause is None
+    assert not state["channels"] and not state["live_recordings"]
+
+
+async def test_keys_are_ignored_where_pausing_is_not_allowed(tmp_path: Path) -> None:
+    queues = {"support": QueueSettings(agents=["1001"], pause_allowed=False)}
+    async with world(tmp_path, queues, AGENTS) as w:
+        await connected(w, "15550404")
+        await ask(w, "pause", "keys")
+        status, body = await api(w, "GET", "agents/1001/recording")
+        assert (status, body["state"], body["pause_allowed"]) == (200, "recording", False)
+        refused, error = await api(w, "POST", "agents/1001/recording/pause")
+        assert refused == 403 and "not allowed" in error["error"]
+        await w.control("hangup", {"customer": "15550404"})
+        await asyncio.wait_for(w.reports.get(), 15)
+        (row,) = await w.store.recordings()
+    assert row.pauses == []
