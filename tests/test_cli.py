@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import re
 import signal
@@ -124,15 +125,19 @@ async def test_demo_runs_on_embedded_defaults_and_exits_0(tmp_path: Path) -> Non
     assert "segment 2: agent 3003  recorded=no  (agent 3003 has not consented to recording)" in text
     assert "segment 2: agent 1002  recorded=no  (not drawn: agent 1002 at 0%, queue support at 0%)" in text
     assert re.search(r"outbound  queue -  customer 15550100\n  segment 1: agent 3005  recorded=yes", text)
-    # Agent 3002 is drawn at 30 %: five recordings, or six when the draw picks the transfer.
+    # The pause timelines: agent 2001's keys (*7 ... *8), agent 1001's desktop until the transfer.
+    keys = r"agent 2001 .*\n    pause 1: [\d.]+ s into the file, [\d.]+ s long, by 2001 \(keys, silence\)"
+    assert re.search(keys + ", ended by resume", text), text
+    assert re.search(r"by 1001 \(api, silence\), ended by transfer", text)
+    # Agent 3002 is drawn at 30 %: six recordings, or seven when the draw picks the transfer.
     found = re.search(
-        r"6 calls handled; (\d) recordings delivered, encrypted, to (\S+); left in Asterisk: "
+        r"7 calls handled; (\d) recordings delivered, encrypted, to (\S+); left in Asterisk: "
         r"0 channels, 0 bridges, 0 recordings.",
         text,
     )
     assert found is not None, text
     delivered = int(found.group(1))
-    assert delivered in (5, 6)
+    assert delivered in (6, 7)
     outbox = tmp_path / "var" / "outbox"
     audio = sorted(outbox.rglob("*.wav.age"))
     assert len(audio) == delivered and len(list(outbox.rglob("*.json.age"))) == delivered
@@ -144,4 +149,12 @@ async def test_demo_runs_on_embedded_defaults_and_exits_0(tmp_path: Path) -> Non
     plain, _ = await age.communicate()
     assert age.returncode == 0 and plain[:4] == b"RIFF" and plain[8:12] == b"WAVE"
     assert b"RIFF" not in audio[0].read_bytes(), "nothing in the clear"
+    # The paused call's metadata, as the platform reads it, holds its pause.
+    (sidecar,) = outbox.rglob("payments/*.json.age")
+    age = await asyncio.create_subprocess_exec(
+        "age", "-d", "-i", str(key), str(sidecar), stdout=asyncio.subprocess.PIPE
+    )
+    plain, _ = await age.communicate()
+    (pause,) = json.loads(plain)["pauses"]
+    assert (pause["by"], pause["source"], pause["ended_by"]) == ("2001", "keys", "resume")
     assert "Traceback" not in err.decode()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import secrets
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 from sqlalchemy import select
@@ -23,7 +24,8 @@ from ari_recorder.settings import (
 )
 from ari_recorder.simulator.server import SimulatorConfig, serve
 from ari_recorder.storage.store import Store
-from ari_recorder.storage.tables import DeliveryRow
+from ari_recorder.storage.tables import DeliveryRow, RecordingRow
+from ari_recorder.storage.tokens import issue_token
 
 # Queues and agents with different consent and percentages. Agents 1xxx live in the simulator's
 # dialplan as Local/<ext>@agent-phone; 3xxx are SIP phones that can transfer (REFER).
@@ -35,11 +37,14 @@ DEMO_SETTINGS = Settings(
         "billing": QueueSettings(agents=["1002"], record_percent=100, record_side="customer"),
         "claims": QueueSettings(agents=["3001"]),
         "vip": QueueSettings(agents=["3004"], record_side="customer"),
+        "payments": QueueSettings(agents=["2001"]),
     },
     agents={
         "1001": AgentSettings(endpoint="Local/1001@agent-phone", permit_recordings=True, record_percent=100),
         "1002": AgentSettings(endpoint="Local/1002@agent-phone", permit_recordings=True),
         "1003": AgentSettings(endpoint="Local/1003@agent-phone", permit_recordings=False),
+        # The simulator's 2xxx handsets press *7 (pause) 2.6 s after answering and *8 (resume) ~3 s later.
+        "2001": AgentSettings(endpoint="Local/2001@agent-phone", permit_recordings=True, record_percent=100),
         "3001": AgentSettings(endpoint="PJSIP/3001", permit_recordings=True, record_percent=100),
         "3002": AgentSettings(endpoint="PJSIP/3002", permit_recordings=True, record_percent=30),
         "3003": AgentSettings(endpoint="PJSIP/3003", permit_recordings=False),
@@ -53,6 +58,7 @@ CALLS = [
     ("billing", "15550003"),
     ("claims", "15550004"),
     ("vip", "15550005"),
+    ("payments", "15550006"),
 ]
 # Mid-call, the agent on these calls transfers from the phone (SIP REFER) to another agent.
 TRANSFERS = {"15550004": ("3001", "3002"), "15550005": ("3004", "3003")}
@@ -60,7 +66,9 @@ TRANSFERS = {"15550004": ("3001", "3002"), "15550005": ("3004", "3003")}
 API_TRANSFERS = {"15550001": "1002"}
 # Agent 3005 calls a customer from the phone: Stasis(ari-recorder,outbound,agent=3005,to=...).
 OUTBOUND = [("3005", "15550100")]
-TALK_SECONDS = 3.0
+# Agent 1001 pauses its recording from the agent desktop (its own token) before the transfer.
+DESKTOP_PAUSES = {"15550001": "1001"}
+TALK_SECONDS = 6.5  # long enough for the 2xxx handset's *7 ... *8
 
 
 async def run_demo(var: Path) -> int:
@@ -106,7 +114,17 @@ async def run_demo(var: Path) -> int:
                     r.raise_for_status()
                 print(f"call placed: agent {agent} -> customer {number} (outbound)")
             # The announcement (1.5 s), an agent answers, they talk; then each customer hangs up.
-            await asyncio.sleep(1.5 + TALK_SECONDS / 2)
+            await asyncio.sleep(1.5 + 1.0)
+            for caller, agent in DESKTOP_PAUSES.items():
+                token = await issue_token(app.store, agent, days=1, actor="demo")
+                async with http.post(
+                    f"{app.api_url}/api/v1/agents/{agent}/recording/pause",
+                    headers={"Authorization": f"Bearer {token.token}"},
+                ) as r:
+                    r.raise_for_status()
+                    state = (await r.json())["state"]
+                print(f"agent {agent} (customer {caller}): POST .../agents/{agent}/recording/pause: {state}")
+            await asyncio.sleep(TALK_SECONDS / 2 - 1.0)
             for caller, (agent, to) in TRANSFERS.items():
                 async with http.post(f"{sim.base_url}/sim/transfer", json={"agent": agent, "to": to}) as r:
                     r.raise_for_status()
@@ -132,6 +150,7 @@ async def run_demo(var: Path) -> int:
             assert app.delivery is not None
             await app.delivery.drain()
             delivered = await _delivered(app.store)
+            pauses = await _pauses(app.store)
             stored = await app.ari.list_stored()
     print()
     ok = True
@@ -152,6 +171,12 @@ async def run_demo(var: Path) -> int:
                 f"  segment {seg.number}: agent {seg.agent}  recorded={'yes' if seg.recording else 'no'}"
                 f"  ({seg.decision.reason}){where}"
             )
+            for pause in [p for p in pauses.get(seg.recording or "", []) if p["segment"] == seg.number]:
+                print(
+                    f"    pause {pause['number']}: {pause['offset_seconds']:.2f} s into the file, "
+                    f"{pause['seconds']:.2f} s long, by {pause['by']} ({pause['source']}, "
+                    f"{pause['behavior']}), ended by {pause['ended_by']}"
+                )
     print(
         f"\n{len(reports)} calls handled; {len(delivered)} recordings delivered, encrypted, to "
         f"{var / 'outbox'}; left in Asterisk: {len(channels)} channels, {len(bridges)} bridges, "
@@ -170,6 +195,13 @@ def _demo_recipient(key: Path) -> str:
         if line.startswith("# public key: "):
             return line.removeprefix("# public key: ").strip()
     raise ValueError(f"{key}: no '# public key:' line; remove the file to make a new pair")
+
+
+async def _pauses(store: Store) -> dict[str, list[dict[str, Any]]]:
+    """Recording -> its pause timeline."""
+    async with store.sessions() as session:
+        rows = await session.execute(select(RecordingRow.name, RecordingRow.pauses))
+        return {name: list(pauses) for name, pauses in rows.all()}
 
 
 async def _delivered(store: Store) -> dict[str, str]:
