@@ -86,6 +86,9 @@ class CompanySettings(Section, frozen=True, kw_only=True):
     dtmf_pause: DTMF = "*7"
     dtmf_resume: DTMF = "*8"
     dtmf_key_gap_ms: Annotated[int, msgspec.Meta(ge=100, le=10_000)] = 2000  # between keys of one sequence
+    # 2: the customer and the agent each recorded on their own (two one-way snoops), merged into
+    # one stereo file on delivery (customer left, agent right). Queues may say otherwise.
+    channels: Literal[1, 2] = 1
     announcement: SoundName = "recording-notice"  # for queues that name none
     unknown_queue: Literal["hangup", "continue"] = "hangup"
 
@@ -96,6 +99,7 @@ class QueueSettings(Section, frozen=True, kw_only=True):
     music_on_hold: str | None = "default"
     record_percent: Percent | None = None
     record_side: Literal["agent", "customer"] = "agent"
+    channels: Literal[1, 2] | None = None  # the company's when not given
     pause_allowed: bool = True
     ring_timeout: Seconds = 15
     strategy: Literal["in-order", "round-robin"] = "in-order"

@@ -271,3 +271,29 @@ def test_an_attended_transfer_to_someone_else_is_not_recorded_and_the_call_goes_
     assert c.step(call, c.WaitLimitReached()) == (call, []), "no fallback: the customer is with someone"
     ended, actions = c.step(call, c.CustomerLeft("7.1"))
     assert ended.phase is c.Phase.ENDED and c.DestroyBridge("7.1-bridge") in actions
+
+
+def test_two_channels_record_each_party_through_a_one_way_snoop_of_its_own() -> None:
+    for side, target, customer_spy in (
+        (RecordSide.AGENT, "7.1-agent-1", "out"),
+        (RecordSide.CUSTOMER, "7.1", "in"),
+    ):
+        call, _ = c.step(
+            c.start(replace(new_call(agent("1001"), side=side), channels=2))[0], c.AnnouncementFinished()
+        )
+        call, actions = c.step(call, c.AgentAnswered("7.1-agent-1"))
+        agent_spy = "in" if customer_spy == "out" else "out"
+        assert recordings(actions) == [
+            c.StartRecording(target, "7.1-snoop-1c", "7.1-seg1-1001-customer", customer_spy),
+            c.StartRecording(target, "7.1-snoop-1a", "7.1-seg1-1001-agent", agent_spy),
+        ], side
+        segment = call.segment
+        assert segment is not None and segment.recording == "7.1-seg1-1001", "one recording, two legs"
+        assert call.recordings_open == {"7.1-seg1-1001-customer", "7.1-seg1-1001-agent"}
+        paused, actions = c.step(call, c.PauseRequested("1001", c.Source.API), 5.0)
+        assert [a.name for a in actions if isinstance(a, c.PauseRecording)] == sorted(
+            call.recordings_open, reverse=True
+        )
+        ended, _ = c.step(paused, c.CustomerLeft(), 6.0)
+        ended, _ = c.step(ended, c.RecordingEnded("7.1-seg1-1001-customer"))
+        assert ended.recordings_open == {"7.1-seg1-1001-agent"}, "the recording is done when both legs are"

@@ -229,11 +229,13 @@ class DialCustomer:
 
 @dataclass(frozen=True)
 class StartRecording:
-    """Snoop `target` both ways and record the snoop as `name`."""
+    """Snoop `target` (`spy`: both ways, or only what its party says (in) or hears (out)) and
+    record the snoop as `name`."""
 
     target: str
     snoop: str
     name: str
+    spy: str = "both"
 
 
 @dataclass(frozen=True)
@@ -385,6 +387,7 @@ class Call:
     pauses: tuple[Pause, ...] = ()  # every pause of the call, the last one maybe still open
     keys: Keys = field(default_factory=Keys)  # the agent's keys towards a pause or resume sequence
     began: tuple[tuple[str, float], ...] = ()  # (recording, when Asterisk started writing it)
+    channels: int = 1  # 2: each party in a file of its own, merged into one stereo file later
 
     @property
     def bridge(self) -> str:
@@ -407,6 +410,26 @@ class Call:
         if self.pause is not None:
             return "muted" if self.pausing.mute else "paused"
         return "recording"
+
+
+def legs(name: str, channels: int) -> tuple[str, ...]:
+    """The recordings Asterisk makes for one of ours: itself, or one per party (two channels:
+    the customer's, then the agent's)."""
+    return (name,) if channels == 1 else (f"{name}-customer", f"{name}-agent")
+
+
+def _record(call: Call, target: str, number: int, name: str) -> list[Action]:
+    """Record through snoops on `target`: one both ways, or one per party (the snooped channel's
+    party says `in`, hears `out`: reference snoop_directions_bridge_record)."""
+    snoop = f"{call.id}-snoop-{number}"
+    if call.channels == 1:
+        return [StartRecording(target, snoop, name)]
+    customers, agents = legs(name, 2)
+    on_customer = target == call.customer
+    return [
+        StartRecording(target, f"{snoop}c", customers, "in" if on_customer else "out"),
+        StartRecording(target, f"{snoop}a", agents, "out" if on_customer else "in"),
+    ]
 
 
 @dataclass(frozen=True)
@@ -466,15 +489,14 @@ def _outbound(call: Call, event: CallEvent) -> tuple[Call, list[Action]]:
             side = call.queue.record_side if call.queue else RecordSide.AGENT
             name = f"{call.id}-seg1-{agent.policy.agent}"
             target = call.customer if side is RecordSide.CUSTOMER else call.id
-            snoop = StartRecording(target, f"{call.id}-snoop-1", name)
-            starting: list[Action] = [snoop] if decision.record else []
+            starting = _record(call, target, 1, name) if decision.record else []
             segment = Segment(1, agent.policy.agent, call.id, decision, name if decision.record else None)
             call = replace(
                 call,
                 phase=Phase.CONNECTED,
                 dialling=None,
                 segments=(segment,),
-                recordings_open=frozenset({name}) if decision.record else frozenset(),
+                recordings_open=frozenset(legs(name, call.channels)) if decision.record else frozenset(),
             )
             return call, [
                 *starting,
@@ -537,7 +559,7 @@ def _pause(call: Call, by: str, source: Source, now: float) -> tuple[Call, list[
     segment = call.segment
     assert segment is not None and segment.recording is not None
     name = segment.recording
-    began = dict(call.began).get(name)
+    began = dict(call.began).get(legs(name, call.channels)[0])
     pause = Pause(
         number=len(call.pauses) + 1,
         recording=name,
@@ -550,7 +572,7 @@ def _pause(call: Call, by: str, source: Source, now: float) -> tuple[Call, list[
         offset=file_offset(began, tuple(p for p in call.pauses if p.recording == name), now),
     )
     return replace(call, pauses=(*call.pauses, pause)), [
-        PauseRecording(name, call.pausing.mute, pause.number),
+        *(PauseRecording(leg, call.pausing.mute, pause.number) for leg in legs(name, call.channels)),
         StartPauseTimer(call.pausing.max_seconds, pause.number),
         Log(
             f"call={call.id} segment={segment.number} agent={segment.agent} action=pause by={by} "
@@ -581,7 +603,10 @@ def _pause_over(
     # A customer-side recording goes on across a transfer; an agent-side one ends with the agent.
     going_on = pause.recording == call.customer_recording and call.phase is not Phase.ENDED
     resume = ending in (Ending.RESUME, Ending.TIMEOUT) or (ending is Ending.TRANSFER and going_on)
-    actions: list[Action] = [ResumeRecording(pause.recording, pause.behavior == "silence")] if resume else []
+    mute = pause.behavior == "silence"
+    actions: list[Action] = (
+        [ResumeRecording(leg, mute) for leg in legs(pause.recording, call.channels)] if resume else []
+    )
     actions.append(
         Log(
             f"call={call.id} segment={pause.segment} agent={pause.agent} action=pause-ended "
@@ -741,15 +766,15 @@ def _connect(call: Call, channel: str, who: Agent, joined: bool = False) -> tupl
     side = call.queue.record_side if call.queue else RecordSide.AGENT
     recording: str | None = None
     starting: list[Action] = []
-    snoop = StartRecording(channel, f"{call.id}-snoop-{number}", f"{call.id}-seg{number}-{agent.agent}")
+    name = f"{call.id}-seg{number}-{agent.agent}"
     if side is RecordSide.AGENT:
         if decision.record:
-            recording = snoop.name
-            starting.append(snoop)
-            call = replace(call, recordings_open=call.recordings_open | {recording})
+            recording = name
+            starting += _record(call, channel, number, name)
+            call = replace(call, recordings_open=call.recordings_open | set(legs(name, call.channels)))
     elif not agent.permit_recordings:
         if call.customer_recording is not None:
-            starting.append(StopRecording(call.customer_recording))
+            starting += [StopRecording(leg) for leg in legs(call.customer_recording, call.channels)]
         call = replace(
             call,
             customer_recording=None,
@@ -758,9 +783,10 @@ def _connect(call: Call, channel: str, who: Agent, joined: bool = False) -> tupl
     elif call.customer_recording is not None:
         recording = call.customer_recording  # one recording, on across transfers
     elif decision.record and not call.customer_recording_over:
-        recording = snoop.name
-        starting.append(replace(snoop, target=call.customer))
-        call = replace(call, customer_recording=recording, recordings_open=call.recordings_open | {recording})
+        recording = name
+        starting += _record(call, call.customer, number, name)
+        opened = call.recordings_open | set(legs(name, call.channels))
+        call = replace(call, customer_recording=recording, recordings_open=opened)
     # The agent side's recording is asked for first: the agent has answered, and every round trip
     # before it is audio lost. The customer side waits for the music on hold to stop.
     actions = [*starting, *hold, *joining] if side is RecordSide.AGENT else [*hold, *starting, *joining]

@@ -84,8 +84,8 @@ class Executor:
                     timeout=timeout,
                     caller_id=caller_id,
                 )
-            case c.StartRecording(target, snoop, name):
-                await ari.snoop(target, self.app, spy="both", app_args=f"snoop,{name}", snoop_id=snoop)
+            case c.StartRecording(target, snoop, name, spy):
+                await ari.snoop(target, self.app, spy=spy, app_args=f"snoop,{name}", snoop_id=snoop)
                 await ari.record(snoop, name, format="wav", if_exists="fail")
             case c.Hangup(channel):
                 await ari.hangup(channel)

@@ -64,6 +64,10 @@ def pause_rules(settings: Settings, queue: QueueSettings | None) -> PauseRules:
     )
 
 
+def channels(settings: Settings, queue: QueueSettings | None) -> int:
+    return queue.channels if queue is not None and queue.channels else settings.company.channels
+
+
 def fallback(text: str) -> Fallback:
     """ "hangup", "continue", or "continue:<context>,<exten>,<priority>" (checked by the settings)."""
     action, _, where = text.partition(":")
@@ -105,4 +109,5 @@ def build_call(settings: Settings, start: StasisStart, rotation: int = 0) -> Cal
         fallback=fallback(queue.fallback),
         ari_only_transfers=settings.ari.phone_transfers == "application",
         pausing=pause_rules(settings, queue),
+        channels=channels(settings, queue),
     )

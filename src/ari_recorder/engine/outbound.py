@@ -10,6 +10,7 @@ from ari_recorder.domain.policy import Direction, Interaction, InteractionId, Qu
 from ari_recorder.engine.inbound import (
     Refused,
     agent_policy,
+    channels,
     company_policy,
     parse_args,
     pause_rules,
@@ -61,4 +62,5 @@ def build_outbound(settings: Settings, start: StasisStart) -> Call | Refused:
         announcement="",
         ring_timeout=settings.company.outbound_ring_timeout,
         pausing=pause_rules(settings, queue),
+        channels=channels(settings, queue),
     )

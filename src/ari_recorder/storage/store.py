@@ -17,7 +17,7 @@ from sqlalchemy import Connection, event, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
 
-from ari_recorder.domain.call import Call, Phase, Segment
+from ari_recorder.domain.call import Call, Phase, Segment, legs
 from ari_recorder.domain.pausing import Pause
 from ari_recorder.domain.policy import RecordSide
 from ari_recorder.storage.tables import (
@@ -159,6 +159,7 @@ class Store:
                 interaction_id=call.id,
                 segment=segment.number,
                 side=side.value,
+                channels=call.channels,
                 state="recording",
                 levels=[{"level": s.level.value, "by": s.by} for s in segment.decision.selections],
                 started_at=now,
@@ -167,7 +168,8 @@ class Store:
         pauses = [pause_json(p) for p in call.pauses if p.recording == segment.recording]
         if recording.pauses != pauses:
             recording.pauses = pauses
-        if segment.recording not in call.recordings_open and recording.state == "recording":
+        still = set(legs(segment.recording, call.channels)) & call.recordings_open
+        if not still and recording.state == "recording":
             # Finished in Asterisk: ready for the delivery stage to fetch.
             recording.state, recording.finished_at = "ready", now
 

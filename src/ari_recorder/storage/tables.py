@@ -71,6 +71,8 @@ class RecordingRow(Base):
     interaction_id: Mapped[str] = mapped_column(ForeignKey("interactions.id"), index=True)
     segment: Mapped[int] = mapped_column(Integer)  # the segment that started it
     side: Mapped[str] = mapped_column(String(16))  # agent | customer
+    # 2: Asterisk holds it as two one-way recordings, <name>-customer and <name>-agent.
+    channels: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
     state: Mapped[str] = mapped_column(String(16), index=True)  # recording | ready
     levels: Mapped[list[dict[str, str]]] = mapped_column(JSON)
     started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
