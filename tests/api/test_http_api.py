@@ -50,6 +50,8 @@ async def test_a_supervisor_transfers_a_call_to_another_agent(tmp_path: Path) ->
         (live,) = body["calls"]
         assert (live["phase"], live["agent"], live["segment"]) == ("connected", "1001", 1)
         await asyncio.sleep(1.5)
+        itself, body = await api(w, "POST", f"calls/{live['id']}/transfer", {"agent": "1001"})
+        assert (itself, body["error"]) == (409, f"agent 1001 is already on call {live['id']}")
         status, body = await api(w, "POST", f"calls/{live['id']}/transfer", {"agent": "1002"})
         assert (status, body) == (202, {"call": live["id"], "dialling": "1002"})
         again, _ = await api(w, "POST", f"calls/{live['id']}/transfer", {"agent": "1002"})

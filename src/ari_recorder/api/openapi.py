@@ -30,6 +30,7 @@ UNAUTHORISED = _error("No bearer token, or one that is wrong, expired or revoked
 ADMIN_ONLY = _error("An agent's token where an administrator's is needed")
 AGENT = {"name": "agent", "in": "path", "required": True, "schema": {"type": "string"}}
 NULLABLE_STRING = {"type": "string", "nullable": True}
+NUMBER = r"^\+?[0-9*#]{1,32}$"  # engine/outbound.py's NUMBER: a number to dial
 
 _PAUSE = {
     "type": "object",
@@ -147,7 +148,11 @@ def document() -> dict[str, Any]:
                             "required": ["agent", "to"],
                             "properties": {
                                 "agent": {"type": "string"},
-                                "to": {"type": "string"},
+                                "to": {
+                                    "type": "string",
+                                    "pattern": NUMBER,
+                                    "description": "digits, * and #, perhaps after a +",
+                                },
                                 "queue": {"type": "string"},
                             },
                         }
@@ -189,6 +194,7 @@ def document() -> dict[str, Any]:
                         {
                             "type": "object",
                             "properties": {"agent": {"type": "string"}, "queue": {"type": "string"}},
+                            "oneOf": [{"required": ["agent"]}, {"required": ["queue"]}],
                             "description": "exactly one of agent or queue",
                         }
                     ),

@@ -52,8 +52,9 @@ async def json_errors(request: web.Request, handler: Handler) -> web.StreamRespo
         return await handler(request)
     except ApiError as e:
         return web.json_response({"error": e.error, "detail": e.detail}, status=e.status)
-    except web.HTTPException as e:  # aiohttp's own: unknown path, wrong method
-        return web.json_response({"error": e.reason, "detail": None}, status=e.status)
+    except web.HTTPException as e:  # aiohttp's own: unknown path, wrong method (its Allow kept)
+        kept = {k: v for k, v in e.headers.items() if k.lower() not in ("content-type", "content-length")}
+        return web.json_response({"error": e.reason, "detail": None}, status=e.status, headers=kept)
 
 
 @dataclass(frozen=True)
@@ -129,9 +130,10 @@ async def transfer(request: web.Request) -> web.Response:
     """POST /api/v1/calls/{id}/transfer {"agent": "1002"} or {"queue": "sales"}."""
     await _require_admin(request)
     body = await _body(request)
-    agent, queue = body.get("agent"), body.get("queue")
-    if (agent is None) == (queue is None) or not isinstance(agent or queue, str):
+    named = [key for key in ("agent", "queue") if key in body]  # present, even as null or ""
+    if len(named) != 1 or not isinstance(body[named[0]], str):
         raise ApiError(400, 'name exactly one of "agent" or "queue", as a string', body)
+    agent, queue = body.get("agent"), body.get("queue")
     call_id = request.match_info["id"]
     try:
         dialling = request.app[CONTROLLER].request_transfer(call_id, agent=agent, queue=queue)

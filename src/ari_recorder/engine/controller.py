@@ -207,6 +207,10 @@ class Controller:
         if agent is not None:
             if agent not in self.settings.agents:
                 raise NoSuchTarget(f"no agent {agent!r}")
+            if agent == call.segment.agent:
+                raise NotNow(f"agent {agent} is already on call {call_id}")
+            if agent in self._busy(call_id):
+                raise NotNow(f"agent {agent} is on another call")
             target = agent
         else:
             if queue not in self.settings.queues:

@@ -1,0 +1,183 @@
+"""The OpenAPI document (api/openapi.py) is kept true by schemathesis, run against the live server.
+
+Schemathesis runs as a subprocess, so the server (in this process, on this test's event loop)
+goes on serving while it asks. Each run has agent 1001 connected on a recorded call, so the
+agent endpoints answer 200 for it, as well as 401, 403, 404 and 409 for the others.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import schemathesis
+
+from ari_recorder.api.openapi import document
+from ari_recorder.api.server import build_app
+from ari_recorder.settings import QueueSettings
+from ari_recorder.storage.tokens import issue_token
+from tests.support.world import ADMIN_TOKEN, World, world
+
+QUEUES = {"support": QueueSettings(agents=["1001"]), "sales": QueueSettings(agents=["1002", "1003"])}
+CALLER = "15550600"
+DEADLINE = 120  # seconds for one schemathesis run, well above what it needs (~15 s)
+
+# Which checks, and why not the others. `all` but:
+# - ensure_resource_availability: it expects a resource a POST created (a call, by POST
+#   /api/v1/calls) to be there for the next request, but a call ends by itself: the customer's
+#   number does not answer, or hangs up. A 404 for a call that ended is the truth, not a bug.
+# positive_data_acceptance holds with the statuses below: a request the document allows may still
+# name an agent, queue or call that is not there (404, 422) or not now (409); what it must
+# never get is a 400, which would mean the document allows what the server refuses.
+EXCLUDED_CHECKS = "ensure_resource_availability"
+CONFIG = """
+# The agents of the world, and one that is not: the agent endpoints do more than 404.
+[dictionaries.agents]
+values = ["1001", "1002", "1003", "nobody"]
+
+[parameters]
+"path.agent" = { dictionary = "agents", probability = 0.5 }
+
+[checks.positive_data_acceptance]
+expected-statuses = ["2xx", "401", "403", "404", "409", "422"]
+"""
+
+
+async def run_schemathesis(
+    w: World, tmp: Path, token: str, examples: int
+) -> tuple[str, list[dict[str, Any]]]:
+    """Schemathesis's run against the live API with the token; its output, and the exchanges
+    (from its HAR report). Fails with the output when schemathesis finds anything wrong."""
+    config, har = tmp / "schemathesis.toml", tmp / "exchanges.har"
+    config.write_text(CONFIG)
+    process = await asyncio.create_subprocess_exec(
+        *(sys.executable, "-m", "schemathesis.cli", "--config-file", str(config), "run"),
+        f"{w.api_url}/api/v1/openapi.json",
+        *("--header", f"Authorization: Bearer {token}"),
+        *("--checks", "all", "--exclude-checks", EXCLUDED_CHECKS),
+        *("--max-examples", str(examples), "--request-timeout", "15"),
+        *("--generation-database", "none", "--no-color", "--output-truncate", "false"),
+        *("--report", "har", "--report-har-path", str(har)),
+        cwd=tmp,  # where hypothesis and schemathesis leave anything they write
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    try:
+        out, _ = await asyncio.wait_for(process.communicate(), DEADLINE)
+    except TimeoutError:
+        process.kill()
+        await process.wait()
+        raise AssertionError(f"schemathesis took more than {DEADLINE} s") from None
+    output = out.decode(errors="replace")
+    assert process.returncode == 0, f"schemathesis found the document or the server wrong:\n{output}"
+    entries: list[dict[str, Any]] = json.loads(har.read_text())["log"]["entries"]
+    assert entries, output
+    return output, entries
+
+
+def seen(entries: list[dict[str, Any]]) -> Counter[tuple[str, str, int]]:
+    """How many times each (method, path after /api/v1/, status) was seen."""
+    return Counter(
+        (e["request"]["method"], e["request"]["url"].partition("/api/v1/")[2], e["response"]["status"])
+        for e in entries
+    )
+
+
+async def connected_call(w: World) -> None:
+    await w.control("calls", {"queue": "support", "caller": CALLER})
+    deadline = time.monotonic() + 10
+    headers = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+    while True:
+        async with w.http.get(f"{w.api_url}/api/v1/agents/1001/recording", headers=headers) as r:
+            if (await r.json())["state"] == "recording":
+                return
+        assert time.monotonic() < deadline, "1001 never got connected"
+        await asyncio.sleep(0.1)
+
+
+async def test_the_document_is_valid_openapi() -> None:
+    schema = schemathesis.openapi.from_dict(document())
+    schema.validate()  # against the OpenAPI 3.0 meta-schema; raises what is wrong
+    operations = [result.ok() for result in schema.get_all_operations()]
+    assert len(operations) == 6
+    assert not list(schema.iter_schema_warnings())
+
+
+def test_the_document_names_every_route_of_the_server_and_no_other() -> None:
+    app = build_app(None, None)  # type: ignore[arg-type]  # routes only: nothing is served
+    routes = set()
+    for route in app.router.routes():
+        path = route.resource.canonical if route.resource is not None else ""
+        for verb in ("pause", "resume") if "{verb}" in path else ("",):
+            routes.add((route.method.lower(), path.replace("{verb}", verb)))
+    routes -= {("get", "/api/v1/openapi.json"), ("get", "/metrics"), ("head", "/api/v1/openapi.json")}
+    routes -= {("head", path) for _, path in list(routes)}  # aiohttp's HEAD beside each GET
+    documented = {(method, path) for path, item in document()["paths"].items() for method in item}
+    assert routes == documented
+    for path, item in document()["paths"].items():
+        for method, operation in item.items():
+            assert {"401", "403"} <= set(operation["responses"]), (
+                f"{method} {path}: every route checks the token"
+            )
+
+
+async def test_schemathesis_finds_the_document_true_for_the_administrator(tmp_path: Path) -> None:
+    async with world(tmp_path, QUEUES) as w:
+        await connected_call(w)
+        _, entries = await run_schemathesis(w, tmp_path, ADMIN_TOKEN, examples=40)
+        await w.control("hangup", {"customer": CALLER})
+    counts = seen(entries)
+    assert counts[("GET", "calls", 200)], "the administrator sees the calls"
+    assert any(status == 200 for method, path, status in counts if path.startswith("agents/")), counts
+
+
+async def test_schemathesis_finds_the_document_true_for_an_agent(tmp_path: Path) -> None:
+    """With 1001's token: its own endpoints answer 200, and nothing else gets past the token (a
+    404 is a path no route matches; a 405 a method none does: both before the token)."""
+    async with world(tmp_path, QUEUES) as w:
+        await connected_call(w)
+        token = (await issue_token(w.store, "1001")).token
+        output, entries = await run_schemathesis(w, tmp_path, token, examples=25)
+        await w.control("hangup", {"customer": CALLER})
+    counts = seen(entries)
+    for verb in ("pause", "resume"):
+        assert counts[("POST", f"agents/1001/recording/{verb}", 200)], f"1001 never {verb}d:\n{output}"
+    others = {
+        (method, path, status)
+        for method, path, status in counts
+        if not path.startswith("agents/1001/") and status not in (401, 403, 404, 405)
+    }
+    assert not others, f"1001's token got past the token check on others' or administrators' routes: {others}"
+    assert token not in json.dumps(entries)
+
+
+async def test_the_server_takes_exactly_the_transfer_bodies_the_document_allows(tmp_path: Path) -> None:
+    """What schemathesis found: null stood for absent, "" for no agent named. The document's
+    bodies reach the call lookup (404: no call "nope"); any other is a 400."""
+    bodies: list[tuple[Any, int]] = [
+        ({"agent": "1002"}, 404),
+        ({"queue": "sales"}, 404),
+        ({"agent": ""}, 404),
+        ({"agent": "1002", "extra": 1}, 404),
+        ({}, 400),
+        ({"agent": "1002", "queue": "sales"}, 400),
+        ({"agent": "1002", "queue": None}, 400),
+        ({"agent": None, "queue": "sales"}, 400),
+        ({"agent": None}, 400),
+        ({"agent": 1002}, 400),
+        (["agent", "1002"], 400),
+    ]
+    headers = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+    async with world(tmp_path, QUEUES) as w:
+        got = []
+        for body, _ in bodies:
+            async with w.http.post(
+                f"{w.api_url}/api/v1/calls/nope/transfer", json=body, headers=headers
+            ) as r:
+                got.append((body, r.status))
+    assert got == bodies
