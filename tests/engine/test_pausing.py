@@ -200,3 +200,25 @@ async def test_keys_are_ignored_where_pausing_is_not_allowed(tmp_path: Path) -> 
         await asyncio.wait_for(w.reports.get(), 15)
         (row,) = await w.store.recordings()
     assert row.pauses == []
+
+
+async def test_the_agents_keys_never_reach_the_customer(tmp_path: Path) -> None:
+    """The customer side records what the customer hears: the agent's voice, not its keys."""
+    queues = {"support": QueueSettings(agents=["1001"], record_side="customer")}
+    async with world(tmp_path, queues, AGENTS) as w:
+        w.sim.asterisk.dtmf_audible = True
+        await connected(w, "15550405")
+        await w.control("dtmf", {"agent": "1001", "digits": "#", "duration_ms": 300})  # no sequence
+        await w.control("dtmf", {"customer": "15550405", "digits": "1", "duration_ms": 300})
+        await asyncio.sleep(0.6)
+        await w.control("hangup", {"customer": "15550405"})
+        report = await asyncio.wait_for(w.reports.get(), 15)
+        (segment,) = report.call.segments
+        assert segment.recording is not None and report.call.pauses == ()
+        path = await w.fetch(segment.recording)
+        async with w.http.get(f"{w.api_url.rstrip('/')}/metrics") as r:
+            metrics = await r.text()
+    assert heard(path, 1209), "the customer's own key is in the file (the check can hear keys)"
+    assert not heard(path, 1477), "the agent's key never reached the customer"
+    for metric in ("pauses_total counter", "pause_seconds histogram", "pause_auto_resumes_total counter"):
+        assert f"# TYPE ari_recorder_{metric}" in metrics, metrics
