@@ -9,6 +9,7 @@ from __future__ import annotations
 import array
 import asyncio
 import contextlib
+import io
 import math
 import os
 import random
@@ -191,6 +192,19 @@ def tone_wav(path: Path, seconds: float = 0.5, rate: int = 8000, seed: int = 0) 
         wav.setframerate(rate)
         wav.writeframes(samples.tobytes())
     return path.read_bytes()
+
+
+def noise_wav(size: int, rate: int = 8000, seed: int = 0) -> bytes:
+    """A WAV like Asterisk's (16-bit mono) of `size` bytes in all, quickly: noise, incompressible
+    as audio nearly is (tens of MB where a tone would take seconds to compute)."""
+    frames = (size - 44) // 2
+    buffer = io.BytesIO()
+    with wave.open(buffer, "wb") as wav:
+        wav.setnchannels(1)
+        wav.setsampwidth(2)
+        wav.setframerate(rate)
+        wav.writeframes(random.Random(seed).randbytes(2 * frames))
+    return buffer.getvalue()
 
 
 async def ready_recording(

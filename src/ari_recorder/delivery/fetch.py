@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import os
+import re
 import shutil
 from pathlib import Path
 from typing import Any
 
 import msgspec
+import pyrage  # type: ignore[import-untyped]
 
 from ari_recorder.ari.errors import AriError, AriNotFound
 from ari_recorder.ari.rest import AriClient
@@ -55,14 +58,30 @@ class Spooler:
         return name + ".age" if self.settings.encrypt_metadata else name
 
     async def spool(self, facts: Facts) -> list[Spooled]:
-        """Both files encrypted, fsynced and in place in the spool; the plaintext gone."""
+        """Both files encrypted, fsynced and in place in the spool; the plaintext gone. On a
+        failure nothing of this attempt stays in the spool (the recording stays in Asterisk)."""
         try:
             return await self._spool(facts)
         except OSError as error:
-            raise Retryable(f"cannot write the spool at {self.settings.spool}: {error.strerror}") from None
+            raise Retryable(_spool_error(self.settings.spool, error)) from None
+        except pyrage.EncryptError as error:  # a write failing inside pyrage (the disk full)
+            raise Retryable(_encrypt_error(self.settings.spool, error)) from None
 
     async def _spool(self, facts: Facts) -> list[Spooled]:
         base = safe(facts.recording)
+        audio_name = f"{base}.{self.settings.extension}.age"
+        meta_name = f"{base}.json" + (".age" if self.settings.encrypt_metadata else "")
+        try:
+            return await self._seal(facts, base, audio_name, meta_name)
+        except BaseException:
+            # A half-written file (the disk full), or the audio without its metadata: no row will
+            # ever name them, and they hold the room the next attempt needs.
+            for name in (audio_name, meta_name):
+                for path in (self.out / name, self.out / f"{name}.{crypto.OWNER}.part"):
+                    path.unlink(missing_ok=True)
+            raise
+
+    async def _seal(self, facts: Facts, base: str, audio_name: str, meta_name: str) -> list[Spooled]:
         wav = self.plain / f"{base}.wav"
         plain = wav
         try:
@@ -73,14 +92,12 @@ class Spooler:
                 crypto.open_private(plain).close()
                 await convert(wav, plain, self.settings.format)
                 wav.unlink()
-            audio_name = f"{base}.{self.settings.extension}.age"
             sealed = await asyncio.to_thread(crypto.encrypt_file, plain, self.out / audio_name, self.keys)
         finally:
             for path in {wav, plain}:
                 path.unlink(missing_ok=True)
         audio_remote = self.audio_path(facts)
         document = _metadata(facts, duration, self.settings.format, audio_remote, sealed)
-        meta_name = f"{base}.json" + (".age" if self.settings.encrypt_metadata else "")
         keys = self.keys if self.settings.encrypt_metadata else None
         meta = await asyncio.to_thread(crypto.write_sealed, document, self.out / meta_name, keys)
         return [
@@ -110,6 +127,30 @@ class Spooler:
 
 def _sync(fd: int) -> None:
     os.fsync(fd)
+
+
+def _spool_error(spool: Path, error: OSError) -> str:
+    """The spool failing: the OS's reason and its errno's name; a full disk said so plainly."""
+    code = errno.errorcode.get(error.errno or 0)
+    reason = error.strerror or type(error).__name__
+    message = f"cannot write the spool at {spool}: {reason}" + (f" ({code})" if code else "")
+    if error.errno in (errno.ENOSPC, errno.EDQUOT):
+        try:
+            free = f"{shutil.disk_usage(spool).free} bytes free"
+        except OSError:
+            free = "free space unknown"
+        message += f": the spool's disk is full ({free}); the recording stays in Asterisk until there is room"
+    return message
+
+
+def _encrypt_error(spool: Path, error: Exception) -> str:
+    """pyrage keeps only the text of the OSError a write raised inside it ("OSError: [Errno 28]
+    No space left on device"): its errno back, so that a full disk reads as one."""
+    found = re.search(r"\[Errno (\d+)\]", str(error))
+    if found is None:
+        return f"cannot encrypt the recording into the spool at {spool}: {error}"
+    code = int(found.group(1))
+    return _spool_error(spool, OSError(code, os.strerror(code)))
 
 
 def _name_fields(facts: Facts) -> dict[str, object]:
