@@ -46,6 +46,24 @@ def _parser() -> argparse.ArgumentParser:
     for sub in (issue, listing, revoke):
         sub.add_argument("--config", type=Path, default=None, help="the TOML settings file (as for run)")
 
+    deliveries = commands.add_parser("deliveries", help="the delivery queue: one row per file to deliver")
+    deliveries_commands = deliveries.add_subparsers(dest="deliveries_command", required=True)
+    listed = deliveries_commands.add_parser("list", help="rows, newest first: state, attempts, last error")
+    listed.add_argument(
+        "--state",
+        choices=("fetching", "pending", "uploading", "done", "dead"),
+        default=None,
+        help="only rows in this state",
+    )
+    listed.add_argument("--limit", type=int, default=100, help="at most this many rows (default 100)")
+    retry = deliveries_commands.add_parser(
+        "retry", help="dead rows back in the queue, attempts reset (a running controller takes them)"
+    )
+    retry.add_argument("ids", nargs="*", metavar="ID", help="the rows' ids (as list prints them)")
+    retry.add_argument("--all-dead", action="store_true", help="every dead row")
+    for sub in (listed, retry):
+        sub.add_argument("--config", type=Path, default=None, help="the TOML settings file (as for run)")
+
     sim = commands.add_parser("simulator", help="run the Asterisk simulator (ARI on /ari, control on /sim)")
     sim.add_argument("--host", default="127.0.0.1")
     sim.add_argument("--port", type=int, default=8088)
@@ -91,6 +109,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from ari_recorder.settings import load_settings
 
             return asyncio.run(_tokens(args, load_settings(args.config)))
+        if args.command == "deliveries":
+            from ari_recorder.settings import load_settings
+
+            return asyncio.run(_deliveries(args, load_settings(args.config)))
         if args.command == "demo":
             from ari_recorder.demo import run_demo
 
@@ -149,6 +171,62 @@ async def _tokens(args: argparse.Namespace, settings: Settings) -> int:
             return 0
         print(f"ari-recorder: no token {args.id!r}", file=sys.stderr)
         return 1
+    except SQLAlchemyError as error:  # the driver's words only: the statement's parameters stay out
+        cause = error.orig if isinstance(error, DBAPIError) else type(error).__name__
+        print(f"ari-recorder: the database: {cause}", file=sys.stderr)
+        return 1
+    finally:
+        await store.aclose()
+
+
+async def _deliveries(args: argparse.Namespace, settings: Settings) -> int:
+    from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+
+    from ari_recorder.delivery.queue import State, list_deliveries, retry_dead_rows
+    from ari_recorder.storage.store import Store
+
+    if args.deliveries_command == "retry" and bool(args.ids) == args.all_dead:
+        print("ari-recorder: name the rows to retry (their ids), or --all-dead; not both", file=sys.stderr)
+        return 2
+    if args.deliveries_command == "list" and args.limit < 1:
+        print(f"ari-recorder: --limit: expected at least 1, got {args.limit}", file=sys.stderr)
+        return 2
+    store = Store(settings.database.url, settings.database.schema or None)
+    try:
+        await store.migrate()
+        if args.deliveries_command == "list":
+            state = State(args.state) if args.state else None
+            rows = await list_deliveries(store, state, args.limit)
+            for row in rows:
+                print(
+                    f"{row.id}  {row.state}  attempts {row.attempts}  {row.remote_path}  "
+                    f"{row.last_error or '-'}"
+                )
+            if not rows:
+                print(f"no {args.state} deliveries" if args.state else "no deliveries")
+            elif len(rows) == args.limit:
+                print(f"(the newest {args.limit}; --limit for more)")
+            return 0
+        revived, refused = await retry_dead_rows(
+            store, None if args.all_dead else args.ids, actor="cli", now=datetime.now(UTC)
+        )
+        for back in revived:
+            was = f"; it was: {back.previous_error}" if back.previous_error else ""
+            print(f"{back.id}: dead -> {back.state} (attempts {back.attempts} -> 0){was}")
+        for not_retried in refused:
+            print(
+                f"ari-recorder: {not_retried.id}: {not_retried.why}: only dead deliveries are retried",
+                file=sys.stderr,
+            )
+        if revived:
+            print(
+                f"{len(revived)} {'delivery' if len(revived) == 1 else 'deliveries'} queued again, due now: "
+                "a running controller takes them at its next pass (within delivery.poll_seconds, "
+                f"{settings.delivery.poll_seconds:g} s)"
+            )
+        elif args.all_dead:
+            print("no dead deliveries")
+        return 1 if refused else 0
     except SQLAlchemyError as error:  # the driver's words only: the statement's parameters stay out
         cause = error.orig if isinstance(error, DBAPIError) else type(error).__name__
         print(f"ari-recorder: the database: {cause}", file=sys.stderr)

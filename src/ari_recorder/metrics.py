@@ -5,7 +5,9 @@ One registry for the process (prometheus-client's default), metrics defined once
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Histogram
+from collections.abc import Mapping
+
+from prometheus_client import Counter, Gauge, Histogram
 
 from ari_recorder.domain.pausing import Ending, Pause
 
@@ -17,6 +19,35 @@ PAUSE_SECONDS = Histogram(
     buckets=(1, 5, 15, 30, 60, 120, 300, 600, 1800),
 )
 AUTO_RESUMES = Counter("ari_recorder_pause_auto_resumes", "Pauses ended by max_pause_seconds.")
+
+# ----- delivery -----
+# The queue's gauges describe the database (shared by every controller on one PostgreSQL): the
+# delivery service refreshes them from it; a scrape never touches the database.
+DELIVERY_STATES = ("fetching", "pending", "uploading", "done", "dead")
+DELIVERY_RESULTS = ("delivered", "already_there", "retry", "dead")
+DELIVERY_QUEUE = Gauge("ari_recorder_delivery_queue", "Delivery rows by state, in the database.", ["state"])
+DELIVERY_OLDEST_PENDING = Gauge(
+    "ari_recorder_delivery_oldest_pending_seconds",
+    "Age of the oldest delivery row neither done nor dead (since its recording finished); 0 when none.",
+)
+DELIVERIES = Counter(
+    "ari_recorder_deliveries",
+    "Delivery attempts' results in this process: delivered, already_there (found complete on the "
+    "platform after a crash), retry, dead.",
+    ["result"],
+)
+DELIVERED_BYTES = Counter(
+    "ari_recorder_delivered_bytes", "Bytes of encrypted files uploaded by this process."
+)
+DELIVERY_LATENCY = Histogram(
+    "ari_recorder_delivery_latency_seconds",
+    "From the recording finished in Asterisk to the file held by the platform.",
+    buckets=(5, 15, 30, 60, 120, 300, 600, 1800, 3600, 7200, 21600, 86400),
+)
+for _state in DELIVERY_STATES:  # every series exists from the start, at 0
+    DELIVERY_QUEUE.labels(_state)
+for _result in DELIVERY_RESULTS:
+    DELIVERIES.labels(_result)
 
 
 def pauses_changed(before: tuple[Pause, ...], after: tuple[Pause, ...]) -> None:
@@ -32,3 +63,20 @@ def pauses_changed(before: tuple[Pause, ...], after: tuple[Pause, ...]) -> None:
             PAUSE_SECONDS.labels(pause.ending.value).observe(pause.ended - pause.started)
             if pause.ending is Ending.TIMEOUT:
                 AUTO_RESUMES.inc()
+
+
+def delivery_result(result: str, *, size: int = 0, latency: float | None = None) -> None:
+    """One file's attempt ended: `result` is one of DELIVERY_RESULTS; a delivered file's size
+    (bytes uploaded) and latency (seconds since its recording finished)."""
+    DELIVERIES.labels(result).inc()
+    if size:
+        DELIVERED_BYTES.inc(size)
+    if latency is not None:
+        DELIVERY_LATENCY.observe(max(0.0, latency))
+
+
+def delivery_queue(counts: Mapping[str, int], oldest_pending: float | None) -> None:
+    """The queue as last read from the database: rows by state, the oldest unfinished row's age."""
+    for state in DELIVERY_STATES:
+        DELIVERY_QUEUE.labels(state).set(counts.get(state, 0))
+    DELIVERY_OLDEST_PENDING.set(max(0.0, oldest_pending) if oldest_pending is not None else 0.0)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import enum
+import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -21,6 +22,7 @@ from sqlalchemy.exc import IntegrityError
 from ari_recorder.storage.store import Store
 from ari_recorder.storage.tables import (
     AttachedDataRow,
+    AuditRow,
     DeliveryRow,
     InteractionRow,
     RecordingRow,
@@ -333,11 +335,21 @@ class DeliveryQueue:
 
     async def counts(self) -> dict[str, int]:
         """Rows by state (the queue depth metric)."""
+        return (await self.depth())[0]
+
+    async def depth(self) -> tuple[dict[str, int], datetime | None]:
+        """Rows by state (every state, 0 when none), and when the oldest row neither done nor
+        dead began: its recording's end (else the row's creation). For the gauges."""
+        unfinished = DeliveryRow.state.in_((State.FETCHING, State.PENDING, State.UPLOADING))
+        began = func.coalesce(DeliveryRow.finished_at, DeliveryRow.created_at)
         async with self.store.sessions() as session:
             rows = (
                 await session.execute(select(DeliveryRow.state, func.count()).group_by(DeliveryRow.state))
             ).all()
-        return {state: count for state, count in rows}
+            oldest = await session.scalar(select(func.min(began)).where(unfinished))
+        counts = {state.value: 0 for state in State}
+        counts.update({state: count for state, count in rows})
+        return counts, utc(oldest) if oldest is not None else None
 
     async def rows(self, state: State | None = None) -> list[DeliveryRow]:
         query = select(DeliveryRow).order_by(DeliveryRow.id)
@@ -346,27 +358,10 @@ class DeliveryQueue:
         async with self.store.sessions() as session:
             return list((await session.scalars(query)).all())
 
-    async def retry_dead(self, ids: Sequence[str] | None = None) -> int:
+    async def retry_dead(self, ids: Sequence[str] | None = None, *, actor: str = "cli") -> int:
         """Dead rows back in the queue with fresh attempts (`ari-recorder deliveries retry`)."""
-        now = self.clock()
-        dead = DeliveryRow.state == State.DEAD
-        async with self.store.sessions.begin() as session:
-            changed = 0
-            for spooled, state in ((True, State.PENDING), (False, State.FETCHING)):
-                where = [
-                    dead,
-                    DeliveryRow.spool_path.is_not(None) if spooled else DeliveryRow.spool_path.is_(None),
-                ]
-                if ids is not None:
-                    where.append(DeliveryRow.id.in_(list(ids)))
-                result = await session.execute(
-                    update(DeliveryRow)
-                    .where(*where)
-                    .values(state=state.value, attempts=0, next_attempt_at=now, worker=None)
-                    .execution_options(synchronize_session=False)
-                )
-                changed += int(result.rowcount)  # type: ignore[attr-defined]
-        return changed
+        revived, _ = await retry_dead_rows(self.store, ids, actor=actor, now=self.clock())
+        return len(revived)
 
     async def release_own(self) -> None:
         """SQLite, at start: claims left by this process's previous run are free again at once
@@ -380,3 +375,106 @@ class DeliveryQueue:
                 .values(next_attempt_at=self.clock())
                 .execution_options(synchronize_session=False)
             )
+
+
+# ----- by hand (`ari-recorder deliveries`) -----
+@dataclass(frozen=True)
+class Revived:
+    """A dead row back in the queue."""
+
+    id: str
+    recording: str
+    state: State  # where it waits again: fetching (died before the spool) or pending
+    attempts: int  # the attempts it had used
+    previous_error: str | None
+
+
+@dataclass(frozen=True)
+class NotRetried:
+    """A row named that stays as it is, and why."""
+
+    id: str
+    state: str | None  # as read; None: no such row
+    why: str
+
+
+async def list_deliveries(store: Store, state: State | None = None, limit: int = 100) -> list[DeliveryRow]:
+    """Rows, newest first."""
+    query = select(DeliveryRow).order_by(DeliveryRow.created_at.desc(), DeliveryRow.id.desc()).limit(limit)
+    if state is not None:
+        query = query.where(DeliveryRow.state == state)
+    async with store.sessions() as session:
+        return list((await session.scalars(query)).all())
+
+
+def stage_of_dead(row: DeliveryRow) -> State:
+    """Where a dead row goes back to. A row dies in the state it was claimed in; a dead row no
+    longer says which, but only rows safe in the spool have a spool path (`spooled` sets it on
+    every file): without one it died fetching from Asterisk."""
+    return State.PENDING if row.spool_path is not None else State.FETCHING
+
+
+async def retry_dead_rows(
+    store: Store, ids: Sequence[str] | None, *, actor: str, now: datetime
+) -> tuple[list[Revived], list[NotRetried]]:
+    """The named rows (every dead row when `ids` is None) back to waiting, due, attempts 0,
+    each with its audit row in the same transaction; rows unknown or not dead are left as they
+    are and returned. Only dead rows change (compare-and-set: a row that changes under us, or
+    that another `retry` took first, is not touched twice)."""
+    revived: list[Revived] = []
+    refused: list[NotRetried] = []
+    async with store.sessions.begin() as session:
+        query = select(DeliveryRow).order_by(DeliveryRow.id)
+        if ids is None:
+            query = query.where(DeliveryRow.state == State.DEAD)
+        else:
+            query = query.where(DeliveryRow.id.in_(list(ids)))
+        if store.engine.dialect.name == "postgresql":
+            query = query.with_for_update()
+        found = {row.id: row for row in (await session.scalars(query)).all()}
+        wanted = list(dict.fromkeys(ids)) if ids is not None else list(found)
+        for row_id in wanted:
+            row = found.get(row_id)
+            if row is None:
+                refused.append(NotRetried(row_id, None, "no such delivery"))
+                continue
+            if row.state != State.DEAD:
+                refused.append(NotRetried(row_id, row.state, f"not dead ({row.state})"))
+                continue
+            back, attempts, error = stage_of_dead(row), row.attempts, row.last_error
+            # Due now, or since it died (a controller's clock stamped it) if that is earlier:
+            # due at once for every controller, whatever this host's clock says.
+            due = min(now, utc(row.next_attempt_at))
+            result = await session.execute(
+                update(DeliveryRow)
+                .where(DeliveryRow.id == row.id, DeliveryRow.state == State.DEAD)
+                .values(state=back.value, attempts=0, next_attempt_at=due, worker=None)
+                .execution_options(synchronize_session=False)
+            )
+            if int(result.rowcount) != 1:  # type: ignore[attr-defined]
+                refused.append(NotRetried(row_id, row.state, "changed meanwhile: not dead any more"))
+                continue
+            session.add(
+                AuditRow(
+                    id=_audit_id(f"delivery/{row.id}/retry/{now.isoformat()}"),
+                    at=now,
+                    actor=actor,
+                    action="delivery-retry",
+                    subject=row.recording,
+                    detail={
+                        "delivery": row.id,
+                        "previous_error": error,
+                        "attempts": attempts,
+                        "state": back.value,
+                    },
+                )
+            )
+            revived.append(Revived(row.id, row.recording, back, attempts, error))
+    return revived, refused
+
+
+def _audit_id(wanted: str) -> str:
+    """The audit id as wanted, unless too long for its column (300): then shortened by a hash."""
+    if len(wanted) <= 300:
+        return wanted
+    return f"{wanted[:200]}...{hashlib.sha256(wanted.encode()).hexdigest()}"

@@ -18,12 +18,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TypeVar
 
+from ari_recorder import metrics
 from ari_recorder.ari.errors import AriError
 from ari_recorder.ari.rest import AriClient
 from ari_recorder.delivery import crypto
 from ari_recorder.delivery.errors import DeliveryError, NotConfigured, Permanent
 from ari_recorder.delivery.fetch import Spooler
-from ari_recorder.delivery.queue import Clock, DeliveryQueue, State
+from ari_recorder.delivery.queue import Clock, DeliveryQueue, State, utc
 from ari_recorder.delivery.settings import DeliverySettings
 from ari_recorder.delivery.targets import OutboxTarget, SftpTarget, Target
 from ari_recorder.storage.store import Store
@@ -31,6 +32,11 @@ from ari_recorder.storage.tables import DeliveryRow
 
 log = logging.getLogger("ari_recorder.delivery")
 T = TypeVar("T")
+
+# The queue gauges (metrics.py) are read from the database by `run`: at least this often, and
+# after the loops' passes, but not more often than GAUGES_MIN_SECONDS however busy they are.
+GAUGES_SECONDS = 5.0
+GAUGES_MIN_SECONDS = 1.0
 
 
 @dataclass(frozen=True)
@@ -93,6 +99,8 @@ class Delivery:
         self._listener = listener
         self._fetch_wanted = asyncio.Event()
         self._upload_wanted = asyncio.Event()
+        self._gauges_wanted = asyncio.Event()
+        self._closed = asyncio.Event()
         self._started = False
         self._closing = False
         self._running: asyncio.Task[None] | None = None
@@ -106,6 +114,7 @@ class Delivery:
                 group.create_task(self._loop("fetch", self._fetch_pass, self._fetch_wanted, State.FETCHING))
                 for n in range(self.settings.parallel_uploads):
                     group.create_task(self._loop(f"upload-{n}", self._upload_one, self._upload_wanted))
+                group.create_task(self._gauges_loop())
         finally:
             self._running = None
 
@@ -116,8 +125,10 @@ class Delivery:
     async def aclose(self) -> None:
         """Stop claiming, let the work in hand finish, close the connection."""
         self._closing = True
+        self._closed.set()
         self._fetch_wanted.set()
         self._upload_wanted.set()
+        self._gauges_wanted.set()
         running = self._running
         if running is not None and running is not asyncio.current_task():
             with contextlib.suppress(asyncio.CancelledError):
@@ -133,6 +144,7 @@ class Delivery:
                 uploads = [
                     group.create_task(self._upload_all()) for _ in range(self.settings.parallel_uploads)
                 ]
+            await self.refresh_gauges()
             if not fetched and not any(task.result() for task in uploads):
                 return self.counters
 
@@ -153,7 +165,9 @@ class Delivery:
         while not self._closing:
             wanted.clear()
             try:
-                if await step():
+                did = await step()
+                self._gauges_wanted.set()
+                if did:
                     continue
                 pause = await self._pause(due)
             except Exception:
@@ -173,6 +187,29 @@ class Delivery:
         if when is not None:
             pause = min(pause, max(0.1, (when - self.clock()).total_seconds()))
         return pause
+
+    # ----- the queue gauges -----
+    async def refresh_gauges(self) -> None:
+        """The queue as the database holds it (every process's rows) into the gauges."""
+        counts, oldest = await self.queue.depth()
+        age = (self.clock() - oldest).total_seconds() if oldest is not None else None
+        metrics.delivery_queue(counts, age)
+
+    async def _gauges_loop(self) -> None:
+        loop = asyncio.get_running_loop()
+        while not self._closing:
+            self._gauges_wanted.clear()
+            began = loop.time()
+            try:
+                await self.refresh_gauges()
+            except Exception as error:  # the database away: the loops say so; the gauges wait
+                log.warning("delivery action=queue-gauges failed: %s", error)
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(GAUGES_SECONDS):
+                    await self._gauges_wanted.wait()
+            with contextlib.suppress(TimeoutError):  # woken by a busy loop: not more often than this
+                async with asyncio.timeout(max(0.0, began + GAUGES_MIN_SECONDS - loop.time())):
+                    await self._closed.wait()
 
     # ----- fetching -----
     async def _fetch_pass(self) -> bool:
@@ -239,11 +276,15 @@ class Delivery:
         # Under a shield: cancelled now, the file is in place but the row would say otherwise
         # (harmless, the next attempt finds it there; but needless).
         if await _shielded(self.queue.done(row)):
+            finished = utc(row.finished_at) if row.finished_at is not None else None
+            latency = (self.clock() - finished).total_seconds() if finished is not None else None
             if already:
                 self.counters.already_there += 1
+                metrics.delivery_result("already_there", latency=latency)
             else:
                 self.counters.delivered += 1
                 self.counters.bytes += row.size or 0
+                metrics.delivery_result("delivered", size=row.size or 0, latency=latency)
             log.info(
                 "delivery=%s action=delivered remote=%s size=%s attempts=%s resumed=%s",
                 row.id, row.remote_path, row.size, row.attempts, already,
@@ -279,6 +320,7 @@ class Delivery:
         if not await self.queue.failed(row, str(error), retry_at):
             return
         self._tell(Outcome("dead" if dead else "retry", row.recording, row.id, row.remote_path, str(error)))
+        metrics.delivery_result("dead" if dead else "retry")
         if dead:
             self.counters.dead += 1
             log.error(
