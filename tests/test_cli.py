@@ -121,7 +121,7 @@ async def test_demo_runs_on_embedded_defaults_and_exits_0(tmp_path: Path) -> Non
     text = out.decode()
     assert "agent 1001  recorded=yes  (selected by agent 1001)" in text
     assert "agent 1003  recorded=no  (agent 1003 has not consented to recording)" in text
-    assert "agent 1002  recorded=yes  (selected by queue billing)" in text
+    assert "agent 1004  recorded=yes  (selected by queue billing)" in text
     assert "segment 2: agent 3003  recorded=no  (agent 3003 has not consented to recording)" in text
     assert "segment 2: agent 1002  recorded=no  (not drawn: agent 1002 at 0%, queue support at 0%)" in text
     assert re.search(r"outbound  queue -  customer 15550100\n  segment 1: agent 3005  recorded=yes", text)

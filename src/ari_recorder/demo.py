@@ -34,7 +34,7 @@ DEMO_SETTINGS = Settings(
     queues={
         "support": QueueSettings(agents=["1001"]),
         "sales": QueueSettings(agents=["1003"], record_percent=100),
-        "billing": QueueSettings(agents=["1002"], record_percent=100, record_side="customer"),
+        "billing": QueueSettings(agents=["1004"], record_percent=100, record_side="customer"),
         "claims": QueueSettings(agents=["3001"]),
         "vip": QueueSettings(agents=["3004"], record_side="customer"),
         "payments": QueueSettings(agents=["2001"]),
@@ -43,6 +43,7 @@ DEMO_SETTINGS = Settings(
         "1001": AgentSettings(endpoint="Local/1001@agent-phone", permit_recordings=True, record_percent=100),
         "1002": AgentSettings(endpoint="Local/1002@agent-phone", permit_recordings=True),
         "1003": AgentSettings(endpoint="Local/1003@agent-phone", permit_recordings=False),
+        "1004": AgentSettings(endpoint="Local/1004@agent-phone", permit_recordings=True),
         # The simulator's 2xxx handsets press *7 (pause) 2.6 s after answering and *8 (resume) ~3 s later.
         "2001": AgentSettings(endpoint="Local/2001@agent-phone", permit_recordings=True, record_percent=100),
         "3001": AgentSettings(endpoint="PJSIP/3001", permit_recordings=True, record_percent=100),
