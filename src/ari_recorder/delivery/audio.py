@@ -1,4 +1,5 @@
-"""Finishing a fetched recording: its duration (stdlib `wave`) and conversion (ffmpeg, a subprocess)."""
+"""Finishing a fetched recording: its duration (stdlib `wave`), two one-way legs merged into one
+stereo file, and conversion (ffmpeg, a subprocess)."""
 
 from __future__ import annotations
 
@@ -32,18 +33,31 @@ def wav_duration(path: Path) -> float:
     return frames / rate
 
 
+async def merge_stereo(left: Path, right: Path, dest: Path, seconds: float) -> None:
+    """One stereo WAV at `dest` (already created, mode 600): `left` on the left, `right` on the
+    right, the shorter padded with silence to `seconds`."""
+    together = "[0:a]apad[l];[1:a]apad[r];[l][r]join=inputs=2:channel_layout=stereo[a]"
+    pcm = ["-c:a", "pcm_s16le", "-f", "wav"]
+    merging = ["-filter_complex", together, "-map", "[a]", "-t", f"{seconds:.3f}", *pcm]
+    await _ffmpeg(["-i", str(left), "-i", str(right), *merging, str(dest)], "merge the two channels")
+
+
 async def convert(source: Path, dest: Path, fmt: str) -> None:
     """Convert the WAV at `source` into `dest` (already created, mode 600: ffmpeg keeps the mode)."""
-    command = ["ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error", "-y", "-i", str(source)]
+    await _ffmpeg(["-i", str(source), *CODECS[fmt], str(dest)], f"convert the recording to {fmt}")
+
+
+async def _ffmpeg(arguments: list[str], doing: str) -> None:
+    command = ["ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error", "-y"]
     try:
         process = await asyncio.create_subprocess_exec(
-            *command, *CODECS[fmt], str(dest),
+            *command, *arguments,
             stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.DEVNULL,
             stderr=asyncio.subprocess.PIPE,
         )  # fmt: skip
     except FileNotFoundError:
-        raise Retryable(f"cannot convert to {fmt}: ffmpeg is not installed") from None
+        raise Retryable(f"cannot {doing}: ffmpeg is not installed") from None
     try:
         _, stderr = await process.communicate()
     except asyncio.CancelledError:
@@ -53,4 +67,4 @@ async def convert(source: Path, dest: Path, fmt: str) -> None:
         raise
     if process.returncode != 0:
         tail = stderr.decode(errors="replace").strip().splitlines()[-3:]
-        raise Permanent(f"ffmpeg could not convert the recording to {fmt}: {' / '.join(tail)}")
+        raise Permanent(f"ffmpeg could not {doing}: {' / '.join(tail)}")

@@ -22,11 +22,12 @@ import pyrage  # type: ignore[import-untyped]
 from ari_recorder.ari.errors import AriError, AriNotFound
 from ari_recorder.ari.rest import AriClient
 from ari_recorder.delivery import crypto
-from ari_recorder.delivery.audio import convert, wav_duration
+from ari_recorder.delivery.audio import convert, merge_stereo, wav_duration
 from ari_recorder.delivery.errors import Permanent, Retryable
 from ari_recorder.delivery.naming import render, safe
 from ari_recorder.delivery.queue import Facts, Kind, Spooled
 from ari_recorder.delivery.settings import DeliverySettings
+from ari_recorder.domain.call import legs
 
 
 class Spooler:
@@ -85,8 +86,7 @@ class Spooler:
         wav = self.plain / f"{base}.wav"
         plain = wav
         try:
-            await self._download(facts.recording, wav)
-            duration = await asyncio.to_thread(wav_duration, wav)
+            duration = await self._fetch_wav(facts, wav)
             if self.settings.format != "wav":
                 plain = self.plain / f"{base}.{self.settings.extension}"
                 crypto.open_private(plain).close()
@@ -105,6 +105,25 @@ class Spooler:
             Spooled(Kind.METADATA, self.metadata_path(facts), f"out/{meta_name}", meta.size, meta.sha256),
         ]
 
+    async def _fetch_wav(self, facts: Facts, wav: Path) -> float:
+        """The recording as one WAV at `wav` (its two parties' legs merged: customer left, agent
+        right); its seconds."""
+        if facts.channels == 1:
+            await self._download(facts.recording, wav)
+            return await asyncio.to_thread(wav_duration, wav)
+        paths = [self.plain / f"{safe(leg)}.wav" for leg in legs(facts.recording, facts.channels)]
+        try:
+            for leg, path in zip(legs(facts.recording, facts.channels), paths, strict=True):
+                await self._download(leg, path)
+            seconds = max([await asyncio.to_thread(wav_duration, path) for path in paths])
+            crypto.open_private(wav).close()
+            customer, agent = paths
+            await merge_stereo(customer, agent, wav, seconds)
+        finally:
+            for path in paths:
+                path.unlink(missing_ok=True)
+        return seconds
+
     async def _download(self, recording: str, dest: Path) -> None:
         try:
             async with self.ari.open_stored_file(recording) as stored:
@@ -119,10 +138,11 @@ class Spooler:
         except AriError as error:
             raise Retryable(f"cannot fetch the recording from Asterisk: {error}") from None
 
-    async def delete_in_asterisk(self, recording: str) -> None:
+    async def delete_in_asterisk(self, recording: str, channels: int = 1) -> None:
         """Only once the encrypted copy is safe in the spool; already gone counts as done."""
-        with contextlib.suppress(AriNotFound):
-            await self.ari.delete_stored(recording)
+        for name in legs(recording, channels):
+            with contextlib.suppress(AriNotFound):
+                await self.ari.delete_stored(name)
 
 
 def _sync(fd: int) -> None:
@@ -178,6 +198,7 @@ def _metadata(facts: Facts, duration: float, fmt: str, audio: str, sealed: crypt
         "side": facts.side,
         "levels": facts.levels,
         "reason": facts.reason,
+        "channels": facts.channels,  # 2: the customer on the left, the agent on the right
         "pauses": facts.pauses,
         "attached": facts.attached,
         "started_at": facts.started_at.isoformat(),

@@ -76,6 +76,7 @@ class Facts:
     started_at: datetime
     finished_at: datetime | None
     pauses: list[dict[str, Any]] = field(default_factory=list)  # the pause timeline
+    channels: int = 1  # 2: held in Asterisk as one recording per party, merged on fetching
 
 
 @dataclass(frozen=True)
@@ -178,11 +179,15 @@ class DeliveryQueue:
             )
         return True
 
-    async def to_delete(self) -> list[str]:
-        """Recordings safe in the spool whose copy in Asterisk is still to delete."""
+    async def to_delete(self) -> list[tuple[str, int]]:
+        """Recordings (and their channels) safe in the spool whose copy in Asterisk is still to delete."""
         async with self.store.sessions() as session:
-            query = select(RecordingRow.name).where(RecordingRow.state == SPOOLED).order_by(RecordingRow.name)
-            return list((await session.scalars(query)).all())
+            query = (
+                select(RecordingRow.name, RecordingRow.channels)
+                .where(RecordingRow.state == SPOOLED)
+                .order_by(RecordingRow.name)
+            )
+            return [(name, channels) for name, channels in (await session.execute(query)).all()]
 
     async def deleted(self, recording: str) -> None:
         async with self.store.sessions.begin() as session:
@@ -218,6 +223,7 @@ class DeliveryQueue:
             started_at=utc(rec.started_at),
             finished_at=utc(rec.finished_at) if rec.finished_at is not None else None,
             pauses=list(rec.pauses),
+            channels=rec.channels,
         )
 
     # ----- uploading -----

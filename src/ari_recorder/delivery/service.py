@@ -213,8 +213,8 @@ class Delivery:
 
     # ----- fetching -----
     async def _fetch_pass(self) -> bool:
-        for recording in await self.queue.to_delete():
-            await self._delete_in_asterisk(recording)
+        for recording, channels in await self.queue.to_delete():
+            await self._delete_in_asterisk(recording, channels)
         did = False
         for recording in await self.queue.fetchable():
             if self._closing:
@@ -241,12 +241,12 @@ class Delivery:
         log.info("recording=%s action=spool files=%s", recording, ",".join(f.remote_path for f in files))
         self._tell(Outcome("spooled", recording))
         self._upload_wanted.set()
-        await self._delete_in_asterisk(recording)
+        await self._delete_in_asterisk(recording, facts.channels)
         return True
 
-    async def _delete_in_asterisk(self, recording: str) -> None:
+    async def _delete_in_asterisk(self, recording: str, channels: int) -> None:
         try:
-            await self.spooler.delete_in_asterisk(recording)
+            await self.spooler.delete_in_asterisk(recording, channels)
         except AriError as error:
             log.warning("recording=%s action=delete-in-asterisk failed: %s", recording, error)
             return
