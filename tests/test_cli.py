@@ -45,6 +45,18 @@ async def stop(process: asyncio.subprocess.Process, signum: int = signal.SIGTERM
     return process.returncode, err.decode()
 
 
+async def said(process: asyncio.subprocess.Process, text: str, seconds: float = 30.0) -> str:
+    """What the process wrote to stderr, up to and including the first line holding `text`."""
+    assert process.stderr is not None
+    heard: list[str] = []
+    async with asyncio.timeout(seconds):
+        while not heard or text not in heard[-1]:
+            line = await process.stderr.readline()
+            assert line, f"the process ended without saying {text!r}: {''.join(heard)}"
+            heard.append(line.decode())
+    return "".join(heard)
+
+
 async def wait_until_up(url: str) -> None:
     async with aiohttp.ClientSession() as http:
         for _ in range(200):
@@ -76,10 +88,12 @@ async def test_run_with_asterisk_down_warns_and_keeps_trying(tmp_path: Path) -> 
         "ARI_RECORDER_DATABASE__URL": f"sqlite+aiosqlite:///{tmp_path / 'db.sqlite'}",
         "ARI_RECORDER_ARI__URL": f"http://127.0.0.1:{free_port()}/ari",
         "ARI_RECORDER_ARI__PASSWORD": "s3cret",
+        "ARI_RECORDER_API__PORT": "0",
     }
     async with command("run", env=env) as controller:
-        await asyncio.sleep(2.0)
+        before = await said(controller, "ARI events: cannot reach")
         code, err = await stop(controller)
+        err = before + err
     assert code == 0
     assert "ARI events: cannot reach" in err
     assert "Traceback" not in err
@@ -94,10 +108,12 @@ async def test_run_with_a_wrong_password_says_so_in_one_line(tmp_path: Path) -> 
             "ARI_RECORDER_DATABASE__URL": f"sqlite+aiosqlite:///{tmp_path / 'db.sqlite'}",
             "ARI_RECORDER_ARI__URL": f"http://127.0.0.1:{port}/ari",
             "ARI_RECORDER_ARI__PASSWORD": "not-the-password",
+            "ARI_RECORDER_API__PORT": "0",
         }
         async with command("run", env=env) as controller:
-            await asyncio.sleep(1.5)
+            before = await said(controller, "Asterisk refused the user name or password (401)")
             code, err = await stop(controller)
+            err = before + err
         await stop(sim, signal.SIGINT)
     assert code == 0
     assert "Asterisk refused the user name or password (401)" in err
