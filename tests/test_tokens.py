@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import select
 
 from ari_recorder.cli import main
+from ari_recorder.simulator.server import free_port
 from ari_recorder.storage.store import Store
 from ari_recorder.storage.tables import AgentTokenRow, AuditRow
 from ari_recorder.storage.tokens import (
@@ -247,3 +248,19 @@ def test_issuing_for_too_many_days_exits_2(tmp_path: Path, capsys: pytest.Captur
     code, out, err = cli(capsys, "tokens", "issue", "--agent", "1001", "--days", "5000", "--config", config)
     assert (code, out) == (2, "")
     assert err.strip() == "ari-recorder: a token lasts 1 to 3650 days, not 5000"
+
+
+@pytest.mark.usefixtures("no_env_settings")
+@pytest.mark.parametrize("command", [("tokens", "list"), ("deliveries", "list")])
+def test_a_database_that_does_not_answer_is_one_line_and_exit_1(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], command: tuple[str, str]
+) -> None:
+    config = tmp_path / "settings.toml"
+    config.write_text(
+        f'[database]\nurl = "postgresql+asyncpg://nobody:s3cret@127.0.0.1:{free_port()}/none"\n'
+    )
+    code, out, err = cli(capsys, *command, "--config", str(config))
+    assert (code, out) == (1, "")
+    (line,) = err.strip().splitlines()
+    assert line.startswith("ari-recorder: the database at postgresql+asyncpg://nobody:***@127.0.0.1:"), line
+    assert "s3cret" not in err and "Traceback" not in err

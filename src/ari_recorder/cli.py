@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ari_recorder.settings import Settings, SettingsError
+
+if TYPE_CHECKING:
+    from ari_recorder.storage.store import Store
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -122,25 +127,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SettingsError as error:
         print(f"ari-recorder: {error}", file=sys.stderr)
         return 2
-    except OSError as error:
+    except (OSError, DatabaseFailed) as error:
         print(f"ari-recorder: {error}", file=sys.stderr)
         return 1
     return 2
 
 
 async def _tokens(args: argparse.Namespace, settings: Settings) -> int:
-    from sqlalchemy.exc import DBAPIError, SQLAlchemyError
-
-    from ari_recorder.storage.store import Store
     from ari_recorder.storage.tokens import issue_token, list_tokens, revoke_token
 
     if args.tokens_command == "issue" and args.agent not in settings.agents:
         known = ", ".join(sorted(settings.agents)) or "none"
         print(f"ari-recorder: no agent {args.agent!r} in the settings (agents: {known})", file=sys.stderr)
         return 2
-    store = Store(settings.database.url, settings.database.schema or None)
-    try:
-        await store.migrate()
+    async with _database(settings) as store:
         if args.tokens_command == "issue":
             try:
                 issued = await issue_token(store, args.agent, args.days)
@@ -171,19 +171,10 @@ async def _tokens(args: argparse.Namespace, settings: Settings) -> int:
             return 0
         print(f"ari-recorder: no token {args.id!r}", file=sys.stderr)
         return 1
-    except SQLAlchemyError as error:  # the driver's words only: the statement's parameters stay out
-        cause = error.orig if isinstance(error, DBAPIError) else type(error).__name__
-        print(f"ari-recorder: the database: {cause}", file=sys.stderr)
-        return 1
-    finally:
-        await store.aclose()
 
 
 async def _deliveries(args: argparse.Namespace, settings: Settings) -> int:
-    from sqlalchemy.exc import DBAPIError, SQLAlchemyError
-
     from ari_recorder.delivery.queue import State, list_deliveries, retry_dead_rows
-    from ari_recorder.storage.store import Store
 
     if args.deliveries_command == "retry" and bool(args.ids) == args.all_dead:
         print("ari-recorder: name the rows to retry (their ids), or --all-dead; not both", file=sys.stderr)
@@ -191,9 +182,7 @@ async def _deliveries(args: argparse.Namespace, settings: Settings) -> int:
     if args.deliveries_command == "list" and args.limit < 1:
         print(f"ari-recorder: --limit: expected at least 1, got {args.limit}", file=sys.stderr)
         return 2
-    store = Store(settings.database.url, settings.database.schema or None)
-    try:
-        await store.migrate()
+    async with _database(settings) as store:
         if args.deliveries_command == "list":
             state = State(args.state) if args.state else None
             rows = await list_deliveries(store, state, args.limit)
@@ -227,10 +216,31 @@ async def _deliveries(args: argparse.Namespace, settings: Settings) -> int:
         elif args.all_dead:
             print("no dead deliveries")
         return 1 if refused else 0
-    except SQLAlchemyError as error:  # the driver's words only: the statement's parameters stay out
+
+
+class DatabaseFailed(Exception):
+    """The database refused or could not be reached (the driver's words, without the statement's
+    parameters: they may hold a token's hash)."""
+
+
+@contextlib.asynccontextmanager
+async def _database(settings: Settings) -> AsyncIterator[Store]:
+    """The store, migrated, for one command; closed after."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+
+    from ari_recorder.storage.store import Store
+
+    store = Store(settings.database.url, settings.database.schema or None)
+    try:
+        await store.migrate()
+        yield store
+    except SQLAlchemyError as error:
         cause = error.orig if isinstance(error, DBAPIError) else type(error).__name__
-        print(f"ari-recorder: the database: {cause}", file=sys.stderr)
-        return 1
+        raise DatabaseFailed(f"the database: {cause}") from None
+    except OSError as error:  # not reachable: where it was looked for, without the password
+        where = make_url(settings.database.url).render_as_string(hide_password=True)
+        raise DatabaseFailed(f"the database at {where}: {error.strerror or error}") from None
     finally:
         await store.aclose()
 
