@@ -256,21 +256,39 @@ def test_outbound_recording_off_is_never_recorded() -> None:
 
 
 def test_an_attended_transfer_to_an_agent_starts_their_segment_where_they_already_are() -> None:
+    """The Local channel that took the agent's place is recorded: its other half carries the target."""
+    local = "Local/_attended@transfer-1;1"
     call = connected(agent("3001"))
-    call, actions = c.step(call, c.AgentSwapped("7.1-agent-1", "PJSIP-3002.9", agent("3002")))
-    assert actions[0] == c.Hangup("7.1-agent-1")
-    assert kinds(actions) == ["Hangup", "StartRecording"], "already with the customer: nothing dialled"
-    assert recordings(actions) == [c.StartRecording("PJSIP-3002.9", "7.1-snoop-2", "7.1-seg2-3002")]
+    call, actions = c.step(call, c.AgentSwapped("7.1-agent-1", local, agent("3002")))
+    assert kinds(actions) == ["StartRecording"], "already with the customer: nothing dialled, nothing hung up"
+    assert recordings(actions) == [c.StartRecording(local, "7.1-snoop-2", "7.1-seg2-3002")]
     assert [s.agent for s in call.segments] == ["3001", "3002"]
+    assert c.step(call, c.AgentLeft("7.1-agent-1"))[0] == call, "the old agent's StasisEnd ends nothing"
+    ended, actions = c.step(call, c.AgentLeft(local))
+    assert ended.phase is c.Phase.ENDED
+    assert {a.channel for a in actions if isinstance(a, c.Hangup)} == {local, "7.1-agent-1", "7.1"}
+
+
+def test_an_attended_transfer_whose_target_is_told_after_the_swap_is_recorded_from_then() -> None:
+    """StasisStart (replace_channel) may come before BridgeAttendedTransfer names the target."""
+    local = "Local/_attended@transfer-1;1"
+    call = connected(agent("3001"))
+    call, actions = c.step(call, c.AgentSwapped("7.1-agent-1", local, None))
+    assert kinds(actions) == [] and call.phase is c.Phase.HANDED_OFF
+    call, actions = c.step(call, c.PartyIdentified(local, agent("3002")))
+    assert recordings(actions) == [c.StartRecording(local, "7.1-snoop-2", "7.1-seg2-3002")]
+    assert call.segment is not None and call.segment.channel == local
 
 
 def test_an_attended_transfer_to_someone_else_is_not_recorded_and_the_call_goes_on() -> None:
     call = connected(agent("3001"))
-    call, actions = c.step(call, c.AgentSwapped("7.1-agent-1", "PJSIP-trunk.4", None))
-    assert kinds(actions) == ["Hangup"] and call.phase is c.Phase.HANDED_OFF
+    call, actions = c.step(call, c.AgentSwapped("7.1-agent-1", "Local/_attended@transfer-2;1", None))
+    assert kinds(actions) == [] and call.phase is c.Phase.HANDED_OFF
     assert c.step(call, c.WaitLimitReached()) == (call, []), "no fallback: the customer is with someone"
-    ended, actions = c.step(call, c.CustomerLeft("7.1"))
+    ended, actions = c.step(call, c.AgentLeft("Local/_attended@transfer-2;1"))
     assert ended.phase is c.Phase.ENDED and c.DestroyBridge("7.1-bridge") in actions
+    call, _ = c.step(call, c.CustomerLeft("7.1"))
+    assert call.phase is c.Phase.ENDED
 
 
 def test_two_channels_record_each_party_through_a_one_way_snoop_of_its_own() -> None:

@@ -135,6 +135,10 @@ class BridgeAttendedTransfer(Message, frozen=True, kw_only=True):
     transferer_second_leg_bridge: Bridge | None = None
     destination_bridge: str | None = None
     destination_application: str | None = None
+    destination_link_first_leg: Channel | None = None
+    destination_link_second_leg: Channel | None = None
+    destination_threeway_channel: Channel | None = None
+    destination_threeway_bridge: Bridge | None = None
 
 
 class RecordingStarted(Message, frozen=True, kw_only=True):

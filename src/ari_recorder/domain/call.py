@@ -77,13 +77,23 @@ class AgentReplaced:
 
 @dataclass(frozen=True)
 class AgentSwapped:
-    """An attended transfer Asterisk completed (BridgeAttendedTransfer): the agent's channel was
-    swapped out of the bridge for `replacement`, which is `to` (an agent) or someone else (None).
-    Nothing is dialled: the new party is already with the customer."""
+    """An attended transfer Asterisk carried out: the agent's channel left the bridge and
+    `replacement` took its place (a Local channel whose other half is bridged with the transfer
+    target: StasisStart with replace_channel). `to`: the target, when known to be one of our
+    agents; None while unknown (PartyIdentified may follow) or when it is someone else. Nothing
+    is dialled: the new party is already with the customer."""
 
     channel: str
     replacement: str
     to: Agent | None
+
+
+@dataclass(frozen=True)
+class PartyIdentified:
+    """BridgeAttendedTransfer, after the swap: the party now on `channel` is the agent `to`."""
+
+    channel: str
+    to: Agent
 
 
 @dataclass(frozen=True)
@@ -163,6 +173,7 @@ CallEvent = (
     | TransferRequested
     | AgentReplaced
     | AgentSwapped
+    | PartyIdentified
     | CustomerAnswered
     | RecordingBegan
     | PauseRequested
@@ -379,6 +390,8 @@ class Call:
     legs: int = 0  # agent channels created so far (queue and transfers)
     dialling: str | None = None  # the agent channel being dialled
     transfer_to: Agent | None = None  # whom `dialling` rings, when it is a transfer
+    handed_to: str | None = None  # HANDED_OFF: the channel with the customer (no agent of ours)
+    swapped_out: tuple[str, ...] = ()  # agents' channels an attended transfer took out of the bridge
     segments: tuple[Segment, ...] = ()
     recordings_open: frozenset[str] = field(default_factory=frozenset)
     customer_recording: str | None = None  # record_side = customer: the one running recording
@@ -675,15 +688,16 @@ def _step(call: Call, event: CallEvent) -> tuple[Call, list[Action]]:
             return _dial_transfer(call, to, [])
         case AgentReplaced(channel, replacement, destination, to) if (
             call.segment and channel == call.segment.channel
-        ):
-            # The old agent's recording ends with its channel; the customer waits with music.
+        ) or (call.phase is Phase.HANDED_OFF and replacement == call.handed_to):
+            # The old agent's recording ends with its channel; the customer waits with music. (The
+            # Local channel's StasisStart, naming the agent it replaced, may have come first.)
             actions = [
-                Log(f"call={call.id} agent={call.segment.agent} action=phone-transfer to={destination}"),
+                Log(f"call={call.id} agent={call.segments[-1].agent} action=phone-transfer to={destination}"),
                 Hangup(channel),
                 Hangup(replacement),
                 StartMoh(call.bridge, call.moh_class),
             ]
-            call = replace(call, phase=Phase.WAITING)
+            call = replace(call, phase=Phase.WAITING, handed_to=None)
             if to is None:
                 call, ending = _give_up(call, f"transferred to {destination}, which is no agent")
                 return call, actions + ending
@@ -691,17 +705,26 @@ def _step(call: Call, event: CallEvent) -> tuple[Call, list[Action]]:
         case AgentSwapped(channel, replacement, to) if (
             call.segment and channel == call.segment.channel and call.dialling is None
         ):
+            # Asterisk took the old agent's channel away (its recording ends with it); it is hung
+            # up with the call, should the phone not do it.
             gone = call.segment.agent
-            if to is None:  # the old agent's recording ends with its channel
-                why = "to someone who is no agent: not recorded"
-                log = Log(f'call={call.id} agent={gone} action=attended-transfer why="{why}"')
-                return replace(call, phase=Phase.HANDED_OFF), [Hangup(channel), log]
+            call = replace(call, swapped_out=(*call.swapped_out, channel))
+            if to is None:
+                why = "Asterisk put a channel in the agent's place; no agent of ours known on it (yet)"
+                where = f"channel={replacement}"
+                log = Log(f'call={call.id} agent={gone} action=agent-replaced {where} why="{why}"')
+                return replace(call, phase=Phase.HANDED_OFF, handed_to=replacement), [log]
             call, connecting = _connect(call, replacement, to, joined=True)
             return call, [
-                Hangup(channel),
                 Log(f"call={call.id} agent={gone} action=attended-transfer to={to.policy.agent}"),
                 *connecting,
             ]
+        case PartyIdentified(channel, to) if call.phase is Phase.HANDED_OFF and channel == call.handed_to:
+            log = Log(f"call={call.id} action=attended-transfer to={to.policy.agent} channel={channel}")
+            call, connecting = _connect(replace(call, handed_to=None), channel, to, joined=True)
+            return call, [log, *connecting]
+        case AgentLeft(channel) if call.phase is Phase.HANDED_OFF and channel == call.handed_to:
+            return _end(call, "the party the call was handed to hung up")
         case AgentFailed(channel, cause, busy) if channel == call.dialling:
             agent = call.agents[call.tried - 1].policy.agent
             return _dial_next(
@@ -822,7 +845,8 @@ def _end(call: Call, why: str) -> tuple[Call, list[Action]]:
     """Hang up everything the call still has; the snoops' recordings end with their channels."""
     actions: list[Action] = [Log(f'call={call.id} action=end why="{why}"')]
     # The call's own channel is the customer's, or on an outbound call the agent's.
-    mine = (call.dialling, call.segment.channel if call.segment else None, call.customer, call.id)
+    segment = call.segment.channel if call.segment else None
+    mine = (call.dialling, segment, call.handed_to, *call.swapped_out, call.customer, call.id)
     for channel in dict.fromkeys(c for c in mine if c is not None):
         actions.append(Hangup(channel))
     if call.phase is not Phase.ANSWERING:

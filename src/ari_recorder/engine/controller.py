@@ -108,6 +108,10 @@ class Controller:
         self._calls: dict[str, c.Call] = {}  # the live calls' latest states, for whom is busy
         self._turns: dict[str, int] = {}  # round robin: calls taken per queue
         self._transfer_legs: dict[str, str] = {}  # a phone transfer's Local ;2 by name, until claimed
+        # Channels Asterisk made that joined a call (an attended transfer's Local ;1) -> the call.
+        self._aliases: dict[str, str] = {}
+        # An attended transfer's new party (its Local ;1) -> the agent it is, told before the swap.
+        self._identified: dict[str, c.Agent | None] = {}
 
     async def consume(self, stream: AsyncIterable[Event | StreamConnected]) -> None:
         """Take every item of an EventStream until it ends."""
@@ -142,6 +146,12 @@ class Controller:
             return
         if isinstance(item, BridgeAttendedTransfer):
             self._attended_transfer(item)
+            return
+        if isinstance(item, StasisStart) and item.replace_channel is not None:
+            self._swapped_in(item)
+            return
+        if isinstance(item, StasisEnd) and item.channel.id in self._aliases:
+            self._feedback(item.channel.id, c.AgentLeft(item.channel.id))
             return
         translated = _translate(item)
         if translated is not None:
@@ -243,29 +253,65 @@ class Controller:
         )
         return call_id
 
-    def _attended_transfer(self, event: BridgeAttendedTransfer) -> None:
-        """An agent completed an attended transfer on the phone (Asterisk's own handling). No
-        trace of a real one exists yet: this takes what the event's payload says (api-docs) --
-        the agent's first leg swapped out, the transfer target now with the customer -- and
-        records the target by the rules if it is one of our agents."""
-        first = event.transferer_first_leg
-        target = event.transfer_target or event.replace_channel
-        if event.result != "Success" or target is None:
-            log.warning("channel=%s action=attended-transfer result=%s", first.id, event.result)
+    def _swapped_in(self, start: StasisStart) -> None:
+        """A channel Asterisk made took the place of one of ours in a bridge (an attended
+        transfer: `Local/_attended@transfer-...;1` with replace_channel, whose other half is
+        bridged with the target). It becomes the call's; who it is may be known already."""
+        assert start.replace_channel is not None
+        old, new = start.replace_channel.id, start.channel.id
+        call_id = self._owner(old)
+        if call_id is None:
+            log.warning('channel=%s action=swap-in replaces=%s why="no call of ours"', new, old)
             return
-        to = next(
-            (
-                agent_policy(self.settings, agent)
-                for agent, configured in self.settings.agents.items()
-                if target.name.startswith(f"{configured.endpoint}-")
-            ),
+        self._aliases[new] = call_id
+        self._feedback(call_id, c.AgentSwapped(old, new, self._identified.pop(new, None)))
+
+    def _attended_transfer(self, event: BridgeAttendedTransfer) -> None:
+        """An agent completed an attended transfer on the phone (Asterisk's own handling; no
+        trace of a real one: this follows Asterisk's testsuite and source). Our bridge, an ARI
+        one, is never merged or swapped: a Local channel takes the agent's place in it, its
+        other half bridged with the target (destination "link"), or running the dialplan
+        towards it ("application"). The event names the target, which is recorded by the rules
+        if it is one of our agents; the swap itself comes as that Local channel's StasisStart,
+        before or after this event."""
+        ours = next(
+            (leg for leg in (event.transferer_first_leg, event.transferer_second_leg) if self._owner(leg.id)),
             None,
         )
-        self._feedback(first.id, c.AgentSwapped(first.id, target.id, to))
+        party = event.destination_link_first_leg or event.replace_channel
+        if ours is None:
+            return
+        if event.result != "Success" or party is None:
+            why = f"result={event.result} destination={event.destination_type}"
+            log.warning("channel=%s action=attended-transfer %s: left to Asterisk", ours.id, why)
+            return
+        target = event.transfer_target
+        to = None
+        if target is not None:
+            to = next(
+                (
+                    agent_policy(self.settings, agent)
+                    for agent, configured in self.settings.agents.items()
+                    if target.name.startswith(f"{configured.endpoint}-")
+                ),
+                None,
+            )
+        if party.id in self._aliases:  # swapped in already
+            if to is not None:
+                self._feedback(party.id, c.PartyIdentified(party.id, to))
+        else:
+            self._identified[party.id] = to
+            asyncio.get_running_loop().call_later(UNCLAIMED, self._identified.pop, party.id, None)
+
+    def _owner(self, channel: str) -> str | None:
+        """The live call a channel belongs to, if any."""
+        call_id = self._aliases.get(channel) or channel.split("-")[0]
+        return call_id if call_id in self._mailboxes else None
 
     def _feedback(self, owner: str, event: c.CallEvent | _Asked) -> None:
-        # Every id a call creates starts with the call's id (its customer channel's id).
-        mailbox = self._mailboxes.get(owner.split("-")[0])
+        # Every id a call creates starts with the call's id (its customer channel's id); others
+        # that joined it are aliased.
+        mailbox = self._mailboxes.get(self._aliases.get(owner) or owner.split("-")[0])
         if mailbox is not None:
             mailbox.put_nowait(event)
 
@@ -410,6 +456,8 @@ class Controller:
         finally:
             self._mailboxes.pop(call.id, None)
             self._calls.pop(call.id, None)
+            for channel in [a for a, owner in self._aliases.items() if owner == call.id]:
+                del self._aliases[channel]
             while not mailbox.empty():  # requests that came too late
                 item = mailbox.get_nowait()
                 if isinstance(item, _Asked) and not item.reply.done():
