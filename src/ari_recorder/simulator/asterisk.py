@@ -14,6 +14,7 @@ import logging
 import time
 import uuid
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import Any
 
 from ari_recorder.simulator.audio import Sound
@@ -48,6 +49,20 @@ CAUSE_TEXT = {
 # whole 20 ms frames.
 FRAME = 0.020
 BRIDGE_TYPES = {"mixing", "holding", "dtmf_events", "proxy_media", "video_sfu", "video_single", "sdp_label"}
+
+
+@dataclass(eq=False)
+class BasicBridge(Bridge):
+    """A bridge the dialplan's Dial() makes (bridge_class "basic"), outside Stasis: no application
+    is told of it, ARI does not list it, and it dissolves when one of its parties hangs up (the
+    others, with nowhere to go after the bridge, are hung up). `on_dissolve` runs then."""
+
+    on_dissolve: Callable[[], None] | None = None
+
+    def json(self) -> Json:
+        body = super().json()
+        body.update(bridge_class="basic", creator="", name="", video_mode="none")
+        return body
 
 
 class Asterisk:
@@ -215,7 +230,10 @@ class Asterisk:
         ch.timers.clear()
         if ch.playback is not None:
             self.media.stop_playback(ch.playback)
+        bridge = ch.bridge
         self.leave_bridge(ch)
+        if isinstance(bridge, BasicBridge):
+            self._dissolve(bridge)
         for rec in list(ch.recordings):
             self.media.finish(rec)
         self.stasis_end(ch)
@@ -236,6 +254,14 @@ class Asterisk:
             self._detach_snoops(ch)
         else:
             self._destroy(ch)
+
+    def _dissolve(self, br: BasicBridge) -> None:
+        callback, br.on_dissolve = br.on_dissolve, None
+        br.destroyed = True
+        for other in list(br.channels):
+            self.hangup(other, cause=16, soft=True)
+        if callback is not None:
+            callback()
 
     def _detach_snoops(self, ch: Channel) -> None:
         now = self.now()

@@ -9,7 +9,7 @@ from typing import Any
 from aiohttp import web
 
 from ari_recorder.simulator.ari_http import ASTERISK, DIALPLAN, SOCKETS
-from ari_recorder.simulator.dialplan import Dialplan, Phone
+from ari_recorder.simulator.dialplan import CONSULT_SECONDS, Dialplan, Phone
 from ari_recorder.simulator.state import Channel, Json, Kind, SimError
 
 
@@ -136,6 +136,23 @@ def routes() -> web.RouteTableDef:
             raise SimError(400, "to is required")
         request.app[DIALPLAN].blind_transfer(ch, destination)
         return web.json_response({"channel": ch.id, "to": destination})
+
+    @r.post("/sim/attended_transfer")
+    async def attended_transfer(request: web.Request) -> web.Response:
+        """The agent's SIP phone (its leg in a Stasis bridge) holds the call, calls {"to": <ext>}
+        outside Stasis and, `consult` s (default 1) after the answer, completes an attended
+        transfer (REFER with Replaces). Answers at once, with the consultation's two channels."""
+        body = await _body(request)
+        ch = _party(request, body)
+        to = str(body.get("to") or "")
+        if not to:
+            raise SimError(400, "to is required")
+        try:
+            consult = float(body.get("consult", CONSULT_SECONDS))
+        except (TypeError, ValueError) as error:
+            raise SimError(400, "consult: expected a number of seconds") from error
+        second, target = request.app[DIALPLAN].attended_transfer(ch, to, consult)
+        return web.json_response({"channel": ch.id, "to": to, "consultation": second.id, "target": target.id})
 
     @r.put("/sim/phones/{ext}")
     async def set_phone(request: web.Request) -> web.Response:

@@ -4,22 +4,29 @@
 (the ;2 half enters Stasis with queue=<queue>, the ;1 half is the customer's handset playing
 440 Hz), agents via Local/<ext>@agent-phone (the ;2 half is the handset playing 1000 Hz; 2xxx
 press *7 then *8), SIP phones PJSIP/3xxx, and the agent-transfers context a blind transfer
-re-enters the application from.
+re-enters the application from. A SIP phone's consultation call to another phone (an attended
+transfer's second call) runs Dial(PJSIP/<ext>) outside Stasis, in a context of the simulator's own
+("agents"; the reference dialplan has none).
 """
 
 from __future__ import annotations
 
 import functools
+import logging
+import math
 import re
 import uuid
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from ari_recorder.simulator.asterisk import BasicBridge
 from ari_recorder.simulator.audio import AGENT_HZ, CUSTOMER_HZ, dtmf_tones
 from ari_recorder.simulator.state import Channel, Json, Kind, SimError
 
 if TYPE_CHECKING:
     from ari_recorder.simulator.asterisk import Asterisk
+
+log = logging.getLogger("ari_recorder.simulator")
 
 # When each key goes down, after the answer. SendDTMF(*7,250,120) after one 2 s play of the agent
 # tone, *8 after the next: the key events (at each key's end) came 2.24 s, 2.61 s, 5.08 s and
@@ -34,6 +41,8 @@ SIP_3003_KEYS = ((1.863, "*"), (2.267, "7"), (4.272, "*"), (4.676, "8"))
 # SIPp's voice starts 0.1 s after the answer and pauses around each key (rec-sip-dtmf-3003.wav).
 SIP_3003_QUIET = ((0.0, 0.1), (2.06, 2.16), (2.42, 2.56), (4.42, 4.56), (4.82, 4.96))
 SIP_RING_SECONDS = 0.306
+CONSULT_SECONDS = 1.0  # how long an agent talks to the colleague before completing an attended transfer
+DIAL_TIMEOUT = 30.0  # Dial()'s ring timeout for a consultation call
 
 
 @dataclass
@@ -81,6 +90,7 @@ class Dialplan:
     core: Asterisk
     app: str = "ari-recorder"  # ${ARI_APP}
     phones: dict[str, Phone] = field(default_factory=dict)
+    consulting: dict[str, Channel] = field(default_factory=dict)  # agent's first leg id -> second leg
 
     def phone(self, exten: str, sip: bool) -> Phone | None:
         if exten in self.phones:
@@ -484,3 +494,214 @@ class Dialplan:
             result="Success",
             **({"transferee": others[0].json()} if others else {}),
         )
+
+    # ----- attended transfer -----
+    def attended_transfer(
+        self, agent: Channel, to: str, consult: float = CONSULT_SECONDS
+    ) -> tuple[Channel, Channel]:
+        """The agent's SIP phone holds the call, calls `to` outside Stasis, and after `consult` s of
+        talking completes an attended transfer (REFER with Replaces). The consultation's two
+        channels: the agent's second leg, and the target phone's.
+
+        Modelled from Asterisk's source and testsuite, not from a recorded trace (none exists):
+        main/bridge.c ast_bridge_transfer_attended / attended_transfer_bridge; res/stasis/
+        stasis_bridge.c bridge_stasis_push_peek / bridge_stasis_push; and the testsuite's
+        tests/rest_api/external_interaction/attended_transfer/ (non_stasis_bridge_to_stasis_bridge,
+        the mirror case of this one, and stasis_bridge_to_non_stasis_app). See `_complete_attended`.
+        """
+        core = self.core
+        if agent.kind is not Kind.PJSIP:
+            raise SimError(400, "only a SIP phone (PJSIP channel) can make an attended transfer")
+        br = agent.bridge
+        if br is None:
+            raise SimError(409, "the agent's channel is not in a bridge")
+        if isinstance(br, BasicBridge) or agent.stasis_app is None:
+            raise SimError(409, "the agent's channel is not in a Stasis bridge")
+        if agent.id in self.consulting:
+            raise SimError(409, "the agent's phone is already on a consultation call")
+        phone = self.phone(to, sip=True) if (to in self.phones or re.fullmatch(r"3\d{3}", to)) else None
+        if phone is None:
+            raise SimError(404, f"no SIP phone at extension {to}")
+        if not math.isfinite(consult) or consult < 0:
+            raise SimError(400, "consult must be a number of seconds, not negative")
+        ext = agent.name.rpartition("-")[0].partition("/")[2] or agent.endpoint
+        if to == ext:
+            raise SimError(400, "a phone cannot call itself")
+        # The phone puts the customer on hold (a re-INVITE, sendonly): ChannelHold, and the agent's
+        # voice stops. The held party's music is not modelled.
+        core.emit("ChannelHold", agent.apps(), channel=agent.json())
+        self.talk(agent, False)
+        caller = (f"Agent {ext}", ext)
+        second = core.add_channel(
+            Channel(
+                id=core.new_channel_id(),
+                name=f"PJSIP/{ext}-{core.pjsip_suffix()}",
+                kind=Kind.PJSIP,
+                state="Ring",
+                caller=caller,
+                context="agents",
+                exten=to,
+                app_name="Dial",
+                app_data=f"PJSIP/{to}",
+                talk_hz=AGENT_HZ,
+                protocol_id=f"1-{uuid.uuid4().int % 10000}@127.0.0.1",
+                endpoint=ext,
+            )
+        )
+        target = core.add_channel(
+            Channel(
+                id=core.new_channel_id(),
+                name=f"PJSIP/{to}-{core.pjsip_suffix()}",
+                kind=Kind.PJSIP,
+                state="Down",
+                connected=caller,
+                context="agents",
+                exten=to,
+                app_name="AppDial",
+                app_data="(Outgoing Line)",
+                talk_hz=AGENT_HZ,
+                protocol_id=str(uuid.uuid4()),
+                endpoint=to,
+            )
+        )
+        self.consulting[agent.id] = second
+        # Dial() bridges the two only when the target answers; here they share their basic bridge
+        # from the start (nothing in ARI can tell), so that either hanging up, ringing or talking,
+        # ends the consultation and takes the other down.
+        bridge = BasicBridge(id=str(uuid.uuid4()), name="", bridge_type="mixing")
+        bridge.on_dissolve = lambda: self._consultation_over(agent, second)
+        for ch in (second, target):
+            core.enter_bridge(bridge, ch, absorb_dtmf=False, mute=False)
+
+        def answer() -> None:
+            core.set_state(target, "Up")
+            core.set_state(second, "Up")
+            self.talk(second, True)
+            self.talk(target, True)
+            for begin, end in phone.quiet:
+                core.later(begin, lambda: self.talk(target, False), target)
+                core.later(end, lambda: self.talk(target, True), target)
+            core.later(consult, lambda: self._complete_attended(agent, second, target), second)
+
+        if phone.answer == "busy":
+            core.later(0.0, lambda: core.hangup(target, cause=17, soft=False), second)
+        elif phone.answer == "never" or phone.delay >= DIAL_TIMEOUT:
+            core.set_state(target, "Ringing")
+            core.later(DIAL_TIMEOUT, lambda: core.hangup(target, cause=19, soft=False), second)
+        else:
+            if phone.delay > 0:
+                core.set_state(target, "Ringing")
+            core.later(phone.delay, answer, second)
+        return second, target
+
+    def _consultation_over(self, agent: Channel, second: Channel) -> None:
+        """The consultation ended without a transfer (busy, no answer, a hangup): the phone goes
+        back to the customer."""
+        if self.consulting.get(agent.id) is not second:
+            return
+        del self.consulting[agent.id]
+        if not agent.hungup:
+            self.core.emit("ChannelUnhold", agent.apps(), channel=agent.json())
+            self.talk(agent, True)
+
+    def _complete_attended(self, first: Channel, second: Channel, target: Channel) -> None:
+        """REFER with Replaces: ast_bridge_transfer_attended(first leg, second leg).
+
+        Both legs are bridged, and ARI (Stasis) bridges inhibit merge and swap, so the result is
+        always a "link" (two_bridge_attended_transfer -> attended_transfer_bridge): a Local pair
+        Local/_attended@transfer-<n>;1/;2, whose ;1 is imparted into the first leg's bridge in the
+        first leg's place and ;2 into the second leg's bridge in the second leg's place. ;1 is not in
+        Stasis, so the Stasis bridge first runs Stasis() on it (bridge_stasis_push), with the app
+        and the replace_channel of the channel it swaps out (bridge_stasis_push_peek).
+
+        What the application gets, in the order the testsuite lists these events (its
+        non_stasis_bridge_to_stasis_bridge test, with the bridges the other way round), not a
+        recorded trace: ChannelUnhold of the first leg (bridge.c takes the transferer's leg off
+        hold first, as in the blind transfer trace), BridgeAttendedTransfer (destination_type
+        "link"; bridge snapshots from before the transfer), StasisStart of ;1 with args [] and
+        replace_channel, ChannelLeftBridge of the first leg, ChannelEnteredBridge of ;1,
+        StasisEnd of the first leg. The phone then hangs up both its calls (BYE); as with the
+        leg a blind transfer swaps out, the app's originate subscription to the first leg went
+        with the replacement, so their hangups tell the application nothing.
+        ;2 and the target phone's channel stay outside Stasis: no events. ;1 carries what ;2
+        hears (TRANSFER_LOCAL halves pass audio through), so the Stasis bridge hears the target.
+        """
+        core = self.core
+        self.consulting.pop(first.id, None)
+        br = first.bridge
+        second_bridge = second.bridge
+        if (
+            first.hungup
+            or br is None
+            or first.stasis_app is None
+            or not isinstance(second_bridge, BasicBridge)
+        ):
+            # The customer's call is gone (or left its bridge; Asterisk's transfer into the
+            # application is not modelled): the agent simply stays on the consultation call.
+            log.info("attended transfer of %s not completed: its leg is no longer bridged", first.name)
+            return
+        app = first.stasis_app
+        customer = [c for c in br.channels if c is not first]
+        core.emit("ChannelUnhold", first.apps(), channel=first.json())
+        before: Json = {
+            "transferer_first_leg": first.json(),
+            "transferer_second_leg": second.json(),
+            "transferer_first_leg_bridge": br.json(),
+            "transferer_second_leg_bridge": second_bridge.json(),
+            "transfer_target": target.json(),
+        }
+        if len(customer) == 1:
+            before["transferee"] = customer[0].json()
+        # The halves are of the blind transfer's kind (TRANSFER_LOCAL): each passes on what the
+        # other hears, and a hangup of one takes the other down a moment later.
+        base = f"Local/_attended@transfer-{core.local_suffix()}"
+        one = core.add_channel(
+            Channel(
+                id=core.new_channel_id(),
+                name=f"{base};1",
+                kind=Kind.TRANSFER_LOCAL,
+                state="Down",
+                context="transfer",
+                exten="_attended",
+            )
+        )
+        two = core.add_channel(
+            Channel(
+                id=core.new_channel_id(),
+                name=f"{base};2",
+                kind=Kind.TRANSFER_LOCAL,
+                state="Ring",
+                context="transfer",
+                exten="_attended",
+                peer=one,
+            )
+        )
+        one.peer = two
+        # ;2 swaps the second leg out of the consultation's bridge (no application hears of it);
+        # from now on the target's hangup takes ;2, and so ;1, down, and the other way round.
+        second_bridge.on_dissolve = None
+        core.enter_bridge(second_bridge, two, absorb_dtmf=False, mute=False)
+        core.leave_bridge(second)
+        apps = first.apps() | br.subscribed | {a for c in customer for a in c.apps()}
+        core.emit(
+            "BridgeAttendedTransfer",
+            apps,
+            result="Success",
+            is_external=True,
+            destination_type="link",
+            destination_link_first_leg=one.json(),
+            destination_link_second_leg=two.json(),
+            **before,
+        )
+        one.app_name, one.app_data = "Stasis", app
+        core.stasis_start(one, app, [], replace_channel=first.json())
+        first.subscribed.clear()
+        core.leave_bridge(first)
+        core.enter_bridge(br, one, absorb_dtmf=False, mute=False)
+        core.stasis_end(first)
+
+        def bye() -> None:
+            core.hangup(first, cause=16, soft=False)
+            core.hangup(second, cause=16, soft=False)
+
+        core.later(0.02, bye)
