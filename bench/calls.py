@@ -129,6 +129,7 @@ async def run(n: int, rate: float) -> None:
                     await asyncio.sleep(max(0.0, hanging_up + (i + 1) / rate - time.perf_counter()))
                 await asyncio.wait_for(ended.wait(), 120)
                 cpu = time.process_time() - cpu0
+
         def spread(values: list[float]) -> str:
             ordered = sorted(values)
             p99 = ordered[max(0, int(len(ordered) * 0.99) - 1)]

@@ -9,6 +9,17 @@ sftp's (median of --repeat runs, connection set-up included on both sides), the 
 ours/sftp (aim: at least 0.9), our peak memory. --files 1 shows one file's latency instead, where
 encryption and upload cannot overlap.
 
+Fairness: before each timed run the page cache is written back (sync), so that neither side pays
+for the other's (or the test files') dirty pages, and what landed is removed, so that every run
+uploads everything. "cpu s" is the whole machine's busy CPU time during each side's run (sshd and
+the kernel included, and whatever else runs on the machine), to tell a CPU-bound gap (near
+cores x seconds) from a waiting one. Below the table: the cipher and compression each side
+negotiated (sftp keeps OpenSSH's defaults unless --sftp-cipher names one, e.g. ours, for a
+like-for-like transport). On a VM that hands freed memory back to its host, each page newly
+written costs much more CPU (seen here: about 4 s per GB): the spool copy, which sftp has no
+counterpart of, shows in "ours cpu s".
+--phases prints when each of our files was encrypted and uploaded (to see them overlap).
+
     .venv/bin/python bench/delivery.py --sizes 1,10,100,500 --files 4
 """
 
@@ -17,7 +28,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import math
 import os
+import re
 import resource
 import statistics
 import subprocess
@@ -25,6 +38,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # the test suite's sshd fixture, reused
@@ -54,44 +68,60 @@ async def deliver_all(config: dict[str, str]) -> None:
     target = SftpTarget(settings)
     sealed_files: asyncio.Queue[tuple[Path, int] | None] = asyncio.Queue(maxsize=2)
 
+    phases: list[str] = []
+
+    def phase(what: str, since: float) -> None:
+        phases.append(f"{what} {since - started:.2f}-{time.perf_counter() - started:.2f} s")
+
     async def encrypt() -> None:
         for n, name in enumerate(config["files"].split(",")):
             sealed_path = settings.spool / f"{n}-{Path(name).name}.age"
+            since = time.perf_counter()
             sealed = await asyncio.to_thread(encrypt_file, Path(name), sealed_path, keys)
+            phase(f"encrypt {n}", since)
             await sealed_files.put((sealed_path, sealed.size))
         await sealed_files.put(None)
 
     async def upload() -> None:
         while (item := await sealed_files.get()) is not None:
-            await target.deliver(item[0], item[0].name, item[1])
+            since = time.perf_counter()
+            if await target.deliver(item[0], item[0].name, item[1]):
+                raise RuntimeError(f"{item[0].name} was already there: nothing was uploaded")
+            phase(f"upload  {item[0].name.split('-')[0]}", since)
             item[0].unlink()
 
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), busy_cpu()
     async with asyncio.TaskGroup() as group:
         group.create_task(encrypt())
         group.create_task(upload())
-    elapsed = time.perf_counter() - started
+    elapsed, cpu = time.perf_counter() - started, busy_cpu() - cpu
+    connection = target._connection
+    assert connection is not None
+    info = connection.get_extra_info
+    cipher = f"{info('send_cipher')}, compression {info('send_compression')}"
     await target.aclose()
     peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    print(json.dumps({"seconds": elapsed, "peak_mb": peak_kb / 1024}))
+    result = {"seconds": elapsed, "cpu": cpu, "peak_mb": peak_kb / 1024, "cipher": cipher, "phases": phases}
+    print(json.dumps(result))
 
 
-def ours(config: dict[str, str]) -> tuple[float, float]:
+def ours(config: dict[str, str]) -> dict[str, Any]:
     done = subprocess.run(
         [sys.executable, __file__, "--child", json.dumps(config)], check=True, capture_output=True, text=True
     )
-    result = json.loads(done.stdout.strip().splitlines()[-1])
-    return float(result["seconds"]), float(result["peak_mb"])
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
 
 
-def openssh(sshd: Sshd, files: list[Path], remote_dir: Path) -> float:
+def openssh(sshd: Sshd, files: list[Path], remote_dir: Path, cipher: str | None) -> tuple[float, str]:
     batch = files[0].with_suffix(".batch")
     batch.write_text(
         "".join(f"put {file} {remote_dir / f'{n}-{file.name}'}\n" for n, file in enumerate(files))
     )
     command = [
         require("sftp"),
-        "-q",
+        "-v",  # for the negotiated cipher (sftp -b shows no progress meter anyway)
+        *(["-c", cipher] if cipher else []),
         "-b",
         str(batch),
         "-i",
@@ -107,8 +137,27 @@ def openssh(sshd: Sshd, files: list[Path], remote_dir: Path) -> float:
         f"{sshd.user}@127.0.0.1",
     ]
     started = time.perf_counter()
-    subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
-    return time.perf_counter() - started
+    done = subprocess.run(command, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    elapsed = time.perf_counter() - started
+    found = re.search(r"kex: client->server cipher: (\S+) MAC: \S+ compression: (\S+)", done.stderr)
+    return elapsed, f"{found[1]}, compression {found[2]}" if found else "?"
+
+
+def busy_cpu() -> float:
+    """CPU seconds the whole machine has been busy since boot (Linux; NaN elsewhere)."""
+    try:
+        with open("/proc/stat") as stat:
+            user, nice, system, _idle, _iowait, irq, softirq = stat.readline().split()[1:8]
+    except OSError:
+        return math.nan
+    return (int(user) + int(nice) + int(system) + int(irq) + int(softirq)) / os.sysconf("SC_CLK_TCK")
+
+
+def clean(*folders: Path) -> None:
+    """What the previous run landed, so that the next uploads everything again."""
+    for folder in folders:
+        for landed in folder.iterdir():
+            landed.unlink()
 
 
 def make_file(path: Path, size_mb: int) -> None:
@@ -117,18 +166,20 @@ def make_file(path: Path, size_mb: int) -> None:
             out.write(os.urandom(MB))  # incompressible, as audio nearly is
 
 
-async def main(sizes: list[int], repeat: int, count: int) -> None:
+async def main(sizes: list[int], repeat: int, count: int, sftp_cipher: str | None, show_phases: bool) -> None:
     with tempfile.TemporaryDirectory(prefix="bench-delivery-") as folder:
         tmp = Path(folder)
         sshd = Sshd(tmp / "sshd")
         await sshd.start()
         recipient = generate_keypair(tmp / "platform.key")
         (tmp / "spool").mkdir()
-        (sshd.remote / "ours").mkdir()
-        (sshd.remote / "sftp").mkdir()
+        landed_ours, landed_sftp = sshd.remote / "ours", sshd.remote / "sftp"
+        landed_ours.mkdir()
+        landed_sftp.mkdir()
+        ciphers = ""
         print(
             f"{'size':>7} {'ours s':>8} {'sftp s':>8} {'ours MB/s':>10} {'sftp MB/s':>10} "
-            f"{'ratio':>6} {'peak MB':>8}"
+            f"{'ratio':>6} {'peak MB':>8} {'ours cpu s':>10} {'sftp cpu s':>10}"
         )
         try:
             for size in sizes:
@@ -141,27 +192,39 @@ async def main(sizes: list[int], repeat: int, count: int) -> None:
                     "user": sshd.user,
                     "key": str(sshd.client_key),
                     "known_hosts": str(sshd.known_hosts),
-                    "remote_dir": str(sshd.remote / "ours"),
+                    "remote_dir": str(landed_ours),
                     "recipient": recipient,
                     "files": ",".join(str(file) for file in files),
                 }
-                our_runs, sftp_runs, peaks = [], [], []
+                our_runs, sftp_runs, peaks, our_cpu, sftp_cpu = [], [], [], [], []
                 for _ in range(repeat):
-                    seconds, peak = await asyncio.to_thread(ours, config)
-                    our_runs.append(seconds)
-                    peaks.append(peak)
-                    sftp_runs.append(await asyncio.to_thread(openssh, sshd, files, sshd.remote / "sftp"))
+                    os.sync()
+                    result = await asyncio.to_thread(ours, config)
+                    our_cpu.append(result["cpu"])
+                    our_runs.append(result["seconds"])
+                    peaks.append(result["peak_mb"])
+                    if show_phases:
+                        print("\n".join(f"    {line}" for line in result["phases"]), flush=True)
+                    os.sync()
+                    before = busy_cpu()
+                    seconds, theirs_cipher = await asyncio.to_thread(
+                        openssh, sshd, files, landed_sftp, sftp_cipher
+                    )
+                    sftp_cpu.append(busy_cpu() - before)
+                    sftp_runs.append(seconds)
+                    clean(landed_ours, landed_sftp)
+                    ciphers = f"ciphers: ours {result['cipher']}; sftp {theirs_cipher}"
                 mine, theirs = statistics.median(our_runs), statistics.median(sftp_runs)
                 total = size * count
                 print(
                     f"{size:>5}MB {mine:>8.2f} {theirs:>8.2f} {total / mine:>10.1f} {total / theirs:>10.1f} "
-                    f"{theirs / mine:>6.2f} {max(peaks):>8.1f}",
+                    f"{theirs / mine:>6.2f} {max(peaks):>8.1f} "
+                    f"{statistics.median(our_cpu):>10.1f} {statistics.median(sftp_cpu):>10.1f}",
                     flush=True,
                 )
                 for file in files:
                     file.unlink()
-                for landed in sshd.remote.rglob("recording-*"):
-                    landed.unlink()
+            print(ciphers)
         finally:
             await sshd.stop()
 
@@ -173,9 +236,12 @@ if __name__ == "__main__":
     parser.add_argument("--sizes", default="1,10,100", help="file sizes in MB, comma-separated")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--files", type=int, default=4, help="recordings of each size")
+    parser.add_argument("--sftp-cipher", help="make sftp use this cipher (default: OpenSSH's choice)")
+    parser.add_argument("--phases", action="store_true", help="when each file was encrypted, uploaded")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         asyncio.run(deliver_all(json.loads(args.child)))
     else:
-        asyncio.run(main([int(s) for s in args.sizes.split(",")], args.repeat, args.files))
+        sizes = [int(s) for s in args.sizes.split(",")]
+        asyncio.run(main(sizes, args.repeat, args.files, args.sftp_cipher, args.phases))

@@ -146,6 +146,7 @@ class SftpTarget:
                 agent_path=None,  # not the operator's ssh-agent
                 config=(),  # nor their ~/.ssh/config
                 encryption_algs=_CIPHERS,
+                compression_algs=["none"],  # age ciphertext (and small JSON): nothing to gain
                 connect_timeout=30,
                 keepalive_interval=30,
             )
