@@ -303,15 +303,18 @@ class Controller:
             self._identified[party.id] = to
             asyncio.get_running_loop().call_later(UNCLAIMED, self._identified.pop, party.id, None)
 
+    def _call_id(self, owner: str) -> str:
+        # Every id a call creates starts with the call's id (its customer channel's id); others
+        # that joined it are aliased.
+        return self._aliases.get(owner) or owner.split("-")[0]
+
     def _owner(self, channel: str) -> str | None:
         """The live call a channel belongs to, if any."""
-        call_id = self._aliases.get(channel) or channel.split("-")[0]
+        call_id = self._call_id(channel)
         return call_id if call_id in self._mailboxes else None
 
     def _feedback(self, owner: str, event: c.CallEvent | _Asked) -> None:
-        # Every id a call creates starts with the call's id (its customer channel's id); others
-        # that joined it are aliased.
-        mailbox = self._mailboxes.get(self._aliases.get(owner) or owner.split("-")[0])
+        mailbox = self._mailboxes.get(self._call_id(owner))
         if mailbox is not None:
             mailbox.put_nowait(event)
 
@@ -347,9 +350,8 @@ class Controller:
         if asked.reply.done():
             return
         refusal = c.pause_refusal(call, resuming=isinstance(asked.event, c.ResumeRequested))
-        refused = next((error for action, error in failed if isinstance(action, c.PauseRecording)), None)
-        if refused is None:
-            refused = next((error for action, error in failed if isinstance(action, c.ResumeRecording)), None)
+        asked_of_asterisk = c.PauseRecording | c.ResumeRecording
+        refused = next((error for action, error in failed if isinstance(action, asked_of_asterisk)), None)
         if refusal is not None and refusal.forbidden:
             asked.reply.set_exception(Forbidden(refusal.why))
         elif refusal is not None:
