@@ -85,8 +85,9 @@ async def test_an_agent_recording_holds_what_the_agent_side_heard(tmp_path: Path
         await asyncio.sleep(0.5)
         await ari.mute_recording("rec-test")
         await asyncio.sleep(1.0)
-        await ari.unmute_recording("rec-test")
+        # The customer falls silent while muted, so no frame can hold both between the two requests.
         await sim.control("talk", {"customer": "15550001", "talking": False})
+        await ari.unmute_recording("rec-test")
         await asyncio.sleep(1.0)
         await ari.hangup(agent)
         finished = await sim.wait_for("RecordingFinished")
@@ -97,7 +98,7 @@ async def test_an_agent_recording_holds_what_the_agent_side_heard(tmp_path: Path
     assert abs(duration(tmp_path / "rec.wav") - (ended - began - paused)) < 0.04
     assert finished["recording"]["duration"] == int(duration(tmp_path / "rec.wav"))
     tones = [t for _, t in runs]
-    # both parties; the muted second; then the customer falls silent as the mute ends
+    # both parties; the muted second; then the agent alone (the customer fell silent while muted)
     assert tones == [[440, 1000], [], [1000]], runs
     assert abs(runs[1][0] - 1.0) < 0.04  # the muted second, as silence
     assert abs(runs[0][0] - 1.5) < 0.06  # a second before the pause, half a second after
