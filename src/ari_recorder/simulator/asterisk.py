@@ -246,8 +246,10 @@ class Asterisk:
             self.emit("ChannelHangupRequest", peer.apps(), cause=16, channel=peer.json())
             if peer.kind is Kind.TRANSFER_LOCAL:
                 # A half that sits in a bridge of its own is torn down by its own thread a moment
-                # later: it can still be hung up through ARI meanwhile (sip_blind_transfer_core).
-                self.later(0.002, lambda: self.hangup(peer, cause=16, soft=False, announce=False))
+                # later: it can still be hung up through ARI meanwhile (sip_blind_transfer_core,
+                # where the application's DELETE 1 ms later is what ends it). The moment is kept
+                # long enough that a replay on a busy machine still finds the channel there.
+                self.later(0.1, lambda: self.hangup(peer, cause=16, soft=False, announce=False))
             else:
                 self.hangup(peer, cause=16, soft=True)
         if ch.snoops:
