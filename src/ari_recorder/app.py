@@ -13,6 +13,7 @@ from ari_recorder.api.server import serving
 from ari_recorder.ari.rest import AriClient
 from ari_recorder.ari.stream import EventStream
 from ari_recorder.delivery import Delivery
+from ari_recorder.engine.chats import ChatIntake
 from ari_recorder.engine.controller import CallReport, Controller
 from ari_recorder.settings import Settings
 from ari_recorder.storage.store import Store
@@ -57,7 +58,8 @@ async def running(
         intake = asyncio.create_task(controller.consume(stream), name="ari-intake")
         delivering = asyncio.create_task(delivery.run(), name="delivery") if delivery else None
         try:
-            async with serving(controller, settings.api) as api_url:
+            chats = ChatIntake(settings, store, delivery.wake if delivery is not None else lambda: None)
+            async with serving(controller, settings.api, chats) as api_url:
                 yield Running(ari, controller, stream, store, api_url, delivery)
         finally:
             await stream.aclose()

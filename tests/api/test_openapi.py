@@ -19,6 +19,7 @@ import schemathesis
 
 from ari_recorder.api.openapi import document
 from ari_recorder.api.server import build_app
+from ari_recorder.delivery import DeliverySettings, generate_keypair
 from ari_recorder.settings import QueueSettings
 from ari_recorder.storage.tokens import issue_token
 from tests.support.world import ADMIN_TOKEN, World, world
@@ -104,12 +105,12 @@ async def test_the_document_is_valid_openapi() -> None:
     schema = schemathesis.openapi.from_dict(document())
     schema.validate()  # against the OpenAPI 3.0 meta-schema; raises what is wrong
     operations = [result.ok() for result in schema.get_all_operations()]
-    assert len(operations) == 6
+    assert len(operations) == 8
     assert not list(schema.iter_schema_warnings())
 
 
 def test_the_document_names_every_route_of_the_server_and_no_other() -> None:
-    app = build_app(None, None)  # type: ignore[arg-type]  # routes only: nothing is served
+    app = build_app(None, None, None)  # type: ignore[arg-type]  # routes only: nothing is served
     routes = set()
     for route in app.router.routes():
         path = route.resource.canonical if route.resource is not None else ""
@@ -127,13 +128,19 @@ def test_the_document_names_every_route_of_the_server_and_no_other() -> None:
 
 
 async def test_schemathesis_finds_the_document_true_for_the_administrator(tmp_path: Path) -> None:
-    async with world(tmp_path, QUEUES) as w:
+    delivery = DeliverySettings(
+        spool_dir=str(tmp_path / "spool"),
+        outbox_dir=str(tmp_path / "outbox"),
+        age_recipients=[generate_keypair(tmp_path / "platform.key")],
+    )
+    async with world(tmp_path, QUEUES, delivery=delivery) as w:
         await connected_call(w)
         _, entries = await run_schemathesis(w, tmp_path, ADMIN_TOKEN, examples=40)
         await w.control("hangup", {"customer": CALLER})
     counts = seen(entries)
     assert counts[("GET", "calls", 200)], "the administrator sees the calls"
     assert any(status == 200 for method, path, status in counts if path.startswith("agents/")), counts
+    assert any(path == "chats" for method, path, status in counts), "chats were reported"
 
 
 async def test_schemathesis_finds_the_document_true_for_an_agent(tmp_path: Path) -> None:

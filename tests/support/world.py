@@ -11,6 +11,7 @@ import aiohttp
 
 from ari_recorder.app import running
 from ari_recorder.ari.rest import AriClient
+from ari_recorder.delivery import Delivery, DeliverySettings
 from ari_recorder.engine.controller import CallReport, Controller
 from ari_recorder.settings import (
     AgentSettings,
@@ -50,6 +51,7 @@ class World:
         self.store = store
         self.api_url = ""
         self.controller: Controller | None = None
+        self.delivery: Delivery | None = None
 
     async def fetch(self, name: str) -> Path:
         """The stored recording, fetched over ARI as the delivery stage will."""
@@ -72,8 +74,10 @@ async def world(
     queues: dict[str, QueueSettings],
     agents: dict[str, AgentSettings] = AGENTS,
     phone_transfers: str = "application",
+    delivery: DeliverySettings | None = None,
     **company: object,
 ) -> AsyncIterator[World]:
+    """`delivery`: its settings (the delivery runs when they name age recipients)."""
     async with serve() as sim, aiohttp.ClientSession() as http:
         settings = Settings(
             ari=AriSettings(url=sim.ari_url, phone_transfers=phone_transfers),
@@ -82,12 +86,14 @@ async def world(
             company=CompanySettings(announcement="sim/announcement", **company),  # type: ignore[arg-type]
             queues=queues,
             agents=agents,
+            delivery=delivery or DeliverySettings(),
         )
         reports: asyncio.Queue[CallReport] = asyncio.Queue()
         async with running(settings, reports.put_nowait) as app:
             w = World(sim, http, app.ari, tmp_path, reports, app.store)
             w.api_url = app.api_url
             w.controller = app.controller
+            w.delivery = app.delivery
             await asyncio.wait_for(app.controller.connected.wait(), 5)
             yield w
 

@@ -100,6 +100,118 @@ SCHEMAS: dict[str, Any] = {
 }
 
 
+_NAME = {"type": "string", "minLength": 1, "maxLength": 64}
+_MOMENT = {"type": "string", "format": "date-time", "description": "RFC 3339, with its offset"}
+CHAT_ID = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,99}$"  # engine/chats.py's ChatId
+SCHEMAS["ChatReport"] = {
+    "type": "object",
+    "description": "An ended webchat, whole: what engine/chats.py's ChatReport takes",
+    "required": ["id", "queue", "started_at", "ended_at", "segments", "messages"],
+    "additionalProperties": False,
+    "properties": {
+        "id": {"type": "string", "pattern": CHAT_ID, "description": "the chat platform's id"},
+        "queue": _NAME,
+        "started_at": _MOMENT,
+        "ended_at": {**_MOMENT, "description": "not in the future: a transcript comes once the chat ended"},
+        "segments": {
+            "type": "array",
+            "description": "one per agent, in order: each runs to the next one's start",
+            "items": {
+                "type": "object",
+                "required": ["agent", "started_at"],
+                "additionalProperties": False,
+                "properties": {"agent": _NAME, "started_at": _MOMENT, "queue": {**_NAME, "nullable": True}},
+            },
+        },
+        "messages": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["at", "from", "text"],
+                "additionalProperties": False,
+                "properties": {
+                    "at": _MOMENT,
+                    "from": {"type": "string", "enum": ["customer", "agent", "system"]},
+                    "text": {"type": "string", "maxLength": 65536},
+                },
+            },
+        },
+        "direction": {"type": "string", "enum": ["inbound", "outbound"]},
+        "customer": {"type": "string", "maxLength": 1024, "nullable": True},
+        "attached": {
+            "type": "object",
+            "additionalProperties": {"type": "string", "maxLength": 1024},
+            "description": "keys of 1 to 64 characters; the selective rules match on them",
+        },
+    },
+}
+SCHEMAS["ChatOutcome"] = {
+    "type": "object",
+    "required": ["chat", "already_received", "segments"],
+    "properties": {
+        "chat": {"type": "string"},
+        "already_received": {"type": "boolean"},
+        "segments": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["segment", "agent", "recorded", "levels", "reason", "transcript"],
+                "properties": {
+                    "segment": {"type": "integer"},
+                    "agent": {"type": "string"},
+                    "recorded": {"type": "boolean", "description": "whether a transcript was produced"},
+                    "levels": {
+                        "type": "array",
+                        "items": {
+                            "type": "object",
+                            "required": ["level", "by"],
+                            "properties": {
+                                "level": {"type": "string", "enum": ["agent", "queue", "rule", "compliance"]},
+                                "by": {"type": "string"},
+                            },
+                        },
+                    },
+                    "reason": {"type": "string"},
+                    "transcript": NULLABLE_STRING,
+                },
+            },
+        },
+    },
+}
+_CHATS = {
+    "post": {
+        "summary": "Report an ended webchat: a transcript per segment the rules choose (administrators)",
+        "operationId": "reportChat",
+        "requestBody": _body({"$ref": "#/components/schemas/ChatReport"}),
+        "responses": {
+            "201": _ok(
+                "Received: what was decided per segment; transcripts queued for delivery", "ChatOutcome"
+            ),
+            "200": _ok("Received before: the first report's outcome, nothing written again", "ChatOutcome"),
+            "400": _error("Not JSON"),
+            "401": UNAUTHORISED,
+            "403": ADMIN_ONLY,
+            "409": _error("The id is a call's"),
+            "422": _error("Not a chat report, or one naming an unknown agent or queue, or not ended"),
+            "503": _error("No age recipient to encrypt to, or the spool cannot be written; send it again"),
+        },
+    }
+}
+_CHAT = {
+    "get": {
+        "summary": "What was decided for a webchat received before (administrators)",
+        "operationId": "chatOutcome",
+        "parameters": [{"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}],
+        "responses": {
+            "200": _ok("The outcome", "ChatOutcome"),
+            "401": UNAUTHORISED,
+            "403": ADMIN_ONLY,
+            "404": _error("No chat of that id was received"),
+        },
+    }
+}
+
+
 def _pause_verb(verb: str, summary: str) -> dict[str, Any]:
     return {
         "post": {
@@ -122,7 +234,11 @@ def _pause_verb(verb: str, summary: str) -> dict[str, Any]:
 def document() -> dict[str, Any]:
     return {
         "openapi": "3.0.3",
-        "info": {"title": "ari-recorder", "version": "1", "description": "Calls, transfers and pausing."},
+        "info": {
+            "title": "ari-recorder",
+            "version": "1",
+            "description": "Calls, transfers, pausing, webchats.",
+        },
         "components": {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
             "schemas": SCHEMAS,
@@ -238,5 +354,7 @@ def document() -> dict[str, Any]:
             },
             "/api/v1/agents/{agent}/recording/pause": _pause_verb("pause", "Pause the agent's recording"),
             "/api/v1/agents/{agent}/recording/resume": _pause_verb("resume", "Resume the agent's recording"),
+            "/api/v1/chats": _CHATS,
+            "/api/v1/chats/{id}": _CHAT,
         },
     }

@@ -8,6 +8,7 @@ are compared in constant time and never logged. The document of it all is api/op
 from __future__ import annotations
 
 import contextlib
+import errno
 import hmac
 import json
 import logging
@@ -16,12 +17,14 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+import msgspec
 from aiohttp import web
 from prometheus_client.aiohttp import make_aiohttp_handler
 
 from ari_recorder.api.openapi import document
 from ari_recorder.ari.errors import AriError
 from ari_recorder.domain import call as c
+from ari_recorder.engine.chats import BadChat, ChatIntake, ChatReport, Conflict, NotConfigured, outcome_json
 from ari_recorder.engine.controller import (
     AsteriskRefused,
     Controller,
@@ -37,6 +40,7 @@ from ari_recorder.storage.tokens import TokenRefused, verify_token
 log = logging.getLogger("ari_recorder.api")
 CONTROLLER = web.AppKey("controller", Controller)
 SETTINGS = web.AppKey("settings", ApiSettings)
+CHATS = web.AppKey("chats", ChatIntake)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
@@ -215,28 +219,73 @@ async def pause_or_resume(request: web.Request) -> web.Response:
     return web.json_response(_recording_json(agent, call))
 
 
+async def report_chat(request: web.Request) -> web.Response:
+    """POST /api/v1/chats: an ended webchat, whole; 201 with what was decided per segment, or 200
+    with the first report's outcome when the chat was received before."""
+    await _require_admin(request)
+    try:
+        report = msgspec.json.decode(await request.read(), type=ChatReport)
+    except msgspec.DecodeError as e:  # ValidationError included: it names the field ($.segments[0].agent)
+        raise ApiError(
+            422 if isinstance(e, msgspec.ValidationError) else 400, "not a chat report", str(e)
+        ) from None
+    try:
+        outcome = await request.app[CHATS].receive(report, "admin")
+    except BadChat as e:
+        raise ApiError(422, "the chat cannot be taken", str(e)) from None
+    except Conflict as e:
+        raise ApiError(409, str(e)) from None
+    except NotConfigured as e:
+        raise ApiError(503, "transcripts cannot be delivered", str(e)) from None
+    except OSError as e:  # the spool: nothing of the chat was kept, the platform may send it again
+        reason = "the spool's disk is full" if e.errno in (errno.ENOSPC, errno.EDQUOT) else e.strerror
+        raise ApiError(
+            503, "the transcript could not be written; send the chat again later", reason
+        ) from None
+    recorded = [s.transcript for s in outcome.segments if s.transcript is not None]
+    log.info(
+        "chat=%s action=received new=%s transcripts=%s", report.id, outcome.new, ",".join(recorded) or "none"
+    )
+    return web.json_response(outcome_json(outcome), status=201 if outcome.new else 200)
+
+
+async def chat_outcome(request: web.Request) -> web.Response:
+    """GET /api/v1/chats/{id}: what was decided for a chat received before."""
+    await _require_admin(request)
+    try:
+        outcome = await request.app[CHATS].outcome(request.match_info["id"])
+    except Conflict as e:
+        raise ApiError(404, str(e)) from None
+    if outcome is None:
+        raise ApiError(404, f"no chat {request.match_info['id']!r} was received")
+    return web.json_response(outcome_json(outcome))
+
+
 async def openapi(request: web.Request) -> web.Response:
     return web.json_response(document())
 
 
-def build_app(controller: Controller, settings: ApiSettings) -> web.Application:
+def build_app(controller: Controller, settings: ApiSettings, chats: ChatIntake) -> web.Application:
     app = web.Application(middlewares=[json_errors])
     app[CONTROLLER] = controller
     app[SETTINGS] = settings
+    app[CHATS] = chats
     app.router.add_get("/api/v1/openapi.json", openapi)
     app.router.add_get("/api/v1/calls", list_calls)
     app.router.add_post("/api/v1/calls", place_call)
     app.router.add_post("/api/v1/calls/{id}/transfer", transfer)
     app.router.add_get("/api/v1/agents/{agent}/recording", agent_recording)
     app.router.add_post("/api/v1/agents/{agent}/recording/{verb:pause|resume}", pause_or_resume)
+    app.router.add_post("/api/v1/chats", report_chat)
+    app.router.add_get("/api/v1/chats/{id}", chat_outcome)
     app.router.add_get("/metrics", make_aiohttp_handler())
     return app
 
 
 @contextlib.asynccontextmanager
-async def serving(controller: Controller, settings: ApiSettings) -> AsyncIterator[str]:
+async def serving(controller: Controller, settings: ApiSettings, chats: ChatIntake) -> AsyncIterator[str]:
     """The API listening until the block ends; its base URL."""
-    runner = web.AppRunner(build_app(controller, settings), access_log=None)
+    runner = web.AppRunner(build_app(controller, settings, chats), access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, settings.listen, settings.port)
     try:

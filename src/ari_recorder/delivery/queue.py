@@ -42,12 +42,14 @@ class State(enum.StrEnum):
 
 class Kind(enum.StrEnum):
     AUDIO = "audio"
+    TRANSCRIPT = "transcript"  # a webchat segment's: written into the spool when the chat is reported
     METADATA = "metadata"
 
 
 # RecordingRow.state after "ready" (storage/store.py sets recording -> ready).
 SPOOLED = "spooled"  # encrypted copy safe in the spool; the copy in Asterisk still to delete
 FETCHED = "fetched"  # deleted in Asterisk
+WRITTEN = "written"  # a chat's transcript: in the spool from the start, nothing in Asterisk
 
 
 def delivery_id(recording: str, kind: Kind) -> str:
@@ -381,6 +383,24 @@ class DeliveryQueue:
                 .values(next_attempt_at=self.clock())
                 .execution_options(synchronize_session=False)
             )
+
+
+def queued_row(recording: str, spooled: Spooled, now: datetime, finished_at: datetime) -> DeliveryRow:
+    """A new row for a file written straight into the spool (a transcript): due for upload now."""
+    return DeliveryRow(
+        id=delivery_id(recording, spooled.kind),
+        recording=recording,
+        kind=spooled.kind.value,
+        state=State.PENDING.value,
+        attempts=0,
+        next_attempt_at=now,
+        remote_path=spooled.remote_path,
+        spool_path=spooled.spool_path,
+        size=spooled.size,
+        sha256=spooled.sha256,
+        created_at=now,
+        finished_at=finished_at,
+    )
 
 
 # ----- by hand (`ari-recorder deliveries`) -----

@@ -119,8 +119,10 @@ class Delivery:
             self._running = None
 
     def wake(self) -> None:
-        """A recording became ready (or rows were queued): look now rather than at the next poll."""
+        """A recording became ready, or files were queued straight into the spool (a chat's
+        transcripts): look now rather than at the next poll."""
         self._fetch_wanted.set()
+        self._upload_wanted.set()
 
     async def aclose(self) -> None:
         """Stop claiming, let the work in hand finish, close the connection."""

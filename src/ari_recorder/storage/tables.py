@@ -35,7 +35,8 @@ class CompanySettingRow(Base):
 
 class InteractionRow(Base):
     __tablename__ = "interactions"
-    id: Mapped[str] = mapped_column(String(128), primary_key=True)  # the customer channel's id
+    id: Mapped[str] = mapped_column(String(128), primary_key=True)  # the customer channel's id, a chat's id
+    media: Mapped[str] = mapped_column(String(16), default="voice", server_default="voice")  # | webchat
     direction: Mapped[str] = mapped_column(String(16))
     queue: Mapped[str | None] = mapped_column(String(64), nullable=True)
     customer_channel: Mapped[str] = mapped_column(String(128))
@@ -73,7 +74,8 @@ class RecordingRow(Base):
     side: Mapped[str] = mapped_column(String(16))  # agent | customer
     # 2: Asterisk holds it as two one-way recordings, <name>-customer and <name>-agent.
     channels: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
-    state: Mapped[str] = mapped_column(String(16), index=True)  # recording | ready
+    # recording | ready, then the delivery's spooled | fetched; a chat's transcript: written
+    state: Mapped[str] = mapped_column(String(16), index=True)
     levels: Mapped[list[dict[str, str]]] = mapped_column(JSON)
     started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
@@ -121,7 +123,7 @@ class DeliveryRow(Base):
     __tablename__ = "deliveries"
     id: Mapped[str] = mapped_column(String(300), primary_key=True)  # "<recording>/audio", "/metadata"
     recording: Mapped[str] = mapped_column(String(255), index=True)
-    kind: Mapped[str] = mapped_column(String(16))  # audio | metadata
+    kind: Mapped[str] = mapped_column(String(16))  # audio | transcript | metadata
     state: Mapped[str] = mapped_column(String(16), index=True)  # fetching|pending|uploading|done|dead
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)

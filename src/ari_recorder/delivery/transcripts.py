@@ -1,0 +1,242 @@
+"""From an ended webchat to the spool and the queue: what a recording's fetch is for a call.
+
+Each transcript chosen (domain/chat.py) is encrypted into the spool with its metadata sidecar,
+straight from memory: its plaintext never touches the disk. Then one transaction writes the chat
+(interaction, attached data, segments with their decisions, a recording per transcript), one
+delivery row per file, due at once, and the audit row. Either all of it is there or none: a
+failure before the commit removes this attempt's files, and a chat reported twice keeps the first
+report's rows (the second's files are removed; the caller is told it was already received).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import msgspec
+from sqlalchemy.exc import IntegrityError
+
+from ari_recorder.delivery import crypto
+from ari_recorder.delivery.naming import render
+from ari_recorder.delivery.queue import WRITTEN, Kind, Spooled, queued_row
+from ari_recorder.delivery.settings import DeliverySettings
+from ari_recorder.domain.chat import Chat, SegmentVerdict, transcript
+from ari_recorder.storage.store import Store
+from ari_recorder.storage.tables import AttachedDataRow, AuditRow, InteractionRow, RecordingRow, SegmentRow
+
+EXTENSION = "txt"
+SIDE = "chat"  # the {side} of the name template: a transcript holds both parties
+
+
+@dataclass(frozen=True)
+class Written:
+    """A segment's transcript and its metadata, encrypted in the spool, not yet queued."""
+
+    recording: str  # the transcript's name, as a recording's ("chat-<id>-<segment>")
+    verdict: SegmentVerdict
+    files: tuple[Spooled, ...]
+
+
+def recording_name(chat: Chat, number: int) -> str:
+    return f"chat-{chat.interaction.id}-{number}"
+
+
+class TranscriptSpool:
+    def __init__(self, settings: DeliverySettings, keys: list[Any]) -> None:
+        self.settings, self.keys = settings, keys
+        self.out = settings.spool / "out"
+
+    async def write(self, chat: Chat, verdict: SegmentVerdict) -> Written:
+        """The segment's transcript and sidecar, encrypted, fsynced, in place in the spool."""
+        segment = verdict.segment
+        name = recording_name(chat, segment.number)
+        # A name of this attempt's own: a chat reported twice at once must not overwrite the
+        # files the other report's rows point at.
+        base = f"{name}.{uuid.uuid4().hex[:12]}"
+        fields = _name_fields(chat, verdict, name)
+        remote = render(self.settings.name_template, ext=EXTENSION, **fields) + ".age"
+        meta_remote = render(self.settings.name_template, ext="json", **fields)
+        meta_name = f"{base}.json"
+        if self.settings.encrypt_metadata:
+            meta_remote, meta_name = meta_remote + ".age", meta_name + ".age"
+        text_name = f"{base}.{EXTENSION}.age"
+        try:
+            await asyncio.to_thread(self.out.mkdir, parents=True, exist_ok=True, mode=0o700)
+            text = transcript(chat, segment).encode()
+            sealed = await asyncio.to_thread(crypto.write_sealed, text, self.out / text_name, self.keys)
+            document = _metadata(chat, verdict, name, remote, sealed, len(chat.messages_of(segment)))
+            keys = self.keys if self.settings.encrypt_metadata else None
+            meta = await asyncio.to_thread(crypto.write_sealed, document, self.out / meta_name, keys)
+        except BaseException:
+            self._remove(text_name, meta_name)
+            raise
+        return Written(
+            name,
+            verdict,
+            (
+                Spooled(Kind.TRANSCRIPT, remote, f"out/{text_name}", sealed.size, sealed.sha256),
+                Spooled(Kind.METADATA, meta_remote, f"out/{meta_name}", meta.size, meta.sha256),
+            ),
+        )
+
+    def discard(self, written: list[Written]) -> None:
+        """This attempt's files out of the spool (it failed, or the chat was already received)."""
+        self._remove(*(Path(f.spool_path).name for w in written for f in w.files))
+
+    def _remove(self, *names: str) -> None:
+        for name in names:
+            for path in (self.out / name, self.out / f"{name}.{crypto.OWNER}.part"):
+                path.unlink(missing_ok=True)
+
+
+async def queue_chat(
+    store: Store,
+    chat: Chat,
+    verdicts: tuple[SegmentVerdict, ...],
+    written: list[Written],
+    *,
+    actor: str,
+    now: datetime,
+) -> bool:
+    """The chat, its decisions, its transcripts' delivery rows and its audit row, in one
+    transaction. False, with nothing written, when a chat of this id was already received."""
+    by_segment = {w.verdict.segment.number: w for w in written}
+    try:
+        async with store.sessions.begin() as session:
+            session.add(_interaction_row(chat))
+            await session.flush()  # a second report of the chat stops here
+            metadata = chat.interaction.metadata
+            session.add_all(
+                AttachedDataRow(interaction_id=chat.interaction.id, key=k, value=v)
+                for k, v in metadata.items()
+            )
+            for verdict in verdicts:
+                kept = by_segment.get(verdict.segment.number)
+                session.add(_segment_row(chat, verdict, kept))
+                if kept is not None:
+                    session.add(_recording_row(chat, kept))
+                    session.add_all(queued_row(kept.recording, f, now, chat.ended_at) for f in kept.files)
+            await session.flush()
+            session.add(_audit_row(chat, verdicts, written, actor, now))
+    except IntegrityError:
+        return False
+    return True
+
+
+def _interaction_row(chat: Chat) -> InteractionRow:
+    return InteractionRow(
+        id=chat.interaction.id,
+        media="webchat",
+        direction=chat.interaction.direction.value,
+        queue=chat.interaction.queue,
+        customer_channel="",
+        phase="ended",
+        started_at=chat.started_at,
+        ended_at=chat.ended_at,
+    )
+
+
+def _levels(verdict: SegmentVerdict) -> list[dict[str, str]]:
+    return [{"level": s.level.value, "by": s.by} for s in verdict.decision.selections]
+
+
+def _segment_row(chat: Chat, verdict: SegmentVerdict, kept: Written | None) -> SegmentRow:
+    segment = verdict.segment
+    return SegmentRow(
+        interaction_id=chat.interaction.id,
+        number=segment.number,
+        agent=segment.agent.agent,
+        channel="webchat",
+        recorded=kept is not None,
+        levels=_levels(verdict),
+        reason=verdict.decision.reason,
+        recording=kept.recording if kept is not None else None,
+        started_at=segment.started_at,
+    )
+
+
+def _recording_row(chat: Chat, kept: Written) -> RecordingRow:
+    segment = kept.verdict.segment
+    return RecordingRow(
+        name=kept.recording,
+        interaction_id=chat.interaction.id,
+        segment=segment.number,
+        side=SIDE,
+        channels=1,
+        state=WRITTEN,
+        levels=_levels(kept.verdict),
+        started_at=segment.started_at,
+        finished_at=segment.ended_at,
+        pauses=[],
+    )
+
+
+def _audit_row(
+    chat: Chat, verdicts: tuple[SegmentVerdict, ...], written: list[Written], actor: str, now: datetime
+) -> AuditRow:
+    return AuditRow(
+        id=f"chat/{chat.interaction.id}/received",
+        at=now,
+        actor=actor,
+        action="chat-received",
+        subject=chat.interaction.id,
+        detail={
+            "segments": [
+                {"segment": v.segment.number, "agent": v.segment.agent.agent, "reason": v.decision.reason}
+                for v in verdicts
+            ],
+            "transcripts": [w.recording for w in written],
+        },
+    )
+
+
+def _name_fields(chat: Chat, verdict: SegmentVerdict, name: str) -> dict[str, object]:
+    segment = verdict.segment
+    return {
+        "date": segment.started_at.date().isoformat(),
+        "queue": segment.queue.queue if segment.queue is not None else "no-queue",
+        "interaction": chat.interaction.id,
+        "segment": segment.number,
+        "agent": segment.agent.agent,
+        "side": SIDE,
+        "recording": name,
+        "direction": chat.interaction.direction.value,
+    }
+
+
+def _metadata(
+    chat: Chat, verdict: SegmentVerdict, name: str, remote: str, sealed: crypto.Sealed, messages: int
+) -> bytes:
+    """The sidecar: the audio recordings' fields where they apply, and the transcript's own."""
+    segment = verdict.segment
+    document = {
+        "media": "webchat",
+        "recording": name,
+        "interaction": chat.interaction.id,
+        "segment": segment.number,
+        "agent": segment.agent.agent,
+        "queue": segment.queue.queue if segment.queue is not None else None,
+        "direction": chat.interaction.direction.value,
+        "customer": chat.interaction.metadata.get("customer"),
+        "side": SIDE,
+        "levels": _levels(verdict),
+        "reason": verdict.decision.reason,
+        "pauses": [],
+        "attached": dict(chat.interaction.metadata),
+        "started_at": segment.started_at.isoformat(),
+        "finished_at": segment.ended_at.isoformat(),
+        "chat_started_at": chat.started_at.isoformat(),
+        "chat_ended_at": chat.ended_at.isoformat(),
+        "transcript": {
+            "file": remote,
+            "format": "text/plain; charset=utf-8",
+            "messages": messages,
+            "size": sealed.plain_size,
+            "sha256": sealed.plain_sha256,
+        },
+    }
+    return msgspec.json.format(msgspec.json.encode(document), indent=2) + b"\n"
