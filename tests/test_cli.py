@@ -146,17 +146,26 @@ async def test_demo_runs_on_embedded_defaults_and_exits_0(tmp_path: Path) -> Non
     assert re.search(keys + ", ended by resume", text), text
     assert re.search(r"by 1001 \(api, silence\), ended by transfer", text)
     # Agent 3002 is drawn at 30 %: six recordings, or seven when the draw picks the transfer.
+    # Webchats: 1001's segment has a transcript, 1002's not; a chat that reached 1003 has none.
+    assert re.search(
+        r"webchat webchat-1\n  segment 1: agent 1001  transcript=yes  \(selected by agent 1001\)", text
+    )
+    assert "segment 2: agent 1002  transcript=no  (not drawn: agent 1002 at 0%, queue support at 0%)" in text
+    assert re.search(
+        r"webchat webchat-2\n  segment 1: agent 1001  transcript=no  \(no transcript for this chat", text
+    )
     found = re.search(
-        r"7 calls handled; (\d) recordings delivered, encrypted, to (\S+); left in Asterisk: "
-        r"0 channels, 0 bridges, 0 recordings.",
+        r"7 calls and 2 webchats handled; (\d) recordings and transcripts delivered, encrypted, to (\S+); "
+        r"left in Asterisk: 0 channels, 0 bridges, 0 recordings.",
         text,
     )
     assert found is not None, text
-    delivered = int(found.group(1))
+    delivered = int(found.group(1)) - 1  # the transcript
     assert delivered in (6, 7)
     outbox = tmp_path / "var" / "outbox"
     audio = sorted(outbox.rglob("*.wav.age"))
-    assert len(audio) == delivered and len(list(outbox.rglob("*.json.age"))) == delivered
+    assert len(audio) == delivered and len(list(outbox.rglob("*.json.age"))) == delivered + 1
+    (transcript,) = outbox.rglob("*.txt.age")
     # The standard age CLI reads what was delivered, with the demo's key.
     key = tmp_path / "var" / "keys" / "demo.key"
     age = await asyncio.create_subprocess_exec(
@@ -173,4 +182,14 @@ async def test_demo_runs_on_embedded_defaults_and_exits_0(tmp_path: Path) -> Non
     plain, _ = await age.communicate()
     (pause,) = json.loads(plain)["pauses"]
     assert (pause["by"], pause["source"], pause["ended_by"]) == ("2001", "keys", "resume")
+    age = await asyncio.create_subprocess_exec(
+        "age", "-d", "-i", str(key), str(transcript), stdout=asyncio.subprocess.PIPE
+    )
+    plain, _ = await age.communicate()
+    lines = plain.decode().splitlines()
+    assert lines[0] == "# webchat webchat-1, segment 1: agent 1001, queue support", lines
+    assert [line.split(" ", 1)[1] for line in lines[2:]] == [
+        "agent 1001: Hello, 1001 here.",
+        "customer: My order is late.",
+    ], "1001's stretch only: not the welcome before it, not 1002's after it"
     assert "Traceback" not in err.decode()

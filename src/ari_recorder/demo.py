@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -70,6 +71,10 @@ OUTBOUND = [("3005", "15550100")]
 # Agent 1001 pauses its recording from the agent desktop (its own token) before the transfer.
 DESKTOP_PAUSES = {"15550001": "1001"}
 TALK_SECONDS = 6.5  # long enough for the 2xxx handset's *7 ... *8
+# Webchats the chat platform reports once they ended: (id, the agents it went through, in order).
+# 1001 records all of its conversations, 1002 none at agent level; 1003 has not consented, so a
+# chat that reached 1003 has no transcript at all.
+WEBCHATS = [("webchat-1", ("1001", "1002")), ("webchat-2", ("1001", "1003"))]
 
 
 async def run_demo(var: Path) -> int:
@@ -145,6 +150,7 @@ async def run_demo(var: Path) -> int:
                 async with http.post(f"{sim.base_url}/sim/hangup", json={"customer": caller}) as r:
                     r.raise_for_status()
             await asyncio.wait_for(done.wait(), 30)
+            chats = [await _report_chat(http, app.api_url, admin_token, *chat) for chat in WEBCHATS]
             channels, bridges = await app.ari.list_channels(), await app.ari.list_bridges()
             # Every finished recording: fetched, encrypted with its metadata, delivered (with no
             # SFTP server configured, into the local outbox), deleted in Asterisk.
@@ -178,14 +184,26 @@ async def run_demo(var: Path) -> int:
                     f"{pause['seconds']:.2f} s long, by {pause['by']} ({pause['source']}, "
                     f"{pause['behavior']}), ended by {pause['ended_by']}"
                 )
+    for chat in chats:
+        print(f"webchat {chat['chat']}")
+        for seg in chat["segments"]:
+            path = delivered.get(seg["transcript"] or "")
+            ok = ok and (seg["transcript"] is None or path is not None)
+            where = f"  -> {var / 'outbox' / path}" if path else ""
+            print(
+                f"  segment {seg['segment']}: agent {seg['agent']}  "
+                f"transcript={'yes' if seg['recorded'] else 'no'}  ({seg['reason']}){where}"
+            )
     print(
-        f"\n{len(reports)} calls handled; {len(delivered)} recordings delivered, encrypted, to "
-        f"{var / 'outbox'}; left in Asterisk: {len(channels)} channels, {len(bridges)} bridges, "
-        f"{len(stored)} recordings.\n"
-        f"read one: age -d -i {key} <file>.wav.age > call.wav (its metadata: <file>.json.age)"
+        f"\n{len(reports)} calls and {len(chats)} webchats handled; {len(delivered)} recordings and "
+        f"transcripts delivered, encrypted, to {var / 'outbox'}; left in Asterisk: {len(channels)} "
+        f"channels, {len(bridges)} bridges, {len(stored)} recordings.\n"
+        f"read one: age -d -i {key} <file>.wav.age > call.wav (a transcript: <file>.txt.age; "
+        "the metadata: <file>.json.age)"
     )
     expected = len(CALLS) + len(OUTBOUND)
-    return 0 if ok and len(reports) == expected and not channels and not bridges and not stored else 1
+    handled = len(reports) == expected and len(chats) == len(WEBCHATS)
+    return 0 if ok and handled and not channels and not bridges and not stored else 1
 
 
 def _demo_recipient(key: Path) -> str:
@@ -198,6 +216,49 @@ def _demo_recipient(key: Path) -> str:
     raise ValueError(f"{key}: no '# public key:' line; remove the file to make a new pair")
 
 
+async def _report_chat(
+    http: aiohttp.ClientSession, api_url: str, token: str, chat_id: str, agents: tuple[str, ...]
+) -> dict[str, Any]:
+    """The chat platform's report of an ended chat: two minutes with each agent in turn."""
+    end = datetime.now(UTC).replace(microsecond=0)
+    start = end - timedelta(minutes=2 * len(agents) + 1)
+    segments, messages = (
+        [],
+        [{"at": start.isoformat(), "from": "system", "text": "Welcome! An agent will join."}],
+    )
+    for n, agent in enumerate(agents):
+        joined = start + timedelta(minutes=1 + 2 * n)
+        segments.append({"agent": agent, "started_at": joined.isoformat()})
+        messages += [
+            {
+                "at": (joined + timedelta(seconds=5)).isoformat(),
+                "from": "agent",
+                "text": f"Hello, {agent} here.",
+            },
+            {
+                "at": (joined + timedelta(seconds=30)).isoformat(),
+                "from": "customer",
+                "text": "My order is late.",
+            },
+        ]
+    report = {
+        "id": chat_id,
+        "queue": "support",
+        "started_at": start.isoformat(),
+        "ended_at": end.isoformat(),
+        "customer": "chat-customer-7",
+        "segments": segments,
+        "messages": messages,
+    }
+    async with http.post(
+        f"{api_url}/api/v1/chats", json=report, headers={"Authorization": f"Bearer {token}"}
+    ) as r:
+        r.raise_for_status()
+        outcome: dict[str, Any] = await r.json()
+    print(f"chat platform: POST {api_url}/api/v1/chats ({chat_id}, agents {', '.join(agents)}): {r.status}")
+    return outcome
+
+
 async def _pauses(store: Store) -> dict[str, list[dict[str, Any]]]:
     """Recording -> its pause timeline."""
     async with store.sessions() as session:
@@ -206,11 +267,11 @@ async def _pauses(store: Store) -> dict[str, list[dict[str, Any]]]:
 
 
 async def _delivered(store: Store) -> dict[str, str]:
-    """Recording -> where its audio was delivered, for the rows that are done."""
+    """Recording -> where its audio (or a chat's transcript) was delivered, for the rows that are done."""
     async with store.sessions() as session:
         rows = await session.execute(
             select(DeliveryRow.recording, DeliveryRow.remote_path).where(
-                DeliveryRow.kind == "audio", DeliveryRow.state == "done"
+                DeliveryRow.kind.in_(("audio", "transcript")), DeliveryRow.state == "done"
             )
         )
         return {recording: path for recording, path in rows.all()}
