@@ -170,6 +170,12 @@ async def test_a_wrong_host_key_is_refused_and_not_retried_blindly(
     assert all("host key" in (row.last_error or "") for row in rows)
     assert sshd.files() == []
     assert delivery.counters.dead == 2
+    audit = await sqlite_store.audit("call-1-seg1-1001")
+    assert sorted((a.action, a.actor, a.detail["kind"], a.detail["stage"]) for a in audit) == [
+        ("delivery-dead", "controller", "audio", "upload"),
+        ("delivery-dead", "controller", "metadata", "upload"),
+    ]
+    assert all("host key" in a.detail["error"] for a in audit)
 
 
 async def test_an_authentication_failure_is_retried_then_dead_and_keeps_the_key_secret(
@@ -208,6 +214,21 @@ async def test_an_authentication_failure_is_retried_then_dead_and_keeps_the_key_
     await delivery.drain()
     await delivery.aclose()
     assert sshd.files() == expected_files(1)
+    # The audit trail tells the audio's story, attempt by attempt: who, what, why (the test's
+    # clock gives the last three one time: they are compared as a set).
+    audit = {
+        (a.action, a.actor, a.detail.get("attempt")): a
+        for a in await sqlite_store.audit("call-1-seg1-1001")
+        if a.detail["delivery"].endswith("/audio")
+    }
+    assert set(audit) == {
+        ("delivery-failed", "controller", 1),
+        ("delivery-dead", "controller", 2),
+        ("delivery-retry", "cli", None),
+        ("delivered", "controller", 1),
+    }
+    assert "authentication refused" in audit["delivery-dead", "controller", 2].detail["error"]
+    assert audit["delivered", "controller", 1].detail["remote_path"] == AUDIO.format(n=1)
 
 
 async def test_a_restart_resumes_pending_and_abandoned_rows(
@@ -375,3 +396,10 @@ async def test_a_remote_error_is_retried_until_the_platform_is_fixed(
     await delivery.drain()
     await delivery.aclose()
     assert sshd.files() == expected_files(1)
+    # Each attempt in the audit trail, with what went wrong.
+    audit = [a for a in await sqlite_store.audit("call-1-seg1-1001") if a.detail["kind"] == "audio"]
+    assert [(a.action, a.detail["attempt"], a.detail.get("stage")) for a in audit] == [
+        ("delivery-failed", 1, "upload"),
+        ("delivered", 2, None),
+    ]
+    assert "incoming/2024-05-17" in audit[0].detail["error"] and audit[0].detail["retry_at"] is not None

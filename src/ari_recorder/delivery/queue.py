@@ -293,9 +293,13 @@ class DeliveryQueue:
 
     async def done(self, row: DeliveryRow) -> bool:
         now = self.clock()
+        audit = self._audit(
+            row, "delivered", now, remote_path=row.remote_path, size=row.size, sha256=row.sha256
+        )
         return await self._change(
             row,
             State.UPLOADING,
+            audit,
             state=State.DONE.value,
             delivered_at=now,
             last_error=None,
@@ -309,15 +313,42 @@ class DeliveryQueue:
             state = State.DEAD
         else:
             state = State.FETCHING if row.state == State.FETCHING else State.PENDING
+        now = self.clock()
+        what = "delivery-dead" if state is State.DEAD else "delivery-failed"
+        stage = "fetch" if row.state == State.FETCHING else "upload"
+        retry = retry_at.isoformat() if retry_at else None
+        audit = self._audit(row, what, now, stage=stage, error=error[:1024], retry_at=retry)
         return await self._change(
             row,
             State(row.state),
+            audit,
             state=state.value,
             last_error=error[:1024],
-            next_attempt_at=retry_at or self.clock(),
+            next_attempt_at=retry_at or now,
         )
 
-    async def _change(self, row: DeliveryRow, current: State, **values: Any) -> bool:
+    def _audit(self, row: DeliveryRow, action: str, now: datetime, **detail: Any) -> AuditRow:
+        """What happened to a file, for the audit trail: written with the change it describes.
+        One row per attempt (the attempt's number is in its id: a retried commit keeps one)."""
+        return AuditRow(
+            id=_audit_id(f"delivery/{row.id}/{row.attempts}/{action}"),
+            at=now,
+            actor="controller",
+            action=action,
+            subject=row.recording,
+            detail={
+                "delivery": row.id,
+                "kind": row.kind,
+                "attempt": row.attempts,
+                "worker": self.worker,
+                **detail,
+            },
+        )
+
+    async def _change(
+        self, row: DeliveryRow, current: State, audit: AuditRow | None = None, **values: Any
+    ) -> bool:
+        """Compare-and-set on this worker's claim; the audit row only if the change was made."""
         async with self.store.sessions.begin() as session:
             result = await session.execute(
                 update(DeliveryRow)
@@ -329,7 +360,9 @@ class DeliveryQueue:
                 .values(**values)
                 .execution_options(synchronize_session=False)
             )
-        changed: int = result.rowcount  # type: ignore[attr-defined]
+            changed: int = result.rowcount  # type: ignore[attr-defined]
+            if changed == 1 and audit is not None:
+                await session.merge(audit)
         return changed == 1
 
     # ----- looking -----
