@@ -111,6 +111,10 @@ def test_the_config_file_can_come_from_the_environment(tmp_path: Path) -> None:
         ({"ARI_RECORDER_API__PORT": "70000"}, "api.port: expected 0..65535"),
         ({"ARI_RECORDER_ARI__PHONE_TRANSFERS": "refer"}, "ari.phone_transfers: expected application or"),
         ({"ARI_RECORDER_DATABASE__SCHEMA": "recorder"}, "database.schema: only PostgreSQL"),
+        (
+            {"ARI_RECORDER_DELIVERY__SPOOL_RETENTION_DAYS": "-1"},
+            "delivery.spool_retention_days: Expected `int` >= 0",
+        ),
     ],
 )
 def test_a_wrong_value_is_refused_naming_the_key(

@@ -21,10 +21,11 @@ from typing import TypeVar
 from ari_recorder import metrics
 from ari_recorder.ari.errors import AriError
 from ari_recorder.ari.rest import AriClient
-from ari_recorder.delivery import crypto
+from ari_recorder.delivery import crypto, retention
 from ari_recorder.delivery.errors import DeliveryError, NotConfigured, Permanent
 from ari_recorder.delivery.fetch import Spooler
 from ari_recorder.delivery.queue import Clock, DeliveryQueue, State, utc
+from ari_recorder.delivery.retention import Purged
 from ari_recorder.delivery.settings import DeliverySettings
 from ari_recorder.delivery.targets import OutboxTarget, SftpTarget, Target
 from ari_recorder.storage.store import Store
@@ -37,6 +38,8 @@ T = TypeVar("T")
 # after the loops' passes, but not more often than GAUGES_MIN_SECONDS however busy they are.
 GAUGES_SECONDS = 5.0
 GAUGES_MIN_SECONDS = 1.0
+# How often `run` purges what the retention settings make due (delivery/retention.py).
+PURGE_SECONDS = 3600.0
 
 
 @dataclass(frozen=True)
@@ -115,6 +118,7 @@ class Delivery:
                 for n in range(self.settings.parallel_uploads):
                     group.create_task(self._loop(f"upload-{n}", self._upload_one, self._upload_wanted))
                 group.create_task(self._gauges_loop())
+                group.create_task(self._purge_loop())
         finally:
             self._running = None
 
@@ -211,6 +215,26 @@ class Delivery:
                     await self._gauges_wanted.wait()
             with contextlib.suppress(TimeoutError):  # woken by a busy loop: not more often than this
                 async with asyncio.timeout(max(0.0, began + GAUGES_MIN_SECONDS - loop.time())):
+                    await self._closed.wait()
+
+    # ----- retention -----
+    async def purge(self) -> Purged:
+        """The spool copies and metadata whose retention has passed, purged (and audited)."""
+        purged = await retention.purge(self.queue.store, self.settings, self.clock())
+        if purged.files or purged.interactions:
+            log.info(
+                "delivery action=purge spool-copies=%s interactions=%s", purged.files, purged.interactions
+            )
+        return purged
+
+    async def _purge_loop(self) -> None:
+        while not self._closing:
+            try:
+                await self.purge()
+            except Exception as error:  # the database away: the loops say so; the purge waits
+                log.warning("delivery action=purge failed: %s", error)
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(PURGE_SECONDS):
                     await self._closed.wait()
 
     # ----- fetching -----

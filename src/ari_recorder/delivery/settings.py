@@ -45,6 +45,11 @@ class DeliverySettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown
     backoff_cap: PositiveSeconds = 600.0
     lease_seconds: Positive = 300  # a claimed row whose worker went silent this long is taken again
     poll_seconds: PositiveSeconds = 5.0  # how often to look for rows other processes queued
+    # Retention (delivery/retention.py), in days; each purge is audited. The spool's encrypted copy
+    # of a delivered file, after the delivery (0: at once). An interaction's metadata in the
+    # database, after it ended and every file of it was delivered; absent: kept for ever.
+    spool_retention_days: Annotated[int, msgspec.Meta(ge=0)] = 7
+    metadata_retention_days: Annotated[int, msgspec.Meta(ge=0)] | None = None
 
     def __post_init__(self) -> None:
         problems = self.problems()
