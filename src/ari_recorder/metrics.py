@@ -44,6 +44,17 @@ DELIVERY_LATENCY = Histogram(
     "From the recording finished in Asterisk to the file held by the platform.",
     buckets=(5, 15, 30, 60, 120, 300, 600, 1800, 3600, 7200, 21600, 86400),
 )
+# ----- webchats -----
+CHAT_OUTCOMES = ("transcribed", "not_selected", "no_consent")
+CHATS = Counter(
+    "ari_recorder_chats",
+    "Ended webchats received (each once): transcribed (one segment or more), not_selected (no "
+    "segment drawn), no_consent (an agent of the chat has not consented: no transcript at all).",
+    ["outcome"],
+)
+TRANSCRIPTS = Counter("ari_recorder_transcripts", "Webchat segments' transcripts queued for delivery.")
+for _outcome in CHAT_OUTCOMES:
+    CHATS.labels(_outcome)
 for _state in DELIVERY_STATES:  # every series exists from the start, at 0
     DELIVERY_QUEUE.labels(_state)
 for _result in DELIVERY_RESULTS:
@@ -80,3 +91,9 @@ def delivery_queue(counts: Mapping[str, int], oldest_pending: float | None) -> N
     for state in DELIVERY_STATES:
         DELIVERY_QUEUE.labels(state).set(counts.get(state, 0))
     DELIVERY_OLDEST_PENDING.set(max(0.0, oldest_pending) if oldest_pending is not None else 0.0)
+
+
+def chat_received(transcripts: int, consented: bool) -> None:
+    """A new chat's outcome: how many transcripts, and whether every agent had consented."""
+    CHATS.labels("transcribed" if transcripts else "not_selected" if consented else "no_consent").inc()
+    TRANSCRIPTS.inc(transcripts)

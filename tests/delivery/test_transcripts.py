@@ -71,6 +71,14 @@ async def post(w: World, body: object, headers: dict[str, str] = ADMIN) -> tuple
         return r.status, await r.json()
 
 
+async def scrape(w: World) -> dict[str, float]:
+    """/metrics, as Prometheus reads it: sample -> value."""
+    async with w.http.get(f"{w.api_url}/metrics") as r:
+        text = await r.text()
+    samples = (line.rsplit(" ", 1) for line in text.splitlines() if line and not line.startswith("#"))
+    return {name: float(value) for name, value in samples}
+
+
 async def delivered(store: Store, count: int) -> list[str]:
     """Wait until `count` rows are done (the running delivery uploads them); their remote paths."""
     async with asyncio.timeout(20):
@@ -152,12 +160,15 @@ async def test_a_chat_transferred_to_an_agent_without_consent_produces_no_transc
 ) -> None:
     settings = local_settings(tmp_path, identity)
     async with world(tmp_path, QUEUES, AGENTS, delivery=settings) as w:
+        before = await scrape(w)  # (the counters are the process's: other tests' chats are in them)
         status, answer = await post(w, a_chat("chat-8", ("1001", None), ("1003", None)))
         unanswered = await post(w, a_chat("chat-8b"))  # no agent ever joined (schemathesis's find)
         rows = await list_deliveries(w.store)
         audit = await w.store.audit("chat-8")
         async with w.http.get(f"{w.api_url}/api/v1/chats/chat-8", headers=ADMIN) as r:
             again = r.status, await r.json()
+        after_reading = await w.store.audit("chat-8")
+        metrics = await scrape(w)
 
     assert status == 201
     assert [s["recorded"] for s in answer["segments"]] == [False, False]
@@ -173,6 +184,12 @@ async def test_a_chat_transferred_to_an_agent_without_consent_produces_no_transc
         "reason": answer["segments"][1]["reason"],
     }
     assert again == (200, {**answer, "already_received": True})
+    reads = [a for a in after_reading if a.action == "metadata-read"]
+    assert [(a.actor, a.subject) for a in reads] == [("admin", "chat-8")], "who read the chat's metadata"
+    chats = 'ari_recorder_chats_total{outcome="%s"}'
+    assert metrics[chats % "no_consent"] - before[chats % "no_consent"] == 1
+    assert metrics[chats % "not_selected"] - before[chats % "not_selected"] == 1  # chat-8b: no agent
+    assert metrics["ari_recorder_transcripts_total"] == before["ari_recorder_transcripts_total"]
     assert unanswered == (201, {"chat": "chat-8b", "already_received": False, "segments": []})
 
 

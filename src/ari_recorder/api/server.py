@@ -253,7 +253,7 @@ async def chat_outcome(request: web.Request) -> web.Response:
     """GET /api/v1/chats/{id}: what was decided for a chat received before."""
     await _require_admin(request)
     try:
-        outcome = await request.app[CHATS].outcome(request.match_info["id"])
+        outcome = await request.app[CHATS].read(request.match_info["id"], "admin")
     except Conflict as e:
         raise ApiError(404, str(e)) from None
     if outcome is None:

@@ -8,6 +8,7 @@ into the spool and queues them (delivery/transcripts.py), and wakes the upload w
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -16,6 +17,7 @@ from typing import Annotated, Any, Literal
 import msgspec
 from sqlalchemy import select
 
+from ari_recorder import metrics
 from ari_recorder.delivery import crypto
 from ari_recorder.delivery.transcripts import TranscriptSpool, Written, queue_chat
 from ari_recorder.domain.chat import Chat, ChatSegment, Message, SegmentVerdict, Sender, decide_chat
@@ -23,7 +25,7 @@ from ari_recorder.domain.policy import AgentId, AgentPolicy, Direction, Interact
 from ari_recorder.engine.inbound import company_policy, queue_policy
 from ari_recorder.settings import Settings
 from ari_recorder.storage.store import Store
-from ari_recorder.storage.tables import InteractionRow, SegmentRow
+from ari_recorder.storage.tables import AuditRow, InteractionRow, SegmentRow
 
 Moment = Annotated[datetime, msgspec.Meta(tz=True)]  # with its offset: no guessing the zone
 # As the API document says (api/openapi.py's CHAT_ID), but \Z: Python's $ lets a newline through.
@@ -195,6 +197,7 @@ class ChatIntake:
             if again is None:
                 raise RuntimeError(f"chat {report.id!r} was neither written nor found")
             return again
+        metrics.chat_received(len(written), all(s.agent.permit_recordings for s in chat.segments))
         if written:
             self.queued()
         return _outcome(report.id, verdicts, written)
@@ -217,6 +220,23 @@ class ChatIntake:
     def _discard(self, written: list[Written]) -> None:
         if self.spool is not None:
             self.spool.discard(written)
+
+    async def read(self, chat: str, actor: str) -> ChatOutcome | None:
+        """`outcome`, for someone asking: the access is in the audit trail (who read what, when)."""
+        outcome = await self.outcome(chat)
+        if outcome is not None:
+            async with self.store.sessions.begin() as session:
+                session.add(
+                    AuditRow(
+                        id=f"read/{chat}/{uuid.uuid4().hex}",
+                        at=self.clock(),
+                        actor=actor,
+                        action="metadata-read",
+                        subject=chat,
+                        detail={"what": "the chat's segments, decisions and transcripts"},
+                    )
+                )
+        return outcome
 
     async def outcome(self, chat: str) -> ChatOutcome | None:
         """What was decided for a chat received before; None if never received; Conflict when
