@@ -139,6 +139,13 @@ class Sshd:
                     return
                 await asyncio.sleep(0.05)
 
+    async def freeze(self) -> None:
+        """The daemon and its sessions stopped (SIGSTOP) where they are: a server that hangs."""
+        if self.process is not None:
+            for pid in [self.process.pid, *_descendants(self.process.pid)]:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGSTOP)
+
     async def stop(self) -> None:
         """The daemon and every session it forked (an outage, not just no new connections)."""
         if self.process is None or self.process.poll() is not None:

@@ -6,11 +6,14 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import inspect
 import json
 import logging
 import stat
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import msgspec
 import pytest
@@ -22,7 +25,7 @@ from ari_recorder.simulator.server import RunningSimulator
 from ari_recorder.storage.store import Store
 from ari_recorder.storage.tables import DeliveryRow
 from tests.delivery.conftest import Clock, Identity, local_settings, sftp_settings
-from tests.delivery.support import Sshd, age_decrypt, ready_recording, require
+from tests.delivery.support import Sshd, age_decrypt, noise_wav, ready_recording, require
 
 AUDIO = "2024-05-17/support/call-{n}-1-1001.wav.age"
 META = "2024-05-17/support/call-{n}-1-1001.json.age"
@@ -141,6 +144,63 @@ async def test_an_sftp_outage_mid_queue_delays_but_delivers_each_file_once(
     await delivery.aclose()
     assert sshd.files() == expected_files(1, 2, 3)
     assert {state for state, _ in (await states(delivery)).values()} == {State.DONE}
+
+
+async def test_sshd_killed_mid_upload_then_back_delivers_the_file_once_and_whole(
+    sqlite_store: Store,
+    sim: RunningSimulator,
+    ari: AriClient,
+    sshd: Sshd,
+    identity: Identity,
+    tmp_path: Path,
+    clock: Clock,
+) -> None:
+    """The server dies while a large file is half written under its temporary name: the platform
+    never sees it under its final name; once the server is back, the next attempt writes it whole."""
+    _, audio = await ready_recording(sqlite_store, sim, "call-1", content=noise_wav(64 * 1024 * 1024))
+    delivery = Delivery(sqlite_store, ari, sftp_settings(tmp_path, identity, sshd), clock=clock)
+    running = asyncio.create_task(delivery.run())
+    incoming = sshd.remote / "incoming"
+    part = incoming / AUDIO.format(n=1).replace("call-1-1-1001.wav.age", ".call-1-1-1001.wav.age.part")
+    try:
+        written = await until(lambda: part.stat().st_size if part.exists() else 0, "a partial upload")
+        await sshd.freeze()  # mid-file: nothing more arrives
+        partial = part.stat().st_size
+        await sshd.stop()
+        row = await until(row_in(delivery, "call-1-seg1-1001/audio", State.PENDING), "the upload failed")
+        assert "connection lost" in (row.last_error or ""), row.last_error
+        assert not (incoming / AUDIO.format(n=1)).exists(), "never under its final name while partial"
+
+        await sshd.start()
+        clock.advance()
+        delivery.wake()
+        await until(row_in(delivery, "call-1-seg1-1001/audio", State.DONE), "the upload done")
+    finally:
+        await delivery.aclose()
+        await running
+    assert 0 < written <= partial < (incoming / AUDIO.format(n=1)).stat().st_size
+    assert sorted(sshd.files()) == expected_files(1), "one copy, no partial left"
+    assert age_decrypt(identity.path, incoming / AUDIO.format(n=1)) == audio
+
+
+async def until(check: Callable[[], Any], what: str, seconds: float = 60.0) -> Any:
+    """Poll `check` (a function, or one returning an awaitable) until it gives something true."""
+    async with asyncio.timeout(seconds):  # a bound on a wait, not an assertion about speed
+        while True:
+            found = check()
+            if inspect.isawaitable(found):
+                found = await found
+            if found:
+                return found
+            await asyncio.sleep(0.002)
+
+
+def row_in(delivery: Delivery, row_id: str, state: State) -> Callable[[], Awaitable[DeliveryRow | None]]:
+    async def check() -> DeliveryRow | None:
+        found = [r for r in await delivery.queue.rows() if r.id == row_id and r.state == state]
+        return found[0] if found else None
+
+    return check
 
 
 async def test_a_wrong_host_key_is_refused_and_not_retried_blindly(
