@@ -75,6 +75,10 @@ class OutboxTarget:
 _CIPHERS = sorted((alg.decode() for alg in get_default_encryption_algs()), key=lambda alg: "-gcm@" not in alg)
 
 
+# SFTP's own words for a connection gone under an operation (the server killed mid-file).
+_CONNECTION_GONE = (asyncssh.SFTPConnectionLost, asyncssh.SFTPNoConnection)
+
+
 class SftpTarget:
     """One SSH connection (opened on first use, again after a failure) shared by the uploads."""
 
@@ -90,10 +94,12 @@ class SftpTarget:
         final = posixpath.join(self.settings.sftp_remote_dir, remote)
         try:
             return await self._upload(sftp, local, final, size)
-        except asyncssh.SFTPError as error:
-            # The connection is fine; the server refused one operation (permissions, space).
-            raise Retryable(f"sftp {self.where}: {final}: {error.reason or type(error).__name__}") from None
         except (asyncssh.Error, OSError, TimeoutError) as error:
+            if isinstance(error, asyncssh.SFTPError) and not isinstance(error, _CONNECTION_GONE):
+                # The connection is fine; the server refused one operation (permissions, space).
+                raise Retryable(
+                    f"sftp {self.where}: {final}: {error.reason or type(error).__name__}"
+                ) from None
             await self._drop()
             raise Retryable(f"sftp {self.where}: connection lost during {final}: {_reason(error)}") from None
 
