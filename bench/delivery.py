@@ -1,13 +1,14 @@
 """Benchmark: encrypt + upload of N recordings of each size to a local OpenSSH sshd, beside
 OpenSSH's own `sftp` client uploading the same plaintext files (one batch) in the same run.
 
-Ours is the delivery stage's own parts: each file encrypted into the spool (crypto.encrypt_file,
-as the fetch stage does) while the previous ones upload (SftpTarget, as the upload workers do),
-over one SSH connection. Each size runs in a process of its own, so that its peak memory
-(ru_maxrss) is its own: it must not grow with the file size. Reported per size: our time and
-sftp's (median of --repeat runs, connection set-up included on both sides), the throughput ratio
-ours/sftp (aim: at least 0.9), our peak memory. --files 1 shows one file's latency instead, where
-encryption and upload cannot overlap.
+Ours is the delivery stage's own parts: each file encrypted into the spool (crypto.Encryptor, its
+process started by the first file, as the fetch stage does) while the previous ones upload
+(SftpTarget, as the upload workers do), over one SSH connection. Each size runs in a process of
+its own, so that its peak memory (ru_maxrss) is its own: it must not grow with the file size.
+Reported per size: our time and sftp's (median of --repeat runs, connection set-up included on
+both sides), the throughput ratio ours/sftp (aim: at least 0.9), our peak memory and the
+encryption process's ("enc MB"). --files 1 shows one file's latency instead, where encryption
+and upload cannot overlap.
 
 Fairness: before each timed run the page cache is written back (sync), so that neither side pays
 for the other's (or the test files') dirty pages, and what landed is removed, so that every run
@@ -18,7 +19,9 @@ negotiated (sftp keeps OpenSSH's defaults unless --sftp-cipher names one, e.g. o
 like-for-like transport). On a VM that hands freed memory back to its host, each page newly
 written costs much more CPU (seen here: about 4 s per GB): the spool copy, which sftp has no
 counterpart of, shows in "ours cpu s".
---phases prints when each of our files was encrypted and uploaded (to see them overlap).
+--phases prints when each of our files was encrypted and uploaded (to see them overlap), and
+where each side's CPU time went: our upload process, our encryption process, sftp with its ssh,
+and sshd's sessions on each side.
 
     .venv/bin/python bench/delivery.py --sizes 1,10,100,500 --files 4
 """
@@ -27,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import math
 import os
@@ -46,7 +50,7 @@ sys.path.insert(0, str(REPO))  # the test suite's sshd fixture, reused
 from tests.delivery.support import Sshd, require  # noqa: E402
 
 from ari_recorder.delivery import DeliverySettings, generate_keypair  # noqa: E402
-from ari_recorder.delivery.crypto import encrypt_file, recipients  # noqa: E402
+from ari_recorder.delivery.crypto import Encryptor  # noqa: E402
 from ari_recorder.delivery.targets import SftpTarget  # noqa: E402
 
 MB = 1024 * 1024
@@ -64,7 +68,7 @@ async def deliver_all(config: dict[str, str]) -> None:
         sftp_remote_dir=config["remote_dir"],
         age_recipients=[config["recipient"]],
     )
-    keys = recipients(settings.age_recipients)
+    encryptor = Encryptor(settings.age_recipients)
     target = SftpTarget(settings)
     sealed_files: asyncio.Queue[tuple[Path, int] | None] = asyncio.Queue(maxsize=2)
 
@@ -77,7 +81,7 @@ async def deliver_all(config: dict[str, str]) -> None:
         for n, name in enumerate(config["files"].split(",")):
             sealed_path = settings.spool / f"{n}-{Path(name).name}.age"
             since = time.perf_counter()
-            sealed = await asyncio.to_thread(encrypt_file, Path(name), sealed_path, keys)
+            sealed = await encryptor.encrypt(Path(name), sealed_path)
             phase(f"encrypt {n}", since)
             await sealed_files.put((sealed_path, sealed.size))
         await sealed_files.put(None)
@@ -100,9 +104,31 @@ async def deliver_all(config: dict[str, str]) -> None:
     info = connection.get_extra_info
     cipher = f"{info('send_cipher')}, compression {info('send_compression')}"
     await target.aclose()
-    peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    result = {"seconds": elapsed, "cpu": cpu, "peak_mb": peak_kb / 1024, "cipher": cipher, "phases": phases}
+    encryptor_mb = child_peak_mb()
+    await encryptor.aclose()
+    mine, encryption = (resource.getrusage(who) for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))
+    result = {
+        "seconds": elapsed,
+        "cpu": cpu,
+        "cpu_split": f"upload process {mine.ru_utime + mine.ru_stime:.1f}, "
+        f"encryption process {encryption.ru_utime + encryption.ru_stime:.1f}",
+        "peak_mb": mine.ru_maxrss / 1024,
+        "encryptor_mb": encryptor_mb,
+        "cipher": cipher,
+        "phases": phases,
+    }
     print(json.dumps(result))
+
+
+def child_peak_mb() -> float:
+    """The peak memory (VmHWM) of this process's child, the encryption process. Not RUSAGE_CHILDREN's:
+    Linux counts there the memory of the process it was forked from, before its exec."""
+    for status in Path("/proc").glob("[0-9]*/status"):
+        with contextlib.suppress(OSError, KeyError, ValueError):
+            fields = dict(line.split(":", 1) for line in status.read_text().splitlines() if ":" in line)
+            if int(fields["PPid"]) == os.getpid():
+                return int(fields["VmHWM"].split()[0]) / 1024
+    return math.nan
 
 
 def ours(config: dict[str, str]) -> dict[str, Any]:
@@ -153,6 +179,28 @@ def busy_cpu() -> float:
     return (int(user) + int(nice) + int(system) + int(irq) + int(softirq)) / os.sysconf("SC_CLK_TCK")
 
 
+class Spent:
+    """CPU seconds from now on of the client side (our processes, or sftp and its ssh) and of
+    sshd's sessions, the server side (reaped: their time is in sshd's children's)."""
+
+    def __init__(self, sshd: Sshd) -> None:
+        assert sshd.process is not None
+        self.stat = Path(f"/proc/{sshd.process.pid}/stat")
+        self.client, self.server = self.clients(), self.sessions()
+
+    def split(self) -> tuple[float, float]:
+        time.sleep(0.2)  # for sshd to reap the session
+        return self.clients() - self.client, self.sessions() - self.server
+
+    def clients(self) -> float:
+        usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+        return usage.ru_utime + usage.ru_stime
+
+    def sessions(self) -> float:
+        fields = self.stat.read_text().rsplit(")", 1)[1].split()
+        return (int(fields[13]) + int(fields[14])) / os.sysconf("SC_CLK_TCK")  # cutime, cstime
+
+
 def clean(*folders: Path) -> None:
     """What the previous run landed, so that the next uploads everything again."""
     for folder in folders:
@@ -179,7 +227,7 @@ async def main(sizes: list[int], repeat: int, count: int, sftp_cipher: str | Non
         ciphers = ""
         print(
             f"{'size':>7} {'ours s':>8} {'sftp s':>8} {'ours MB/s':>10} {'sftp MB/s':>10} "
-            f"{'ratio':>6} {'peak MB':>8} {'ours cpu s':>10} {'sftp cpu s':>10}"
+            f"{'ratio':>6} {'peak MB':>8} {'enc MB':>7} {'ours cpu s':>10} {'sftp cpu s':>10}"
         )
         try:
             for size in sizes:
@@ -196,21 +244,30 @@ async def main(sizes: list[int], repeat: int, count: int, sftp_cipher: str | Non
                     "recipient": recipient,
                     "files": ",".join(str(file) for file in files),
                 }
-                our_runs, sftp_runs, peaks, our_cpu, sftp_cpu = [], [], [], [], []
+                our_runs, sftp_runs, peaks, encryptor_peaks, our_cpu, sftp_cpu = [], [], [], [], [], []
                 for _ in range(repeat):
                     os.sync()
+                    spent = Spent(sshd)
                     result = await asyncio.to_thread(ours, config)
+                    our_split = spent.split()
                     our_cpu.append(result["cpu"])
                     our_runs.append(result["seconds"])
                     peaks.append(result["peak_mb"])
-                    if show_phases:
-                        print("\n".join(f"    {line}" for line in result["phases"]), flush=True)
+                    encryptor_peaks.append(result["encryptor_mb"])
                     os.sync()
-                    before = busy_cpu()
+                    before, spent = busy_cpu(), Spent(sshd)
                     seconds, theirs_cipher = await asyncio.to_thread(
                         openssh, sshd, files, landed_sftp, sftp_cipher
                     )
                     sftp_cpu.append(busy_cpu() - before)
+                    if show_phases:
+                        sftp_split = spent.split()
+                        lines = [
+                            *result["phases"],
+                            f"cpu s: ours: {result['cpu_split']}; sshd {our_split[1]:.1f}",
+                            f"cpu s: sftp: sftp and ssh {sftp_split[0]:.1f}; sshd {sftp_split[1]:.1f}",
+                        ]
+                        print("\n".join(f"    {line}" for line in lines), flush=True)
                     sftp_runs.append(seconds)
                     clean(landed_ours, landed_sftp)
                     ciphers = f"ciphers: ours {result['cipher']}; sftp {theirs_cipher}"
@@ -218,7 +275,7 @@ async def main(sizes: list[int], repeat: int, count: int, sftp_cipher: str | Non
                 total = size * count
                 print(
                     f"{size:>5}MB {mine:>8.2f} {theirs:>8.2f} {total / mine:>10.1f} {total / theirs:>10.1f} "
-                    f"{theirs / mine:>6.2f} {max(peaks):>8.1f} "
+                    f"{theirs / mine:>6.2f} {max(peaks):>8.1f} {max(encryptor_peaks):>7.1f} "
                     f"{statistics.median(our_cpu):>10.1f} {statistics.median(sftp_cpu):>10.1f}",
                     flush=True,
                 )

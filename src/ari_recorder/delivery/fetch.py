@@ -33,6 +33,7 @@ from ari_recorder.domain.call import legs
 class Spooler:
     def __init__(self, ari: AriClient, settings: DeliverySettings, keys: list[Any]) -> None:
         self.ari, self.settings, self.keys = ari, settings, keys
+        self.encryptor = crypto.Encryptor(settings.age_recipients)
         self.plain = settings.spool / "plain" / crypto.OWNER
         self.out = settings.spool / "out"
 
@@ -48,6 +49,9 @@ class Spooler:
         for partial in self.out.glob("*.part"):
             if crypto.abandoned(partial.name.removesuffix(".part").rsplit(".", 1)[-1]):
                 partial.unlink(missing_ok=True)
+
+    async def aclose(self) -> None:
+        await self.encryptor.aclose()
 
     def audio_path(self, facts: Facts) -> str:
         return (
@@ -67,6 +71,8 @@ class Spooler:
             raise Retryable(_spool_error(self.settings.spool, error)) from None
         except pyrage.EncryptError as error:  # a write failing inside pyrage (the disk full)
             raise Retryable(_encrypt_error(self.settings.spool, error)) from None
+        except crypto.EncryptionFailed as error:  # its process killed (out of memory?): again later
+            raise Retryable(f"cannot encrypt the recording: {error}") from None
 
     async def _spool(self, facts: Facts) -> list[Spooled]:
         base = safe(facts.recording)
@@ -92,7 +98,7 @@ class Spooler:
                 crypto.open_private(plain).close()
                 await convert(wav, plain, self.settings.format)
                 wav.unlink()
-            sealed = await asyncio.to_thread(crypto.encrypt_file, plain, self.out / audio_name, self.keys)
+            sealed = await self.encryptor.encrypt(plain, self.out / audio_name)
         finally:
             for path in {wav, plain}:
                 path.unlink(missing_ok=True)

@@ -129,7 +129,8 @@ class Delivery:
         self._upload_wanted.set()
 
     async def aclose(self) -> None:
-        """Stop claiming, let the work in hand finish, close the connection."""
+        """Stop claiming, let the work in hand finish, close the connection and end the encryption
+        process."""
         self._closing = True
         self._closed.set()
         self._fetch_wanted.set()
@@ -140,6 +141,7 @@ class Delivery:
             with contextlib.suppress(asyncio.CancelledError):
                 await running
         await self.target.aclose()
+        await self.spooler.aclose()
 
     async def drain(self) -> Counters:
         """Fetch every ready recording and upload every due row, then return."""
