@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import shutil
+import subprocess
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -96,3 +98,54 @@ def local_settings(tmp_path: Path, identity: Identity, **changes: object) -> Del
         age_recipients=[identity.public],
         **changes,  # type: ignore[arg-type]
     )
+
+
+# ----- the spool's disk full -----
+SPOOL_DISK = 4 * 1024 * 1024
+ROOM = 1024 * 1024  # what the filler leaves free
+
+
+@dataclass
+class SpoolDisk:
+    """A tmpfs of its own as the spool, filled by something else until ROOM is left."""
+
+    path: Path
+
+    @property
+    def filler(self) -> Path:
+        return self.path / "filler"
+
+    def free(self) -> int:
+        return shutil.disk_usage(self.path).free
+
+    def fill(self, room: int = ROOM) -> None:
+        """Filled until `room` bytes are left (0: full)."""
+        with open(self.filler, "wb") as out:
+            out.write(b"\0" * (self.free() - room))
+
+    def files(self) -> list[str]:
+        """Every file in the spool but the filler (the plaintext, the encrypted, the partial)."""
+        return sorted(str(p.relative_to(self.path)) for p in self.path.rglob("*") if p.is_file())
+
+
+@pytest.fixture
+def spool_disk(tmp_path: Path) -> Iterator[SpoolDisk]:
+    """A small tmpfs mounted where the settings put the spool; unmounted at the end."""
+    path = tmp_path / "spool"
+    path.mkdir()
+    command = ["mount", "-t", "tmpfs", "-o", f"size={SPOOL_DISK},mode=0700", "spool-disk", str(path)]
+    try:
+        mounted = subprocess.run(command, capture_output=True, text=True, check=False)
+        problem = mounted.stderr.strip() if mounted.returncode != 0 else ""
+    except OSError as error:
+        problem = str(error)
+    if problem:
+        pytest.fail(
+            f"cannot mount a tmpfs as the spool's disk ({' '.join(command)}): {problem}. "
+            "This test fills a disk of its own: it needs root (or CAP_SYS_ADMIN), as in CI",
+            pytrace=False,
+        )
+    try:
+        yield SpoolDisk(path)
+    finally:
+        subprocess.run(["umount", str(path)], check=True)

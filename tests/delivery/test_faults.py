@@ -12,11 +12,9 @@ import contextlib
 import json
 import os
 import re
-import shutil
 import signal
-import subprocess
 import sys
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -32,7 +30,7 @@ from ari_recorder.delivery.queue import State
 from ari_recorder.simulator.server import RunningSimulator
 from ari_recorder.storage.store import Store
 from ari_recorder.storage.tables import DeliveryRow
-from tests.delivery.conftest import Clock, Identity, sftp_settings
+from tests.delivery.conftest import ROOM, Clock, Identity, SpoolDisk, sftp_settings
 from tests.delivery.support import Sshd, age_decrypt, noise_wav, ready_recording
 from tests.support.stores import postgres_store
 
@@ -276,56 +274,7 @@ async def test_a_controller_killed_between_the_rename_and_the_commit_makes_no_se
     assert sim.asterisk.media.stored == {}, "deleted in Asterisk once safe in the spool, not before"
 
 
-# ----- the spool's disk full -----
-SPOOL_DISK = 4 * 1024 * 1024
-ROOM = 1024 * 1024  # what the filler leaves free
-
-
-@dataclass
-class SpoolDisk:
-    """A tmpfs of its own as the spool, filled by something else until ROOM is left."""
-
-    path: Path
-
-    @property
-    def filler(self) -> Path:
-        return self.path / "filler"
-
-    def free(self) -> int:
-        return shutil.disk_usage(self.path).free
-
-    def fill(self) -> None:
-        with open(self.filler, "wb") as out:
-            out.write(b"\0" * (self.free() - ROOM))
-
-    def files(self) -> list[str]:
-        """Every file in the spool but the filler (the plaintext, the encrypted, the partial)."""
-        return sorted(str(p.relative_to(self.path)) for p in self.path.rglob("*") if p.is_file())
-
-
-@pytest.fixture
-def spool_disk(tmp_path: Path) -> Iterator[SpoolDisk]:
-    """A small tmpfs mounted where the settings put the spool; unmounted at the end."""
-    path = tmp_path / "spool"
-    path.mkdir()
-    command = ["mount", "-t", "tmpfs", "-o", f"size={SPOOL_DISK},mode=0700", "spool-disk", str(path)]
-    try:
-        mounted = subprocess.run(command, capture_output=True, text=True, check=False)
-        problem = mounted.stderr.strip() if mounted.returncode != 0 else ""
-    except OSError as error:
-        problem = str(error)
-    if problem:
-        pytest.fail(
-            f"cannot mount a tmpfs as the spool's disk ({' '.join(command)}): {problem}. "
-            "This test fills a disk of its own: it needs root (or CAP_SYS_ADMIN), as in CI",
-            pytrace=False,
-        )
-    try:
-        yield SpoolDisk(path)
-    finally:
-        subprocess.run(["umount", str(path)], check=True)
-
-
+# ----- the spool's disk full (conftest's spool_disk) -----
 @pytest.mark.parametrize(
     ("where", "size"),
     [

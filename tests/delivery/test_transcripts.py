@@ -20,7 +20,7 @@ from ari_recorder.settings import AgentSettings, QueueSettings
 from ari_recorder.storage.store import Store
 from ari_recorder.storage.tables import InteractionRow
 from ari_recorder.storage.tokens import issue_token
-from tests.delivery.conftest import Identity, local_settings, sftp_settings
+from tests.delivery.conftest import Identity, SpoolDisk, local_settings, sftp_settings
 from tests.delivery.support import Sshd, age_decrypt
 from tests.support.world import ADMIN_TOKEN, World, world
 
@@ -301,4 +301,28 @@ async def test_transcripts_waiting_in_the_spool_are_private_and_survive_a_restar
     async with world(tmp_path, QUEUES, AGENTS, delivery=local_settings(tmp_path, identity)) as w:
         paths = await delivered(w.store, 2)
     assert len(paths) == 2
+    assert all((tmp_path / "outbox" / p).is_file() for p in paths)
+
+
+async def test_a_full_spool_refuses_the_chat_keeps_nothing_and_takes_it_when_sent_again(
+    tmp_path: Path, identity: Identity, spool_disk: SpoolDisk
+) -> None:
+    settings = local_settings(tmp_path, identity)
+    assert settings.spool == spool_disk.path
+    chat = a_chat("chat-13", ("1001", None))
+    async with world(tmp_path, QUEUES, AGENTS, delivery=settings) as w:
+        spool_disk.fill(room=0)
+        refused = await post(w, chat)
+        async with w.http.get(f"{w.api_url}/api/v1/chats/chat-13", headers=ADMIN) as r:
+            unknown = r.status
+        kept = spool_disk.files()
+        rows = await list_deliveries(w.store)
+        spool_disk.filler.unlink()  # room again: the chat platform sends it again
+        taken = await post(w, chat)
+        paths = await delivered(w.store, 2)
+
+    assert refused[0] == 503, refused
+    assert refused[1]["detail"] == "the spool's disk is full"
+    assert (unknown, kept, rows) == (404, ["filler"], []), "nothing of the chat kept: no row, no file"
+    assert taken[0] == 201 and taken[1]["segments"][0]["transcript"] == "chat-chat-13-1"
     assert all((tmp_path / "outbox" / p).is_file() for p in paths)
