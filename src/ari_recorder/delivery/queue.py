@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import enum
 import hashlib
+import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -328,10 +329,11 @@ class DeliveryQueue:
         )
 
     def _audit(self, row: DeliveryRow, action: str, now: datetime, **detail: Any) -> AuditRow:
-        """What happened to a file, for the audit trail: written with the change it describes.
-        One row per attempt (the attempt's number is in its id: a retried commit keeps one)."""
+        """What happened to a file, for the audit trail: written in the transaction of the change it
+        describes (so once). Its id is its own: after `deliveries retry` the attempts count from 1
+        again, and an earlier attempt's row must stay as it was."""
         return AuditRow(
-            id=_audit_id(f"delivery/{row.id}/{row.attempts}/{action}"),
+            id=_audit_id(f"delivery/{row.id}/{row.attempts}/{action}/{uuid.uuid4().hex}"),
             at=now,
             actor="controller",
             action=action,
@@ -362,7 +364,7 @@ class DeliveryQueue:
             )
             changed: int = result.rowcount  # type: ignore[attr-defined]
             if changed == 1 and audit is not None:
-                await session.merge(audit)
+                session.add(audit)
         return changed == 1
 
     # ----- looking -----
