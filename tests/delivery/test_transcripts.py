@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import io
 import json
 import stat
 from datetime import UTC, datetime, timedelta
@@ -234,6 +235,17 @@ async def test_a_report_that_is_wrong_is_refused_naming_what_and_nothing_is_kept
         answers = [await post(w, body) for body, _, _ in cases]
         async with w.http.post(f"{w.api_url}/api/v1/chats", data=b"{not json", headers=ADMIN) as r:
             not_json = r.status, await r.json()
+        long = a_chat("c-long", ("1001", None))  # 200 messages of 60 KB: 12 MB, taken
+        long["messages"] += [{**long["messages"][1], "text": "x" * 60_000} for _ in range(200)]
+        body = io.BytesIO(json.dumps(long).encode())  # (aiohttp wants a large body as a stream)
+        async with w.http.post(
+            f"{w.api_url}/api/v1/chats", data=body, headers={**ADMIN, "Content-Type": "application/json"}
+        ) as r:
+            taken_long = r.status, await r.json()
+        async with w.http.post(
+            f"{w.api_url}/api/v1/chats", data=io.BytesIO(b" " * (17 * 1024 * 1024)), headers=ADMIN
+        ) as r:
+            too_large = r.status, await r.json()
         token = await issue_token(w.store, "1001", days=1)
         as_agent = await post(w, a_chat("c-7", ("1001", None)), {"Authorization": f"Bearer {token.token}"})
         anonymous = await post(w, a_chat("c-8", ("1001", None)), {})
@@ -244,8 +256,10 @@ async def test_a_report_that_is_wrong_is_refused_naming_what_and_nothing_is_kept
     for (status, answer), (_, wanted, says) in zip(answers, cases, strict=True):
         assert status == wanted and says in answer["detail"], answer
     assert not_json[0] == 400 and "JSON is malformed" in not_json[1]["detail"]
+    assert taken_long[0] == 201 and taken_long[1]["segments"][0]["recorded"] is True
+    assert too_large == (413, {"error": "Request Entity Too Large", "detail": None})
     assert as_agent[0] == 403 and anonymous[0] == 401
-    assert rows == [] and spool_files(settings) == [] and unknown == 404
+    assert [r.recording for r in rows] == ["chat-c-long-1"] * 2 and unknown == 404, "only the long chat's"
 
 
 async def test_without_age_recipients_a_due_transcript_is_refused_and_can_be_sent_again(

@@ -42,6 +42,8 @@ CONTROLLER = web.AppKey("controller", Controller)
 SETTINGS = web.AppKey("settings", ApiSettings)
 CHATS = web.AppKey("chats", ChatIntake)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+# A chat's whole conversation comes in one body (aiohttp's default is 1 MiB); larger: 413.
+MAX_BODY = 16 * 1024 * 1024
 
 
 class ApiError(Exception):
@@ -266,7 +268,7 @@ async def openapi(request: web.Request) -> web.Response:
 
 
 def build_app(controller: Controller, settings: ApiSettings, chats: ChatIntake) -> web.Application:
-    app = web.Application(middlewares=[json_errors])
+    app = web.Application(middlewares=[json_errors], client_max_size=MAX_BODY)
     app[CONTROLLER] = controller
     app[SETTINGS] = settings
     app[CHATS] = chats
