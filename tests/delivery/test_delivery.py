@@ -6,14 +6,12 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import inspect
 import json
 import logging
 import stat
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
 
 import msgspec
 import pytest
@@ -25,7 +23,7 @@ from ari_recorder.simulator.server import RunningSimulator
 from ari_recorder.storage.store import Store
 from ari_recorder.storage.tables import DeliveryRow
 from tests.delivery.conftest import Clock, Identity, local_settings, sftp_settings
-from tests.delivery.support import Sshd, age_decrypt, noise_wav, ready_recording, require
+from tests.delivery.support import Sshd, age_decrypt, noise_wav, ready_recording, require, until
 
 AUDIO = "2024-05-17/support/call-{n}-1-1001.wav.age"
 META = "2024-05-17/support/call-{n}-1-1001.json.age"
@@ -163,36 +161,28 @@ async def test_sshd_killed_mid_upload_then_back_delivers_the_file_once_and_whole
     incoming = sshd.remote / "incoming"
     part = incoming / AUDIO.format(n=1).replace("call-1-1-1001.wav.age", ".call-1-1-1001.wav.age.part")
     try:
-        written = await until(lambda: part.stat().st_size if part.exists() else 0, "a partial upload")
+
+        async def partly_written() -> int:
+            return part.stat().st_size if part.exists() else 0
+
+        written = await until("a partial upload", partly_written)
         await sshd.freeze()  # mid-file: nothing more arrives
         partial = part.stat().st_size
         await sshd.stop()
-        row = await until(row_in(delivery, "call-1-seg1-1001/audio", State.PENDING), "the upload failed")
+        row = await until("the upload failed", row_in(delivery, "call-1-seg1-1001/audio", State.PENDING))
         assert "connection lost" in (row.last_error or ""), row.last_error
         assert not (incoming / AUDIO.format(n=1)).exists(), "never under its final name while partial"
 
         await sshd.start()
         clock.advance()
         delivery.wake()
-        await until(row_in(delivery, "call-1-seg1-1001/audio", State.DONE), "the upload done")
+        await until("the upload done", row_in(delivery, "call-1-seg1-1001/audio", State.DONE))
     finally:
         await delivery.aclose()
         await running
     assert 0 < written <= partial < (incoming / AUDIO.format(n=1)).stat().st_size
     assert sorted(sshd.files()) == expected_files(1), "one copy, no partial left"
     assert age_decrypt(identity.path, incoming / AUDIO.format(n=1)) == audio
-
-
-async def until(check: Callable[[], Any], what: str, seconds: float = 60.0) -> Any:
-    """Poll `check` (a function, or one returning an awaitable) until it gives something true."""
-    async with asyncio.timeout(seconds):  # a bound on a wait, not an assertion about speed
-        while True:
-            found = check()
-            if inspect.isawaitable(found):
-                found = await found
-            if found:
-                return found
-            await asyncio.sleep(0.002)
 
 
 def row_in(delivery: Delivery, row_id: str, state: State) -> Callable[[], Awaitable[DeliveryRow | None]]:

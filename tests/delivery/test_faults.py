@@ -2,7 +2,7 @@
 and the spool's disk full. Each: nothing lost, nothing delivered twice, the row says what happened.
 
 Waits are for something to happen, each bounded only so that a broken run fails instead of
-hanging (BOUND), never an assertion about speed.
+hanging (support.until), never an assertion about speed.
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ import os
 import re
 import signal
 import sys
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -31,11 +30,10 @@ from ari_recorder.simulator.server import RunningSimulator
 from ari_recorder.storage.store import Store
 from ari_recorder.storage.tables import DeliveryRow
 from tests.delivery.conftest import ROOM, Clock, Identity, SpoolDisk, sftp_settings
-from tests.delivery.support import Sshd, age_decrypt, noise_wav, ready_recording
+from tests.delivery.support import Sshd, age_decrypt, noise_wav, ready_recording, until
 from tests.support.stores import postgres_store
 
 REPO = Path(__file__).resolve().parents[2]
-BOUND = 180.0  # seconds: how long a step may take before the run counts as stuck
 AUDIO = "incoming/2024-05-17/support/call-1-1-1001.wav.age"
 META = "incoming/2024-05-17/support/call-1-1-1001.json.age"
 RECORDING = "call-1-seg1-1001"
@@ -46,19 +44,6 @@ META_ID = f"{RECORDING}/metadata"
 async def rows_of(store: Store) -> dict[str, DeliveryRow]:
     async with store.sessions() as session:
         return {row.id: row for row in (await session.scalars(select(DeliveryRow))).all()}
-
-
-async def until(what: str, check: Callable[[], Awaitable[Any]], *, explain: Callable[[], str] = str) -> Any:
-    """Poll `check` until it returns something true (returned); fail after BOUND saying `what`."""
-    try:
-        async with asyncio.timeout(BOUND):
-            while True:
-                found = await check()
-                if found:
-                    return found
-                await asyncio.sleep(0.02)
-    except TimeoutError:
-        pytest.fail(f"still waiting after {BOUND:.0f} s for {what}\n{explain()}", pytrace=False)
 
 
 # ----- the controller SIGKILLed between the rename and the commit (PostgreSQL, real processes) -----

@@ -25,7 +25,7 @@ from ari_recorder.storage.tables import (
     SegmentRow,
 )
 from tests.delivery.conftest import Clock, Identity, local_settings
-from tests.delivery.support import ready_recording
+from tests.delivery.support import ready_recording, until
 
 ENDED = datetime.fromisoformat("2024-05-17T09:31:00+00:00")
 
@@ -138,8 +138,7 @@ async def test_the_running_delivery_purges_what_is_due_from_its_start(
 
 
 async def audited(store: Store, subject: str, action: str) -> None:
-    async with asyncio.timeout(15):
-        while True:
-            if [a for a in await store.audit(subject) if a.action == action]:
-                return
-            await asyncio.sleep(0.05)
+    async def found() -> bool:
+        return any(a.action == action for a in await store.audit(subject))
+
+    await until(f"{action} of {subject} in the audit trail", found, seconds=15)

@@ -22,7 +22,7 @@ from ari_recorder.storage.store import Store
 from ari_recorder.storage.tables import InteractionRow
 from ari_recorder.storage.tokens import issue_token
 from tests.delivery.conftest import Identity, SpoolDisk, local_settings, sftp_settings
-from tests.delivery.support import Sshd, age_decrypt
+from tests.delivery.support import Sshd, age_decrypt, until
 from tests.support.world import ADMIN_TOKEN, World, world
 
 AGENTS = {
@@ -82,22 +82,24 @@ async def scrape(w: World) -> dict[str, float]:
 
 async def delivered(store: Store, count: int) -> list[str]:
     """Wait until `count` rows are done (the running delivery uploads them); their remote paths."""
-    async with asyncio.timeout(20):
-        while True:
-            rows = await list_deliveries(store)
-            if len(rows) >= count and all(r.state == State.DONE for r in rows):
-                return sorted(r.remote_path for r in rows)
-            assert not [r for r in rows if r.state == State.DEAD], [r.last_error for r in rows]
-            await asyncio.sleep(0.05)
+
+    async def done() -> list[str]:
+        rows = await list_deliveries(store)
+        assert not [r for r in rows if r.state == State.DEAD], [r.last_error for r in rows]
+        finished = len(rows) >= count and all(r.state == State.DONE for r in rows)
+        return sorted(r.remote_path for r in rows) if finished else []
+
+    paths: list[str] = await until(f"{count} deliveries done", done, seconds=20)
+    return paths
 
 
 async def tried(store: Store) -> None:
     """Wait until an upload was tried (and failed: the outbox cannot be made)."""
-    async with asyncio.timeout(10):
-        while True:
-            if [r for r in await list_deliveries(store) if r.attempts >= 1 and r.last_error]:
-                return
-            await asyncio.sleep(0.05)
+
+    async def failed() -> bool:
+        return any(r.attempts >= 1 and r.last_error for r in await list_deliveries(store))
+
+    await until("an upload tried", failed, seconds=10)
 
 
 def spool_files(settings: DeliverySettings) -> list[Path]:

@@ -86,6 +86,12 @@ def _synced(out: IO[bytes]) -> None:
     os.fsync(out.fileno())
 
 
+def discard(dest: Path) -> None:
+    """`dest` gone, and this process's half-written copy of it (a failed attempt's files)."""
+    for path in (dest, _part(dest)):
+        path.unlink(missing_ok=True)
+
+
 def _finish(out: IO[bytes], part: Path, dest: Path) -> None:
     _synced(out)
     out.close()

@@ -84,8 +84,7 @@ class Spooler:
             # A half-written file (the disk full), or the audio without its metadata: no row will
             # ever name them, and they hold the room the next attempt needs.
             for name in (audio_name, meta_name):
-                for path in (self.out / name, self.out / f"{name}.{crypto.OWNER}.part"):
-                    path.unlink(missing_ok=True)
+                crypto.discard(self.out / name)
             raise
 
     async def _seal(self, facts: Facts, base: str, audio_name: str, meta_name: str) -> list[Spooled]:

@@ -89,8 +89,7 @@ class TranscriptSpool:
 
     def _remove(self, *names: str) -> None:
         for name in names:
-            for path in (self.out / name, self.out / f"{name}.{crypto.OWNER}.part"):
-                path.unlink(missing_ok=True)
+            crypto.discard(self.out / name)
 
 
 async def queue_chat(
@@ -140,10 +139,6 @@ def _interaction_row(chat: Chat) -> InteractionRow:
     )
 
 
-def _levels(verdict: SegmentVerdict) -> list[dict[str, str]]:
-    return [{"level": s.level.value, "by": s.by} for s in verdict.decision.selections]
-
-
 def _segment_row(chat: Chat, verdict: SegmentVerdict, kept: Written | None) -> SegmentRow:
     segment = verdict.segment
     return SegmentRow(
@@ -152,7 +147,7 @@ def _segment_row(chat: Chat, verdict: SegmentVerdict, kept: Written | None) -> S
         agent=segment.agent.agent,
         channel="webchat",
         recorded=kept is not None,
-        levels=_levels(verdict),
+        levels=verdict.decision.levels_json(),
         reason=verdict.decision.reason,
         recording=kept.recording if kept is not None else None,
         started_at=segment.started_at,
@@ -168,7 +163,7 @@ def _recording_row(chat: Chat, kept: Written) -> RecordingRow:
         side=SIDE,
         channels=1,
         state=WRITTEN,
-        levels=_levels(kept.verdict),
+        levels=kept.verdict.decision.levels_json(),
         started_at=segment.started_at,
         finished_at=segment.ended_at,
         pauses=[],
@@ -223,7 +218,7 @@ def _metadata(
         "direction": chat.interaction.direction.value,
         "customer": chat.interaction.metadata.get("customer"),
         "side": SIDE,
-        "levels": _levels(verdict),
+        "levels": verdict.decision.levels_json(),
         "reason": verdict.decision.reason,
         "pauses": [],
         "attached": dict(chat.interaction.metadata),

@@ -94,6 +94,10 @@ class Decision:
     def levels(self) -> tuple[Level, ...]:
         return tuple(s.level for s in self.selections)
 
+    def levels_json(self) -> list[dict[str, str]]:
+        """The selections as stored and delivered: [{"level": "queue", "by": "support"}, ...]."""
+        return [{"level": s.level.value, "by": s.by} for s in self.selections]
+
 
 def drawn(interaction: InteractionId, level: Level, subject: str, percent: int | None) -> bool:
     """The deterministic draw for (interaction, level, agent/queue/rule): True for `percent` in

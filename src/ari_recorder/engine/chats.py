@@ -21,8 +21,8 @@ from ari_recorder import metrics
 from ari_recorder.delivery import crypto
 from ari_recorder.delivery.transcripts import TranscriptSpool, Written, queue_chat
 from ari_recorder.domain.chat import Chat, ChatSegment, Message, SegmentVerdict, Sender, decide_chat
-from ari_recorder.domain.policy import AgentId, AgentPolicy, Direction, Interaction, InteractionId, QueueId
-from ari_recorder.engine.inbound import company_policy, queue_policy
+from ari_recorder.domain.policy import Direction, Interaction, InteractionId, QueueId
+from ari_recorder.engine.inbound import agent_policy, company_policy, queue_policy
 from ari_recorder.settings import Settings
 from ari_recorder.storage.store import Store
 from ari_recorder.storage.tables import AuditRow, InteractionRow, SegmentRow
@@ -142,16 +142,11 @@ def _segment(
 ) -> ChatSegment:
     return ChatSegment(
         number=number,
-        agent=_agent(settings, segment.agent),
+        agent=agent_policy(settings, segment.agent).policy,
         queue=queue_policy(queue, settings.queues[queue]),
         started_at=_utc(segment.started_at),
         ended_at=_utc(end),
     )
-
-
-def _agent(settings: Settings, agent: str) -> AgentPolicy:
-    configured = settings.agents[agent]
-    return AgentPolicy(AgentId(agent), configured.permit_recordings, configured.record_percent)
 
 
 def _utc(moment: datetime) -> datetime:
@@ -265,7 +260,7 @@ def _outcome(chat: str, verdicts: tuple[SegmentVerdict, ...], written: list[Writ
             v.segment.number,
             v.segment.agent.agent,
             v.segment.number in names,
-            [{"level": s.level.value, "by": s.by} for s in v.decision.selections],
+            v.decision.levels_json(),
             v.decision.reason,
             names.get(v.segment.number),
         )

@@ -135,7 +135,7 @@ class Store:
 
     async def _save_segment(self, session: AsyncSession, call: Call, segment: Segment, now: datetime) -> None:
         if await session.get(SegmentRow, (call.id, segment.number)) is None:
-            levels = [{"level": s.level.value, "by": s.by} for s in segment.decision.selections]
+            levels = segment.decision.levels_json()
             session.add(
                 SegmentRow(
                     interaction_id=call.id,
@@ -161,7 +161,7 @@ class Store:
                 side=side.value,
                 channels=call.channels,
                 state="recording",
-                levels=[{"level": s.level.value, "by": s.by} for s in segment.decision.selections],
+                levels=segment.decision.levels_json(),
                 started_at=now,
             )
             session.add(recording)
