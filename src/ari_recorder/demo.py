@@ -222,10 +222,8 @@ async def _report_chat(
     """The chat platform's report of an ended chat: two minutes with each agent in turn."""
     end = datetime.now(UTC).replace(microsecond=0)
     start = end - timedelta(minutes=2 * len(agents) + 1)
-    segments, messages = (
-        [],
-        [{"at": start.isoformat(), "from": "system", "text": "Welcome! An agent will join."}],
-    )
+    segments: list[dict[str, str]] = []
+    messages = [{"at": start.isoformat(), "from": "system", "text": "Welcome! An agent will join."}]
     for n, agent in enumerate(agents):
         joined = start + timedelta(minutes=1 + 2 * n)
         segments.append({"agent": agent, "started_at": joined.isoformat()})
