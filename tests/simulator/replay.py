@@ -272,21 +272,22 @@ class Replayer:
 
     async def _already_ended(self, method: str, path: str, status: int, expected: int) -> bool:
         """A DELETE of a channel the trace found alive, answered 404 for one the simulator had
-        already destroyed (its ChannelDestroyed seen, or arriving within half a second)."""
+        already ended (its StasisEnd or ChannelDestroyed seen, or arriving within half a second:
+        a snoop's StasisEnd is the last the application hears of it)."""
         if method != "DELETE" or status != 404 or expected >= 300 or not path.startswith("/channels/"):
             return False
         channel = path.split("/")[2]
 
-        def destroyed() -> bool:
+        def ended() -> bool:
             return any(
-                e["type"] == "ChannelDestroyed" and e.get("channel", {}).get("id") == channel
+                e["type"] in ("StasisEnd", "ChannelDestroyed") and e.get("channel", {}).get("id") == channel
                 for e in self.sim_events
             )
 
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(0.5), self._arrived:
-                await self._arrived.wait_for(destroyed)
-        return destroyed()
+                await self._arrived.wait_for(ended)
+        return ended()
 
     def _body_problems(self, method: str, path: str, status: int, body: Any) -> list[str]:
         """The simulator's answer against the model api-docs declares for the operation."""
