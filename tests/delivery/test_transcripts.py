@@ -17,7 +17,8 @@ import msgspec
 
 from ari_recorder.delivery import DeliverySettings
 from ari_recorder.delivery.queue import State, list_deliveries
-from ari_recorder.settings import AgentSettings, QueueSettings
+from ari_recorder.engine.chats import ChatIntake, ChatReport
+from ari_recorder.settings import AgentSettings, QueueSettings, Settings
 from ari_recorder.storage.store import Store
 from ari_recorder.storage.tables import InteractionRow
 from ari_recorder.storage.tokens import issue_token
@@ -342,3 +343,28 @@ async def test_a_full_spool_refuses_the_chat_keeps_nothing_and_takes_it_when_sen
     assert (unknown, kept, rows) == (404, ["filler"], []), "nothing of the chat kept: no row, no file"
     assert taken[0] == 201 and taken[1]["segments"][0]["transcript"] == "chat-chat-13-1"
     assert all((tmp_path / "outbox" / p).is_file() for p in paths)
+
+
+async def test_reports_at_once_write_one_chat_on_either_database(
+    store: Store, tmp_path: Path, identity: Identity
+) -> None:
+    """The intake itself, on SQLite and PostgreSQL: of eight reports of one chat at once, one
+    writes it (its files and rows), the others find it and leave nothing behind."""
+    settings = Settings(queues=QUEUES, agents=AGENTS, delivery=local_settings(tmp_path, identity))
+    intake = ChatIntake(settings, store)
+    report = msgspec.convert(a_chat("chat-14", ("1001", None), ("1002", "billing")), ChatReport)
+    outcomes = await asyncio.gather(*(intake.receive(report, "admin") for _ in range(8)))
+
+    assert sorted(o.new for o in outcomes) == [False] * 7 + [True]
+    assert len({repr(o.segments) for o in outcomes}) == 1
+    rows = await list_deliveries(store)
+    assert sorted(r.id for r in rows) == [
+        "chat-chat-14-1/metadata",
+        "chat-chat-14-1/transcript",
+        "chat-chat-14-2/metadata",
+        "chat-chat-14-2/transcript",
+    ]
+    assert sorted(f"out/{p.name}" for p in spool_files(settings.delivery)) == sorted(
+        r.spool_path for r in rows
+    )
+    assert [a.action for a in await store.audit("chat-14")] == ["chat-received"]
