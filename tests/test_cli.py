@@ -148,11 +148,14 @@ async def test_demo_runs_on_embedded_defaults_and_exits_0(tmp_path: Path) -> Non
     # Agent 3002 is drawn at 30 %: six recordings, or seven when the draw picks the transfer.
     # Webchats: 1001's segment has a transcript, 1002's not; a chat that reached 1003 has none.
     assert re.search(
-        r"webchat webchat-1\n  segment 1: agent 1001  transcript=yes  \(selected by agent 1001\)", text
+        r"webchat webchat-1-[0-9a-f]{6}\n  segment 1: agent 1001  transcript=yes  \(selected by agent 1001\)",
+        text,
     )
     assert "segment 2: agent 1002  transcript=no  (not drawn: agent 1002 at 0%, queue support at 0%)" in text
     assert re.search(
-        r"webchat webchat-2\n  segment 1: agent 1001  transcript=no  \(no transcript for this chat", text
+        r"webchat webchat-2-[0-9a-f]{6}\n  segment 1: agent 1001  transcript=no  "
+        r"\(no transcript for this chat",
+        text,
     )
     found = re.search(
         r"7 calls and 2 webchats handled; (\d) recordings and transcripts delivered, encrypted, to (\S+); "
@@ -187,7 +190,9 @@ async def test_demo_runs_on_embedded_defaults_and_exits_0(tmp_path: Path) -> Non
     )
     plain, _ = await age.communicate()
     lines = plain.decode().splitlines()
-    assert lines[0] == "# webchat webchat-1, segment 1: agent 1001, queue support", lines
+    assert re.fullmatch(r"# webchat webchat-1-[0-9a-f]{6}, segment 1: agent 1001, queue support", lines[0]), (
+        lines
+    )
     assert [line.split(" ", 1)[1] for line in lines[2:]] == [
         "agent 1001: Hello, 1001 here.",
         "customer: My order is late.",

@@ -150,7 +150,11 @@ async def run_demo(var: Path) -> int:
                 async with http.post(f"{sim.base_url}/sim/hangup", json={"customer": caller}) as r:
                     r.raise_for_status()
             await asyncio.wait_for(done.wait(), 30)
-            chats = [await _report_chat(http, app.api_url, admin_token, *chat) for chat in WEBCHATS]
+            run = secrets.token_hex(3)  # a chat's id is received once: each run's chats are new ones
+            chats = [
+                await _report_chat(http, app.api_url, admin_token, f"{name}-{run}", agents)
+                for name, agents in WEBCHATS
+            ]
             channels, bridges = await app.ari.list_channels(), await app.ari.list_bridges()
             # Every finished recording: fetched, encrypted with its metadata, delivered (with no
             # SFTP server configured, into the local outbox), deleted in Asterisk.

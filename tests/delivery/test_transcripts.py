@@ -205,10 +205,12 @@ async def test_a_chat_reported_twice_even_at_once_is_delivered_once(
     async with world(tmp_path, QUEUES, AGENTS, delivery=settings) as w:
         answers = await asyncio.gather(*(post(w, chat) for _ in range(4)))
         paths = await delivered(w.store, 2)
-        late = await post(w, chat)
+        late = await post(w, dict(reversed(list(chat.items()))))  # the same report, its keys reordered
+        changed = await post(w, {**chat, "messages": chat["messages"][:-1]})
 
     assert sorted(status for status, _ in answers) == [200, 200, 200, 201]
     assert late[0] == 200 and late[1]["already_received"] is True
+    assert changed[0] == 409 and "received before with other contents" in changed[1]["error"], changed
     assert {json.dumps(a["segments"]) for _, a in [*answers, late]} == {json.dumps(answers[0][1]["segments"])}
     assert (
         sorted(str(p.relative_to(settings.outbox)) for p in settings.outbox.rglob("*") if p.is_file())

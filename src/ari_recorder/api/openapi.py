@@ -191,7 +191,7 @@ _CHATS = {
             "400": _error("Not JSON"),
             "401": UNAUTHORISED,
             "403": ADMIN_ONLY,
-            "409": _error("The id is a call's"),
+            "409": _error("The id is a call's, or a chat received before with other contents"),
             "422": _error("Not a chat report, or one naming an unknown agent or queue, or not ended"),
             "503": _error("No age recipient to encrypt to, or the spool cannot be written; send it again"),
         },

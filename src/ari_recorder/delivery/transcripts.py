@@ -98,6 +98,7 @@ async def queue_chat(
     verdicts: tuple[SegmentVerdict, ...],
     written: list[Written],
     *,
+    digest: str,
     actor: str,
     now: datetime,
 ) -> bool:
@@ -106,7 +107,7 @@ async def queue_chat(
     by_segment = {w.verdict.segment.number: w for w in written}
     try:
         async with store.sessions.begin() as session:
-            session.add(_interaction_row(chat))
+            session.add(_interaction_row(chat, digest))
             await session.flush()  # a second report of the chat stops here
             metadata = chat.interaction.metadata
             session.add_all(
@@ -120,16 +121,17 @@ async def queue_chat(
                     session.add(_recording_row(chat, kept))
                     session.add_all(queued_row(kept.recording, f, now, chat.ended_at) for f in kept.files)
             await session.flush()
-            session.add(_audit_row(chat, verdicts, written, actor, now))
+            session.add(_audit_row(chat, verdicts, written, digest, actor, now))
     except IntegrityError:
         return False
     return True
 
 
-def _interaction_row(chat: Chat) -> InteractionRow:
+def _interaction_row(chat: Chat, digest: str) -> InteractionRow:
     return InteractionRow(
         id=chat.interaction.id,
         media="webchat",
+        report_sha256=digest,
         direction=chat.interaction.direction.value,
         queue=chat.interaction.queue,
         customer_channel="",
@@ -171,7 +173,12 @@ def _recording_row(chat: Chat, kept: Written) -> RecordingRow:
 
 
 def _audit_row(
-    chat: Chat, verdicts: tuple[SegmentVerdict, ...], written: list[Written], actor: str, now: datetime
+    chat: Chat,
+    verdicts: tuple[SegmentVerdict, ...],
+    written: list[Written],
+    digest: str,
+    actor: str,
+    now: datetime,
 ) -> AuditRow:
     return AuditRow(
         id=f"chat/{chat.interaction.id}/received",
@@ -185,6 +192,7 @@ def _audit_row(
                 for v in verdicts
             ],
             "transcripts": [w.recording for w in written],
+            "report_sha256": digest,
         },
     )
 

@@ -8,6 +8,7 @@ into the spool and queues them (delivery/transcripts.py), and wakes the upload w
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -87,6 +88,7 @@ class ChatOutcome:
     chat: str
     segments: list[SegmentOutcome]
     new: bool  # False: this chat had been received before; this is what was decided then
+    report_sha256: str | None = None  # of the report that was received
 
 
 def build_chat(settings: Settings, report: ChatReport, now: datetime) -> Chat:
@@ -168,10 +170,12 @@ class ChatIntake:
         self.spool = TranscriptSpool(settings.delivery, keys) if keys else None
 
     async def receive(self, report: ChatReport, actor: str) -> ChatOutcome:
-        """Decide, write and queue the chat's transcripts; a chat received before is not
-        written again (its first outcome is returned). BadChat, Conflict, NotConfigured; an
-        OSError when the spool cannot be written (then nothing of this report is kept)."""
-        before = await self.outcome(report.id)
+        """Decide, write and queue the chat's transcripts; the same report again is not written
+        again (its first outcome is returned). BadChat, Conflict (also for a different report of
+        a chat received before: nothing is changed), NotConfigured; an OSError when the spool
+        cannot be written (then nothing of this report is kept)."""
+        digest = hashlib.sha256(msgspec.json.encode(report)).hexdigest()  # of its fields, not its text
+        before = await self._received(report.id, digest)
         if before is not None:
             return before
         now = self.clock()
@@ -182,20 +186,20 @@ class ChatIntake:
         if chosen:
             written = await self._write(chat, chosen)
         try:
-            new = await queue_chat(self.store, chat, verdicts, written, actor=actor, now=now)
+            new = await queue_chat(self.store, chat, verdicts, written, digest=digest, actor=actor, now=now)
         except BaseException:
             self._discard(written)
             raise
         if not new:  # reported twice at once: the other report's rows stand
             self._discard(written)
-            again = await self.outcome(report.id)
+            again = await self._received(report.id, digest)
             if again is None:
                 raise RuntimeError(f"chat {report.id!r} was neither written nor found")
             return again
         metrics.chat_received(len(written), all(s.agent.permit_recordings for s in chat.segments))
         if written:
             self.queued()
-        return _outcome(report.id, verdicts, written)
+        return _outcome(report.id, verdicts, written, digest)
 
     async def _write(self, chat: Chat, chosen: list[SegmentVerdict]) -> list[Written]:
         if self.spool is None:
@@ -233,6 +237,16 @@ class ChatIntake:
                 )
         return outcome
 
+    async def _received(self, chat: str, digest: str) -> ChatOutcome | None:
+        """The outcome of this very report received before; Conflict for another report."""
+        outcome = await self.outcome(chat)
+        if outcome is not None and outcome.report_sha256 != digest:
+            raise Conflict(
+                f"chat {chat!r} was received before with other contents; it is kept as first "
+                "received (a transcript, once delivered, is not replaced)"
+            )
+        return outcome
+
     async def outcome(self, chat: str) -> ChatOutcome | None:
         """What was decided for a chat received before; None if never received; Conflict when
         the id is a call's."""
@@ -250,10 +264,12 @@ class ChatIntake:
         segments = [
             SegmentOutcome(r.number, r.agent, r.recorded, list(r.levels), r.reason, r.recording) for r in rows
         ]
-        return ChatOutcome(chat, segments, new=False)
+        return ChatOutcome(chat, segments, new=False, report_sha256=interaction.report_sha256)
 
 
-def _outcome(chat: str, verdicts: tuple[SegmentVerdict, ...], written: list[Written]) -> ChatOutcome:
+def _outcome(
+    chat: str, verdicts: tuple[SegmentVerdict, ...], written: list[Written], digest: str
+) -> ChatOutcome:
     names = {w.verdict.segment.number: w.recording for w in written}
     segments = [
         SegmentOutcome(
@@ -266,7 +282,7 @@ def _outcome(chat: str, verdicts: tuple[SegmentVerdict, ...], written: list[Writ
         )
         for v in verdicts
     ]
-    return ChatOutcome(chat, segments, new=True)
+    return ChatOutcome(chat, segments, new=True, report_sha256=digest)
 
 
 def outcome_json(outcome: ChatOutcome) -> dict[str, Any]:

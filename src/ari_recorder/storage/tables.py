@@ -44,6 +44,8 @@ class InteractionRow(Base):
     started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     state: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)  # the Call, to resume it
+    # A chat: the SHA-256 of its report as received, to tell a resend from a different report.
+    report_sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
 
 class AttachedDataRow(Base):
