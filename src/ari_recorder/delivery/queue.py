@@ -316,9 +316,8 @@ class DeliveryQueue:
             state = State.FETCHING if row.state == State.FETCHING else State.PENDING
         now = self.clock()
         what = "delivery-dead" if state is State.DEAD else "delivery-failed"
-        stage = "fetch" if row.state == State.FETCHING else "upload"
         retry = retry_at.isoformat() if retry_at else None
-        audit = self._audit(row, what, now, stage=stage, error=error[:1024], retry_at=retry)
+        audit = self._audit(row, what, now, stage=stage(row), error=error[:1024], retry_at=retry)
         return await self._change(
             row,
             State(row.state),
@@ -418,6 +417,11 @@ class DeliveryQueue:
                 .values(next_attempt_at=self.clock())
                 .execution_options(synchronize_session=False)
             )
+
+
+def stage(row: DeliveryRow) -> str:
+    """Where a claimed row is: fetching from Asterisk, or uploading (for the logs and the trail)."""
+    return "fetch" if row.state == State.FETCHING else "upload"
 
 
 def queued_row(recording: str, spooled: Spooled, now: datetime, finished_at: datetime) -> DeliveryRow:

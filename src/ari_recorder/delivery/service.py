@@ -24,7 +24,7 @@ from ari_recorder.ari.rest import AriClient
 from ari_recorder.delivery import crypto, retention
 from ari_recorder.delivery.errors import DeliveryError, NotConfigured, Permanent
 from ari_recorder.delivery.fetch import Spooler
-from ari_recorder.delivery.queue import Clock, DeliveryQueue, State, utc
+from ari_recorder.delivery.queue import Clock, DeliveryQueue, State, stage, utc
 from ari_recorder.delivery.retention import Purged
 from ari_recorder.delivery.settings import DeliverySettings
 from ari_recorder.delivery.targets import OutboxTarget, SftpTarget, Target
@@ -352,13 +352,13 @@ class Delivery:
         if dead:
             self.counters.dead += 1
             log.error(
-                "delivery=%s action=%s dead attempts=%s error=%s", row.id, _stage(row), row.attempts, error
+                "delivery=%s action=%s dead attempts=%s error=%s", row.id, stage(row), row.attempts, error
             )
         else:
             self.counters.retried += 1
             log.warning(
                 "delivery=%s action=%s retry-at=%s attempts=%s error=%s",
-                row.id, _stage(row), retry_at.isoformat() if retry_at else "", row.attempts, error,
+                row.id, stage(row), retry_at.isoformat() if retry_at else "", row.attempts, error,
             )  # fmt: skip
 
     def _tell(self, outcome: Outcome) -> None:
@@ -374,10 +374,6 @@ def backoff_seconds(attempts: int, base: float, cap: float, rng: random.Random) 
     failed together by one outage do not all come back at once)."""
     ceiling = min(cap, base * 2.0 ** max(0, attempts - 1))
     return ceiling / 2 + rng.uniform(0, ceiling / 2)
-
-
-def _stage(row: DeliveryRow) -> str:
-    return "fetch" if row.state == State.FETCHING else "upload"
 
 
 async def _shielded(work: Awaitable[T]) -> T:

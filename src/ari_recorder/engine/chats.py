@@ -66,7 +66,7 @@ class BadChat(ValueError):
 
 
 class Conflict(ValueError):
-    """The id is another interaction's (a call's)."""
+    """The id is another interaction's (a call's), or a chat's received before with other contents."""
 
 
 class NotConfigured(RuntimeError):
