@@ -29,7 +29,7 @@ from ari_recorder.ari.rest import basic_auth
 from ari_recorder.ari.stream import EventStream, StreamConnected
 
 REFERENCE = Path(
-    os.environ.get("ARI_REFERENCE_DIR", Path(__file__).resolve().parents[2] / "shared" / "ari-reference")
+    os.environ.get("ARI_REFERENCE_DIR", Path(__file__).resolve().parents[1] / "tests" / "reference")
 )
 APP = "bench"
 AUTH = basic_auth("asterisk", "asterisk")

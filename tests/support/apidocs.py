@@ -1,4 +1,4 @@
-"""Asterisk's own API description (Swagger 1.2, ari-reference/api-docs) as a checker.
+"""Asterisk's own API description (Swagger 1.2, tests/reference/api-docs) as a checker.
 
 `request_problems` says whether a request is a real ARI operation with valid parameters;
 `model_problems` / `event_problems` whether a JSON object has the fields, types and allowed
@@ -147,7 +147,7 @@ def _value_problems(op: str, param: Param, value: str) -> list[str]:
 
 @functools.cache
 def load() -> ApiDocs:
-    """The api-docs of ari-reference (the test is skipped, saying why, when it is absent)."""
+    """The api-docs of the reference (tests/reference/api-docs; the test fails when it is absent)."""
     folder = reference_dir() / "api-docs"
     operations: list[Operation] = []
     models: dict[str, dict[str, Any]] = {}

@@ -1,4 +1,4 @@
-"""Where ../shared/ari-reference is, and reading its traces."""
+"""Where the ARI reference material is (tests/reference, a copy of the project's), and reading its traces."""
 
 from __future__ import annotations
 
@@ -10,13 +10,20 @@ from typing import Any
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-REFERENCE = Path(os.environ.get("ARI_REFERENCE_DIR", REPO.parent / "shared" / "ari-reference"))
+# ARI_REFERENCE_DIR: another copy with the same layout (say, a newer recording).
+REFERENCE = Path(os.environ.get("ARI_REFERENCE_DIR", REPO / "tests" / "reference"))
+FOLDERS = ("traces", "traces-sip", "recordings", "api-docs")
 
 
 def reference_dir() -> Path:
-    """The reference folder; a test needing it is skipped, saying why, when it is absent."""
-    if not (REFERENCE / "traces").is_dir():
-        pytest.skip(f"ARI reference material not found at {REFERENCE} (set ARI_REFERENCE_DIR)")
+    """The reference folder. It is part of the repository: a test needing it fails when it is absent."""
+    missing = [name for name in FOLDERS if not (REFERENCE / name).is_dir()]
+    if missing:
+        pytest.fail(
+            f"ARI reference material missing at {REFERENCE}: no {', '.join(missing)}"
+            " (tests/reference is part of the repository; ARI_REFERENCE_DIR overrides it)",
+            pytrace=False,
+        )
     return REFERENCE
 
 
@@ -25,4 +32,4 @@ def load_trace(path: Path) -> list[dict[str, Any]]:
 
 
 def trace_paths(folder: str = "traces") -> list[Path]:
-    return sorted((REFERENCE / folder).glob("*.jsonl"))
+    return sorted((reference_dir() / folder).glob("*.jsonl"))
