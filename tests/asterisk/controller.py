@@ -19,9 +19,9 @@ from typing import Any
 
 import aiohttp
 import pytest
+from tests.asterisk.harness import free_tcp_port
 
 from ari_recorder.delivery.crypto import generate_keypair
-from tests.asterisk.harness import free_tcp_port
 
 Table = dict[str, Any]
 
@@ -92,7 +92,9 @@ class Controller:
 
     def _recipient(self) -> str:
         return next(
-            line.split(": ")[1] for line in self.key.read_text().splitlines() if line.startswith("# public key")
+            line.split(": ")[1]
+            for line in self.key.read_text().splitlines()
+            if line.startswith("# public key")
         )
 
     @property
@@ -181,7 +183,9 @@ class Controller:
                     await self._heard.wait()
                 return line
         except TimeoutError:
-            raise AssertionError(f"the controller did not say {text!r} within {seconds} s:\n{self.tail()}") from None
+            raise AssertionError(
+                f"the controller did not say {text!r} within {seconds} s:\n{self.tail()}"
+            ) from None
 
     def tail(self, lines: int = 40) -> str:
         return "\n".join(self.lines[-lines:])
@@ -207,6 +211,10 @@ class Controller:
 
     # What was delivered
 
+    def _complete(self, count: int) -> bool:
+        files = self.delivered_files()
+        return len(files) >= count and all(_sidecar_of(p).exists() for p in files)
+
     def delivered_files(self) -> list[Path]:
         return sorted(p for p in self.outbox.rglob("*.age") if not p.name.endswith(".json.age"))
 
@@ -214,13 +222,14 @@ class Controller:
         """Wait for `count` delivered recordings; each decrypted with the standard age CLI."""
         try:
             async with asyncio.timeout(seconds):
-                while len(self.delivered_files()) < count or not all(
-                    _sidecar_of(p).exists() for p in self.delivered_files()
-                ):
-                    await asyncio.sleep(0.2)
+                while True:
+                    if self._complete(count):
+                        break
+                    await asyncio.sleep(0.2)  # files another process writes: nothing to await
         except TimeoutError:
             raise AssertionError(
-                f"{len(self.delivered_files())} of {count} recordings delivered after {seconds} s:\n{self.tail()}"
+                f"{len(self.delivered_files())} of {count} recordings delivered "
+                f"after {seconds} s:\n{self.tail()}"
             ) from None
         await asyncio.sleep(0.5)  # anything beyond `count` arrives too: the tests check the number
         found = []
@@ -242,7 +251,9 @@ class Controller:
             db.row_factory = sqlite3.Row
             return [dict(r) for r in db.execute(sql)]
 
-    async def http(self, method: str, path: str, body: Any = None, token: str | None = None) -> tuple[int, Any]:
+    async def http(
+        self, method: str, path: str, body: Any = None, token: str | None = None
+    ) -> tuple[int, Any]:
         headers = {"Authorization": f"Bearer {token or self.admin_token}"}
         async with (
             aiohttp.ClientSession() as http,

@@ -108,7 +108,8 @@ def tone_file(path: Path, hz: float, seconds: float, rate: int = 8000, level: fl
     """A sine tone as 8 kHz 16-bit mono WAV, what Asterisk plays without transcoding."""
     path.parent.mkdir(parents=True, exist_ok=True)
     frames = b"".join(
-        struct.pack("<h", round(level * math.sin(2 * math.pi * hz * i / rate))) for i in range(int(rate * seconds))
+        struct.pack("<h", round(level * math.sin(2 * math.pi * hz * i / rate)))
+        for i in range(int(rate * seconds))
     )
     with wave.open(str(path), "wb") as out:
         out.setnchannels(1)

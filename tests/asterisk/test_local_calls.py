@@ -37,7 +37,10 @@ async def test_an_inbound_call_is_recorded_on_the_agent_side(asterisk: Asterisk,
         assert abs(duration(delivered.audio) - talked) < 0.5, (duration(delivered.audio), talked)
         sidecar = delivered.sidecar
         assert (sidecar["agent"], sidecar["queue"], sidecar["side"], sidecar["segment"]) == (
-            "1001", "support", "agent", 1,
+            "1001",
+            "support",
+            "agent",
+            1,
         )
         assert sidecar["levels"] == [{"level": "agent", "by": "1001"}]
         assert [a["subject"] for a in controller.audit("delivered")] == [sidecar["recording"]] * 2
