@@ -8,6 +8,7 @@ import re
 from pathlib import Path
 
 import pytest
+from aiohttp import web
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -47,6 +48,29 @@ async def test_each_error_status_is_its_own_exception(status: int, cls: type[Ari
             await ari.answer("c1")
     assert caught.value.status == status and caught.value.message == "what Asterisk said"
     assert str(caught.value) == f"ARI POST /channels/c1/answer: {status} what Asterisk said"
+
+
+async def test_a_404_that_is_not_aris_answer_is_asterisk_still_starting() -> None:
+    """While Asterisk boots its HTTP server answers before ARI's resources exist, with an HTML
+    404 page (seen on 22.10.1): that is not "no such recording", or a recording still to delete
+    in Asterisk would be taken as deleted and stay there for good."""
+
+    async def html_404(request: web.Request) -> web.Response:
+        return web.Response(status=404, text="<html><h1>Not Found</h1></html>", content_type="text/html")
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", html_404)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    try:
+        async with AriClient(f"http://127.0.0.1:{port}/ari", "u", "p") as ari:
+            with pytest.raises(AriUnavailable, match="still starting"):
+                await ari.delete_stored("rec-1")
+    finally:
+        await runner.cleanup()
 
 
 async def test_the_real_error_answers_through_the_simulator() -> None:

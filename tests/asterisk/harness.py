@@ -272,7 +272,10 @@ class Asterisk:
 
     async def originate_local(self, queue: str) -> None:
         """A Local-channel customer: `Local/<queue>@inbound`, whose other half speaks 440 Hz."""
-        await self.cli(f"channel originate Local/{queue}@inbound extension talk@customer-phone")
+        # Through ARI but into the dialplan, not an application: as a phone's call would come in.
+        await self.ari(
+            "POST", "/channels", endpoint=f"Local/{queue}@inbound", context="customer-phone", extension="talk"
+        )
 
     async def channels(self, prefix: str = "") -> list[dict[str, Any]]:
         return [c for c in await self.ari("GET", "/channels") if c["name"].startswith(prefix)]
@@ -280,7 +283,7 @@ class Asterisk:
     async def hang_up(self, prefix: str, suffix: str = "") -> None:
         """A party puts the phone down: the channel named `prefix`...`suffix` is hung up (a Local
         pair's `;1` is the handset; its `;2` half goes with it)."""
-        [channel] = [c for c in await self.channels(prefix) if c["name"].endswith(suffix)]
+        channel = _only([c for c in await self.channels(prefix) if c["name"].endswith(suffix)], prefix)
         await self.ari("DELETE", f"/channels/{channel['id']}")
 
     async def hang_up_local_customer(self, queue: str = "support") -> None:
@@ -311,6 +314,11 @@ class Asterisk:
             raise AssertionError(f"Asterisk still holds, {seconds:.0f} s on: {json.dumps(held)}") from None
 
 
+def _only(channels: list[dict[str, Any]], prefix: str) -> dict[str, Any]:
+    assert len(channels) == 1, f"expected one channel {prefix}..., found {[c['name'] for c in channels]}"
+    return channels[0]
+
+
 @asynccontextmanager
 async def running_asterisk(root: Path, **options: Any) -> AsyncIterator[Asterisk]:
     asterisk = Asterisk(root=root, prefix=asterisk_prefix(), **options)
@@ -320,3 +328,72 @@ async def running_asterisk(root: Path, **options: Any) -> AsyncIterator[Asterisk
     finally:
         if asterisk.process is not None and asterisk.process.returncode is None:
             await asterisk.stop()
+
+
+@dataclass
+class TcpProxy:
+    """A TCP relay of the test's own between the controller and Asterisk, which can cut every
+    connection and refuse new ones for a while: a network failure, Asterisk itself untouched."""
+
+    target: tuple[str, int]
+    port: int = field(default_factory=free_tcp_port)
+    refusing_until: float = 0.0
+    _server: asyncio.Server | None = None
+    _links: set[asyncio.StreamWriter] = field(default_factory=set)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/ari"
+
+    async def start(self) -> None:
+        self._server = await asyncio.start_server(self._accept, "127.0.0.1", self.port)
+
+    async def stop(self) -> None:
+        self._close_all()
+        if self._server:
+            self._server.close()
+            await self._server.wait_closed()
+
+    def cut(self, seconds: float) -> None:
+        """Every connection dropped now, and any new one for `seconds`."""
+        self.refusing_until = asyncio.get_running_loop().time() + seconds
+        self._close_all()
+
+    def _close_all(self) -> None:
+        for writer in list(self._links):
+            writer.transport.abort()
+        self._links.clear()
+
+    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if asyncio.get_running_loop().time() < self.refusing_until:
+            writer.transport.abort()
+            return
+        try:
+            up_reader, up_writer = await asyncio.open_connection(*self.target)
+        except OSError:
+            writer.transport.abort()
+            return
+        self._links |= {writer, up_writer}
+
+        async def pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
+            try:
+                while data := await src.read(65536):
+                    dst.write(data)
+                    await dst.drain()
+            except (ConnectionError, OSError):
+                pass
+            finally:
+                dst.transport.abort()
+
+        await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
+        self._links -= {writer, up_writer}
+
+
+@asynccontextmanager
+async def tcp_proxy(target: tuple[str, int]) -> AsyncIterator[TcpProxy]:
+    proxy = TcpProxy(target)
+    await proxy.start()
+    try:
+        yield proxy
+    finally:
+        await proxy.stop()

@@ -102,6 +102,11 @@ class AriClient:
                         answer = await response.json()
                         if isinstance(answer, dict):
                             message = str(answer.get("message") or answer.get("error") or "")
+                    if response.status == 404 and not message:
+                        # Not ARI's answer (always {"message": ...}) but the HTTP server's own page:
+                        # Asterisk is starting and ARI's resources are not registered yet. Taking
+                        # it for "no such recording" would forget a recording still to delete.
+                        raise AriUnavailable(method, path, "404 from Asterisk without ARI: still starting?")
                     raise error_for(method, path, response.status, message or response.reason or "")
                 yield response
         except (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError) as error:
