@@ -409,7 +409,7 @@ def test_two_channels_one_leg_failing_stops_the_other_and_the_recording_is_not_m
 def test_an_announcement_not_played(setting: str, phase: c.Phase, recorded: bool | None) -> None:
     call = replace(new_call(agent("1001")), on_announcement_failure=setting)
     call, actions = c.step(c.start(call)[0], c.AnnouncementFinished(failed="the playback ended failed"))
-    assert [a.level for a in actions if isinstance(a, c.Log)][0] == "error"
+    assert next(a.level for a in actions if isinstance(a, c.Log)) == "error"
     assert call.announced == "the playback ended failed"
     call, _ = c.step(call, c.AgentAnswered("7.1-agent-1"))
     assert call.phase is phase
