@@ -8,7 +8,6 @@ import json
 from pathlib import Path
 
 import pytest
-
 from prometheus_client import REGISTRY
 
 from ari_recorder.settings import QueueSettings, RecordingSettings
