@@ -377,6 +377,10 @@ def routes() -> web.RouteTableDef:
         ast = core(request)
         return _reply([_application(ast, name) for name in sorted(ast.apps)])
 
+    @r.get("/ari/sounds/{id:.+}")
+    async def get_sound(request: web.Request) -> web.Response:
+        return _reply(core(request).media.sound(request.match_info["id"]))
+
     @r.get("/ari/applications/{name}")
     async def get_application(request: web.Request) -> web.Response:
         ast = core(request)

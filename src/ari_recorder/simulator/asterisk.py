@@ -80,6 +80,12 @@ class Asterisk:
         self._snoop_seq = itertools.count(0)
         self._pjsip_seq = itertools.count(0x11)
         self.media = Media(self)
+        # Switches (PUT /sim/config) for what a real Asterisk does now and then:
+        # a snoop enters the application this long after its POST is answered (0: before, as in
+        # the traces; None: never), so a record sent at once meets "Channel not in Stasis
+        # application"; the next `refuse_records` record requests refused (-1: all of them).
+        self.snoop_stasis_delay: float | None = 0.0
+        self.refuse_records = 0
 
     # ----- ids and clocks -----
     def new_channel_id(self) -> str:

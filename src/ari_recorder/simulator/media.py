@@ -30,6 +30,7 @@ SOUNDS: dict[str, tuple[int, float]] = {
     "sim/agent-tone": (1000, 2.0),
     "recording-notice": (660, 1.5),
 }
+KNOWN_SOUNDS = frozenset(SOUNDS)  # the sounds the simulated Asterisk has, unless told otherwise
 FORMATS = {"wav", "wav16", "gsm", "ulaw", "alaw", "sln", "g722", "g729", "ogg"}
 DIRECTIONS = {"none", "both", "in", "out"}
 
@@ -45,6 +46,7 @@ class Media:
         self._rendering: dict[str, asyncio.Future[None]] = {}
         self._targets: dict[str, Channel | Bridge] = {}
         self._playback_seq = 0
+        self.sounds: set[str] = set(KNOWN_SOUNDS)  # the sound files it has (PUT /sim/config)
 
     # ----- snoop -----
     def snoop(
@@ -75,9 +77,18 @@ class Media:
         answer = snoop.json()
         args = app_args.split(",") if app_args else []
         snoop.app_name, snoop.app_data = "Stasis", ",".join([app, *args])
+        delay = self.core.snoop_stasis_delay
+        if delay == 0.0:
+            self._snoop_enters(snoop, app, args)
+        elif delay is not None:  # after the answer, as a real Asterisk under load does
+            self.core.later(delay, lambda: self._snoop_enters(snoop, app, args), snoop)
+        return answer
+
+    def _snoop_enters(self, snoop: Channel, app: str, args: list[str]) -> None:
+        if snoop.hungup:
+            return
         if not self.core.stasis_start(snoop, app, args):
             self.core.hangup(snoop, cause=16, soft=True)
-        return answer
 
     # ----- recordings -----
     def record(
@@ -103,6 +114,11 @@ class Media:
             raise SimError(400, "ifExists invalid")
         if isinstance(target, Channel):
             self.core.in_stasis(target)
+        if self.core.refuse_records:
+            if self.core.refuse_records > 0:
+                self.core.refuse_records -= 1
+            # What Asterisk answers when it cannot start a recording (resource_channels.c).
+            raise SimError(500, "Internal Server Error")
         if name in self.live:
             raise SimError(409, f"Recording '{name}' already in progress")
         if name in self.stored and if_exists == "fail":
@@ -227,7 +243,8 @@ class Media:
         elif playback_id in self.playbacks:
             raise SimError(409, "Playback with that id already exists")
         sound = media.split(",")[0].removeprefix("sound:")
-        hz, length = SOUNDS.get(sound, (0, 0.0))
+        found = sound in self.sounds
+        hz, length = SOUNDS.get(sound, (660, 1.5)) if found else (0, 0.0)
         kind = "bridge" if isinstance(target, Bridge) else "channel"
         pb = Playback(
             id=playback_id, media_uri=media, target_uri=f"{kind}:{target.id}", hz=hz or None, length=length
@@ -235,8 +252,10 @@ class Media:
         pb.apps = set(target.apps() if isinstance(target, Channel) else target.subscribed)
         self.playbacks[pb.id] = pb
         self._targets[pb.id] = target
-        answer = pb.json()
-        asyncio.get_running_loop().call_soon(self._start_playback, pb, target, sound in SOUNDS)
+        # A sound Asterisk does not have: the request is answered 201 all the same, the body
+        # saying "failed"; then PlaybackStarted and, 1 ms later, PlaybackFinished "failed".
+        answer = pb.json() if found else {**pb.json(), "state": "failed"}
+        asyncio.get_running_loop().call_soon(self._start_playback, pb, target, found)
         return answer
 
     def _start_playback(self, pb: Playback, target: Channel | Bridge, found: bool) -> None:
@@ -248,7 +267,7 @@ class Media:
         self.core.audio_changed(target)
         owner = target if isinstance(target, Channel) else None
         # A sound file that is not there fails at once (Asterisk reports the playback 'failed').
-        delay = pb.length if found else 0.0
+        delay = pb.length if found else 0.001
         self.core.later(delay, lambda: self.stop_playback(pb, "done" if found else "failed"), owner)
 
     def stop_playback(self, pb: Playback, state: str = "done") -> None:
@@ -260,6 +279,12 @@ class Media:
             target.playback = None
             self.core.audio_changed(target)
         self.core.emit("PlaybackFinished", pb.apps, playback=pb.json())
+
+    def sound(self, sound_id: str) -> Json:
+        """GET /sounds/{id}: as Asterisk 22 answers for a sound it has (in `en`, as slin)."""
+        if sound_id not in self.sounds:
+            raise SimError(404, "Sound not found")
+        return {"id": sound_id, "formats": [{"language": "en", "format": "slin"}]}
 
     def playback(self, playback_id: str) -> Playback:
         pb = self.playbacks.get(playback_id)
