@@ -21,6 +21,7 @@ from ari_recorder.ari.rest import basic_auth
 
 APP = "ari-recorder"
 TRACES = Path(__file__).resolve().parents[1] / "traces"
+RECORDINGS = Path(__file__).resolve().parents[1] / "recordings"  # the files Asterisk wrote, as fetched
 CUSTOMER = {
     "callerId": "Customer <15550001>",
     "context": "customer-phone",

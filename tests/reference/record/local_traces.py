@@ -13,7 +13,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from tests.reference.record.common import APP, CUSTOMER, by_channel, recording
+from tests.reference.record.common import APP, CUSTOMER, RECORDINGS, by_channel, recording
 
 
 def named(name: str) -> Callable[[dict[str, Any]], bool]:
@@ -188,7 +188,8 @@ async def asterisk_restart() -> None:
         await ari.call("GET", "/recordings/live/rec-restart-1001")
         await ari.call("GET", "/recordings/stored")
         await ari.call("GET", "/recordings/stored/rec-restart-1001")
-        await ari.call("GET", "/recordings/stored/rec-restart-1001/file")
+        _, wav = await ari.call("GET", "/recordings/stored/rec-restart-1001/file")
+        (RECORDINGS / "rec-restart-1001.wav").write_bytes(wav)
         await ari.call("DELETE", "/recordings/stored/rec-restart-1001")
         ari.note("a new call after the restart")
         ari.events.clear()
