@@ -84,6 +84,7 @@ async def stasis_without_websocket() -> None:
             channels = await ari.ok("GET", "/channels")
             if not channels:
                 break
+        await asyncio.sleep(1.0)  # well clear of the fallback: a replay need not race it
         ari.note("the application connects again: nothing is waiting any more")
         await ari.connect()
         await ari.call("GET", f"/applications/{APP}")
