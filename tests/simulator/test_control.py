@@ -39,11 +39,17 @@ async def test_an_extension_that_does_not_exist() -> None:
     assert destroyed["cause"] == 1
 
 
-async def test_a_call_to_an_application_nobody_registered_is_hung_up() -> None:
+async def test_a_call_to_an_application_nobody_registered_waits_then_is_hung_up() -> None:
+    """The kit's stasis-or-wait (stasis_without_websocket.jsonl): Stasis() fails, the call is
+    answered and tried again every second for STASIS_RETRY_SECONDS, then the fallback hangs it up."""
     async with sim_app(app="someone-else") as sim, AriClient(sim.sim.ari_url, "asterisk", "asterisk") as ari:
+        await sim.control("config", {"stasis_retry_seconds": 1}, method="PUT")
         call = await sim.call()
         await asyncio.sleep(0.2)
+        waiting = {c.id: c.state for c in await ari.list_channels()}
+        await asyncio.sleep(1.5)
         channels = {c.id for c in await ari.list_channels()}
+    assert waiting.get(call) == "Up"
     assert call not in channels
     assert not sim.events
 
@@ -174,6 +180,6 @@ async def test_sounds_asterisk_has_and_has_not() -> None:
     )
     assert missing == (404, {"message": "Sound not found"})
     assert config["sounds"] == ["sim/customer-tone"]
-    assert answer.state == "failed"
+    assert answer.state == "queued"  # as Asterisk answers, sound or no sound (missing_sound_playback.jsonl)
     assert started["playback"]["state"] == "playing"
     assert finished["playback"]["state"] == "failed"

@@ -146,6 +146,16 @@ class Media:
             owner = rec.target if isinstance(rec.target, Channel) else None
             self.core.later(rec.max_duration, lambda: self.finish(rec), owner)
 
+    def forget_live(self) -> None:
+        """A restart: what was running is finished as it stood (stored, no event: nobody hears)."""
+        for rec in list(self.live.values()):
+            if rec.timeline is not None:
+                rec.timeline.stop(self.core.now())
+                self._store(rec)
+        self.live.clear()
+        self.playbacks.clear()
+        self._targets.clear()
+
     def finish(self, rec: LiveRecording, state: RecState = RecState.DONE) -> None:
         if self.live.get(rec.name) is not rec:
             return
@@ -242,33 +252,53 @@ class Media:
             playback_id = f"sim-playback-{self._playback_seq}"
         elif playback_id in self.playbacks:
             raise SimError(409, "Playback with that id already exists")
-        sound = media.split(",")[0].removeprefix("sound:")
-        found = sound in self.sounds
-        hz, length = SOUNDS.get(sound, (660, 1.5)) if found else (0, 0.0)
+        first, *rest = media.split(",")
         kind = "bridge" if isinstance(target, Bridge) else "channel"
         pb = Playback(
-            id=playback_id, media_uri=media, target_uri=f"{kind}:{target.id}", hz=hz or None, length=length
+            id=playback_id,
+            media_uri=first,
+            target_uri=f"{kind}:{target.id}",
+            hz=None,
+            length=0.0,
+            next_media=rest,
         )
         pb.apps = set(target.apps() if isinstance(target, Channel) else target.subscribed)
         self.playbacks[pb.id] = pb
         self._targets[pb.id] = target
-        # A sound Asterisk does not have: the request is answered 201 all the same, the body
-        # saying "failed"; then PlaybackStarted and, 1 ms later, PlaybackFinished "failed".
-        answer = pb.json() if found else {**pb.json(), "state": "failed"}
-        asyncio.get_running_loop().call_soon(self._start_playback, pb, target, found)
+        # Answered 201 "queued" whether the sound exists or not (missing_sound_playback.jsonl); a
+        # sound Asterisk does not have then starts and, under 1 ms later, ends "failed".
+        answer = pb.json()
+        asyncio.get_running_loop().call_soon(self._start_playback, pb, target)
         return answer
 
-    def _start_playback(self, pb: Playback, target: Channel | Bridge, found: bool) -> None:
+    def _start_playback(self, pb: Playback, target: Channel | Bridge) -> None:
         if pb.id not in self.playbacks or getattr(target, "hungup", False):
             return
+        sound = pb.media_uri.removeprefix("sound:")
+        found = sound in self.sounds
+        hz, length = SOUNDS.get(sound, (660, 1.5)) if found else (0, 0.0)
+        pb.hz, pb.length = hz or None, length
         pb.state = "playing"
         target.playback = pb
         self.core.emit("PlaybackStarted", pb.apps, playback=pb.json())
         self.core.audio_changed(target)
         owner = target if isinstance(target, Channel) else None
         # A sound file that is not there fails at once (Asterisk reports the playback 'failed').
-        delay = pb.length if found else 0.001
-        self.core.later(delay, lambda: self.stop_playback(pb, "done" if found else "failed"), owner)
+        delay = pb.length if found else 0.0005
+        self.core.later(delay, lambda: self._item_ended(pb, target, found), owner)
+
+    def _item_ended(self, pb: Playback, target: Channel | Bridge, found: bool) -> None:
+        """One item of the media list played (or not there): the next one, or the end. A missing
+        item in a list is skipped: PlaybackContinuing ("continuing"), then the next one starts."""
+        if pb.id not in self.playbacks:
+            return
+        if not pb.next_media:
+            self.stop_playback(pb, "done" if found else "failed")
+            return
+        pb.state = "continuing"
+        self.core.emit("PlaybackContinuing", pb.apps, playback=pb.json())
+        pb.media_uri = pb.next_media.pop(0)
+        self._start_playback(pb, target)
 
     def stop_playback(self, pb: Playback, state: str = "done") -> None:
         if self.playbacks.pop(pb.id, None) is None:
