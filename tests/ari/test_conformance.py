@@ -106,6 +106,11 @@ def calls(tmp: Path) -> dict[str, list[Call]]:
         "remove_channel": [lambda a: a.remove_channel("b1", "c1")],
         "start_moh": [lambda a: a.start_moh("b1"), lambda a: a.start_moh("b1", moh_class="default")],
         "stop_moh": [lambda a: a.stop_moh("b1")],
+        "start_channel_moh": [
+            lambda a: a.start_channel_moh("c1"),
+            lambda a: a.start_channel_moh("c1", moh_class="default"),
+        ],
+        "stop_channel_moh": [lambda a: a.stop_channel_moh("c1")],
         "play_on_bridge": [
             lambda a: a.play_on_bridge("b1", "sound:beep"),
             lambda a: a.play_on_bridge("b1", "sound:beep", playback_id="p1"),

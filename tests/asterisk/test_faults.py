@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from tests.asterisk.controller import Controller, Delivered, running_controller
 from tests.asterisk.harness import Asterisk, running_asterisk, tcp_proxy
 from tests.support.audio import duration, seconds_of, summary, tone_runs
@@ -149,9 +150,7 @@ async def test_a_call_placed_while_no_controller_is_connected_waits_for_it(
 async def test_thirty_calls_arriving_100_ms_apart_are_all_recorded(tmp_path: Path) -> None:
     extensions = [str(1001 + i) for i in range(30)]
     async with running_asterisk(tmp_path / "asterisk") as asterisk:
-        queues = {
-            "support": {"agents": extensions, "announcement": "sim/announcement", "strategy": "in-order"}
-        }
+        queues = {"support": {"agents": extensions, "announcement": "sim/announcement"}}
         settings = options(asterisk, tmp_path, agents={e: agent(e) for e in extensions}, queues=queues)
         async with running_controller(**settings) as controller:
             for _ in extensions:

@@ -323,6 +323,12 @@ class AriClient:
         ids = channels if isinstance(channels, str) else ",".join(channels)
         await self._call("POST", f"/bridges/{_seg(bridge_id)}/removeChannel", {"channel": ids})
 
+    async def start_channel_moh(self, channel_id: str, *, moh_class: str | None = None) -> None:
+        await self._call("POST", f"/channels/{_seg(channel_id)}/moh", {"mohClass": moh_class})
+
+    async def stop_channel_moh(self, channel_id: str) -> None:
+        await self._call("DELETE", f"/channels/{_seg(channel_id)}/moh")
+
     async def start_moh(self, bridge_id: str, *, moh_class: str | None = None) -> None:
         await self._call("POST", f"/bridges/{_seg(bridge_id)}/moh", {"mohClass": moh_class})
 

@@ -81,10 +81,10 @@ class Executor:
                 await ari.create_bridge(bridge_id=bridge, name=bridge)
             case c.AddToBridge(bridge, channel, absorb):
                 await ari.add_channel(bridge, channel, absorb_dtmf=absorb or None)
-            case c.StartMoh(bridge, moh_class):
-                await ari.start_moh(bridge, moh_class=moh_class)
-            case c.StopMoh(bridge):
-                await ari.stop_moh(bridge)
+            case c.StartMoh(channel, moh_class):
+                await ari.start_channel_moh(channel, moh_class=moh_class)
+            case c.StopMoh(channel):
+                await ari.stop_channel_moh(channel)
             case c.DialAgent(channel, agent, endpoint, timeout):
                 await ari.originate(
                     endpoint, app=self.app, app_args=f"agent,{agent}", channel_id=channel, timeout=timeout

@@ -294,6 +294,15 @@ def routes() -> web.RouteTableDef:
             ast.leave_bridge(ch)
         return _reply(None)
 
+    @r.post("/ari/channels/{id}/moh")
+    @r.delete("/ari/channels/{id}/moh")
+    async def channel_moh(request: web.Request) -> web.Response:
+        ast = core(request)
+        ch = ast.channel(request.match_info["id"])
+        ch.moh = request.method == "POST"
+        ast.audio_changed(ch.bridge if ch.bridge is not None else ch)
+        return _reply(None)
+
     @r.post("/ari/bridges/{id}/moh")
     @r.delete("/ari/bridges/{id}/moh")
     async def bridge_moh(request: web.Request) -> web.Response:

@@ -370,6 +370,8 @@ class Asterisk:
             return set()
         if ch.playback is not None and ch.playback.state == "playing":
             return {ch.playback.hz} if ch.playback.hz else set()
+        if ch.moh:  # the channel's own music: what its bridge says is not written to it meanwhile
+            return {MOH_HZ}
         if ch.bridge is None:
             return set()
         return self.mix(ch.bridge, ch, seen | {ch.id})

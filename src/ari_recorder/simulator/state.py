@@ -66,6 +66,7 @@ class Channel:
     bridge: Bridge | None = None
     absorb_dtmf: bool = False
     bridge_muted: bool = False
+    moh: bool = False  # POST /channels/{id}/moh: the channel hears music, not its bridge
     peer: Channel | None = None  # the other half of a Local pair
     snoop_of: Channel | None = None
     spy: str = "none"

@@ -1,0 +1,162 @@
+"""SIP calls against a real Asterisk: SIPp phones for the customer (440 Hz) and the agents
+(1000 Hz), RTP and RFC 4733 keys through Asterisk, the controller as a real process. Each test
+reads who is heard when in the delivered file, its sidecar, and that Asterisk holds nothing."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.asterisk.controller import Controller, Delivered, running_controller
+from tests.asterisk.harness import Asterisk, free_udp_port, running_asterisk
+from tests.asterisk.sipp import Phone
+from tests.support.audio import duration, seconds_of, summary, tone_runs
+
+BOTH, CUSTOMER, AGENT = frozenset({440, 1000}), frozenset({440}), frozenset({1000})
+EXTENSIONS = ("3001", "3002", "3003")
+
+
+@dataclass
+class Site:
+    asterisk: Asterisk
+    controller: Controller
+    logs: Path
+
+    def phone(self, scenario: str, ext: str | None = None, **params: Any) -> Phone:
+        port = self.asterisk.agents[ext] if ext else self.asterisk.trunk_port
+        sip = f"127.0.0.1:{self.asterisk.sip_port}"
+        return Phone(scenario, port=port, asterisk=sip, params=params, logs=self.logs)
+
+
+@asynccontextmanager
+async def site(tmp_path: Path, transfers: str = "application", **settings: Any) -> AsyncIterator[Site]:
+    agents = {ext: free_udp_port() for ext in EXTENSIONS}
+    async with running_asterisk(tmp_path / "asterisk", agents=agents, phone_transfers=transfers) as asterisk:
+        options: dict[str, Any] = {
+            "home": tmp_path / "controller",
+            "ari_url": asterisk.url,
+            "ari_password": asterisk.password,
+            "phone_transfers": transfers,
+            "agents": {
+                e: {"endpoint": f"PJSIP/{e}", "permit_recordings": True, "record_percent": 100}
+                for e in EXTENSIONS
+            },
+            "queues": {"support": {"agents": ["3001"], "announcement": "recording-notice"}},
+        }
+        async with running_controller(**{**options, **settings}) as controller:
+            yield Site(asterisk, controller, tmp_path / "phones")
+        await asterisk.wait_empty()
+
+
+def mostly(delivered: Delivered, heard: frozenset[int], share: float = 0.85, channel: int = 0) -> None:
+    runs = tone_runs(delivered.audio, channel=channel)
+    assert seconds_of(runs, heard) > share * duration(delivered.audio), summary(runs)
+
+
+@pytest.mark.parametrize(
+    ("side", "channels"), [("agent", 1), ("customer", 1), ("agent", 2)], ids=["agent", "customer", "stereo"]
+)
+async def test_an_inbound_sip_call_is_recorded(tmp_path: Path, side: str, channels: int) -> None:
+    queue = {
+        "agents": ["3001"],
+        "announcement": "recording-notice",
+        "record_side": side,
+        "channels": channels,
+    }
+    async with site(tmp_path, queues={"support": queue}) as s:
+        async with s.phone("agent-answer.xml", "3001", answer_delay_ms=300) as agent:
+            async with s.phone("customer-call.xml", queue="support", hangup_after_ms=11000) as customer:
+                await customer.check(30)
+            await agent.check(10)
+        [delivered] = await s.controller.deliveries(1)
+    sidecar = delivered.sidecar
+    assert (sidecar["agent"], sidecar["side"], sidecar["channels"]) == ("3001", side, channels)
+    assert 4.0 < duration(delivered.audio) < 7.0, duration(delivered.audio)  # 11 s less notice and ringing
+    if channels == 2:
+        mostly(delivered, CUSTOMER, channel=0)  # the customer on the left
+        mostly(delivered, AGENT, channel=1)  # the agent on the right
+    else:
+        mostly(delivered, BOTH)
+
+
+@pytest.mark.parametrize("behavior", ["silence", "skip"])
+async def test_the_sip_phones_keys_pause_and_resume(tmp_path: Path, behavior: str) -> None:
+    """*7 then *8 from the agent's desk phone (RFC 4733): the pause is where the metadata says."""
+    async with site(tmp_path, company={"pause_behavior": behavior}) as s:
+        keys = {"keys1": "*7", "keys1_at_ms": 1500, "keys2": "*8", "keys2_at_ms": 4000}
+        async with s.phone("agent-answer.xml", "3001", **keys) as agent:
+            async with s.phone("customer-call.xml", queue="support", hangup_after_ms=13000) as customer:
+                await customer.check(30)
+            await agent.check(10)
+        [delivered] = await s.controller.deliveries(1)
+    [pause] = delivered.sidecar["pauses"]
+    assert (pause["source"], pause["by"], pause["ended_by"], pause["behavior"]) == (
+        "keys",
+        "3001",
+        "resume",
+        behavior,
+    )
+    assert 2.0 < pause["seconds"] < 3.0, pause
+    runs = tone_runs(delivered.audio)
+    quiet = [r for r in runs if not r.tones and r.end - r.start > 0.5]
+    if behavior == "silence":
+        [gap] = quiet
+        assert abs(gap.start - pause["offset_seconds"]) < 0.1, (summary(runs), pause)
+        assert abs((gap.end - gap.start) - pause["seconds"]) < 0.1, (summary(runs), pause)
+    else:
+        assert not quiet, summary(runs)
+
+
+@pytest.mark.parametrize("transfers", ["application", "asterisk"])
+async def test_a_blind_transfer_from_the_desk_phone(tmp_path: Path, transfers: str) -> None:
+    """3001 transfers the customer to 3002 with a REFER: two segments, each its agent's."""
+    async with site(tmp_path, transfers) as s:
+        async with (
+            s.phone("agent-blind-transfer.xml", "3001", target="3002", talk_ms=3000) as first,
+            s.phone("agent-answer.xml", "3002", answer_delay_ms=300) as second,
+        ):
+            async with s.phone("customer-call.xml", queue="support", hangup_after_ms=14000) as customer:
+                await customer.check(30)
+            await first.check(10)
+            await second.check(10)
+        delivered = await s.controller.deliveries(2)
+    assert [(d.agent, d.sidecar["segment"]) for d in delivered] == [("3001", 1), ("3002", 2)]
+    assert 2.5 < duration(delivered[0].audio) < 4.0, duration(delivered[0].audio)
+    for d in delivered:
+        mostly(d, BOTH, share=0.8)
+
+
+async def test_an_attended_transfer_in_asterisks_handling(tmp_path: Path) -> None:
+    """3001 consults 3002 (7 3002, a plain call in this mode), then REFER with Replaces:
+    Asterisk joins the customer and 3002; the controller records 3002's segment by the rules."""
+    async with site(tmp_path, "asterisk") as s:
+        async with (
+            s.phone(
+                "agent-attended-transfer.xml", "3001", target="3002", talk_ms=3000, consult_ms=2000
+            ) as first,
+            s.phone("agent-answer.xml", "3002", answer_delay_ms=300) as second,
+        ):
+            async with s.phone("customer-call.xml", queue="support", hangup_after_ms=16000) as customer:
+                await customer.check(40)
+            await first.check(10)
+            await second.check(10)
+        delivered = await s.controller.deliveries(2)
+    assert [(d.agent, d.sidecar["segment"]) for d in delivered] == [("3001", 1), ("3002", 2)]
+    mostly(delivered[1], BOTH, share=0.8)
+
+
+async def test_an_outbound_call_from_the_desk_phone(tmp_path: Path) -> None:
+    async with site(tmp_path) as s:
+        async with s.phone("customer-answer.xml", answer_delay_ms=500) as customer:
+            async with s.phone("agent-outbound.xml", "3001", number="5551234", hangup_after_ms=5000) as agent:
+                await agent.check(30)
+            await customer.check(10)
+        [delivered] = await s.controller.deliveries(1)
+    assert (delivered.agent, delivered.sidecar["direction"]) == ("3001", "outbound")
+    assert 4.0 < duration(delivered.audio) < 5.5, duration(delivered.audio)
+    mostly(delivered, BOTH)
