@@ -360,6 +360,20 @@ class Agent:
 
 
 @dataclass(frozen=True)
+class Consultation:
+    """An agent's consultation before an attended transfer, placed by the application
+    (domain/consult.py): the agent's phone's second call and the target it dials, in a bridge
+    of their own. Not a segment: nothing of it is recorded."""
+
+    channel: str  # the agent's phone's second call (Stasis(...,consult,agent=<ext>))
+    agent: AgentId  # the agent consulting
+    to: Agent  # the agent consulted
+    dialled: str  # the target's channel, originated by the call
+    bridge: str
+    answered: bool = False
+
+
+@dataclass(frozen=True)
 class Fallback:
     """What happens to a customer no agent answered: hang up, or back to the dialplan."""
 
@@ -401,6 +415,7 @@ class Call:
     keys: Keys = field(default_factory=Keys)  # the agent's keys towards a pause or resume sequence
     began: tuple[tuple[str, float], ...] = ()  # (recording, when Asterisk started writing it)
     channels: int = 1  # 2: each party in a file of its own, merged into one stereo file later
+    consultation: Consultation | None = None  # an attended transfer's, before it (domain/consult.py)
 
     @property
     def bridge(self) -> str:
