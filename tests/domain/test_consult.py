@@ -3,6 +3,8 @@ with Replaces; events in, actions out."""
 
 from __future__ import annotations
 
+import msgspec
+
 from ari_recorder.domain import call as c
 from ari_recorder.domain import consult
 from ari_recorder.domain.policy import AgentId, RecordSide
@@ -141,3 +143,9 @@ def test_a_transfer_asked_for_during_a_consultation_is_refused() -> None:
     call = answered()
     after, actions = consult.step(call, c.TransferRequested("3003", NOBODY))
     assert after == call and kinds(actions) == []
+
+
+def test_a_consultation_is_stored_with_its_call_and_read_back() -> None:
+    call = answered()
+    stored = msgspec.json.encode(msgspec.to_builtins(call))
+    assert msgspec.convert(msgspec.json.decode(stored), c.Call) == call

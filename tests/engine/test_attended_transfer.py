@@ -205,3 +205,26 @@ async def test_a_consultation_of_no_agent_is_refused(
     assert len(_calls(during)) == 2 and _consultations(during) == []
     assert [s.agent for s in report.call.segments] == ["3001"]
     assert left["channels"] == [] and left["bridges"] == []
+
+
+async def test_a_consultation_ended_while_the_event_socket_was_down_is_found_on_reconnect(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    queues = {"support": QueueSettings(agents=["3001"])}
+    caplog.set_level(logging.INFO)
+    async with world(tmp_path, queues, SIP_AGENTS) as w:
+        await w.control("calls", {"queue": "support", "caller": CALLER, "via": "sip"})
+        await asyncio.sleep(1.5 + 0.5)
+        await w.control("consult", {"agent": "3001", "to": "3002"})
+        await asyncio.sleep(0.3 + 0.5)
+        await w.control("drop-websockets", {})
+        await w.control("hangup", {"agent": "3001"})  # the consultation, unheard
+        await asyncio.sleep(1.5)  # the controller is back
+        during = await w.state()
+        await w.control("hangup", {"customer": CALLER})
+        await asyncio.wait_for(w.reports.get(), 15)
+        left = await _until_empty(w)
+    assert "action=reconcile missed=AgentLeft" in caplog.text
+    assert 'action=consult-ended to=3002 why="agent 3001 hung up the consultation"' in caplog.text
+    assert len(_calls(during)) == 2 and _consultations(during) == []
+    assert left["channels"] == [] and left["bridges"] == []

@@ -4,9 +4,11 @@ attended transfer: the kit's dialplan in the `application` mode (asterisk/conf/e
 The phone holds the customer and dials 7<ext>: its new call, PJSIP/<agent>-<n>, runs
 `Stasis(app,consult,agent=<ext>)`. Its REFER with Replaces on the customer's call, with
 PJSIP_TRANSFER_HANDLING()=ari-only on that call, is only reported: ChannelTransfer, with the
-payload ../shared/asterisk/README.md recorded from Asterisk 22.10.1 (res_pjsip_refer.c
-refer_incoming_ari_request, main/refer.c ast_refer_notify_transfer_request: the bridges and
-their peers as snapshots, a peer only in a bridge of two). A second report, without the
+payload ../shared/asterisk/README.md recorded from Asterisk 22.10.1, as its source writes it
+(res_pjsip_refer.c refer_incoming_ari_request, main/refer.c ast_refer_notify_transfer_request:
+the bridges and their peers as snapshots, a peer only in a bridge of two; stasis_channels.c
+ari_transfer_to_json: the Replaces' tags as additional_protocol_params, parameter_name and
+parameter_value). A second report, without the
 referrer's peer and bridge, comes as the referring call ends. The phone itself hangs up nothing:
 carrying the transfer out is the application's.
 """
@@ -90,7 +92,10 @@ def refer_replaces(dialplan: Dialplan, agent: Channel) -> Channel:
         "requested_destination": {
             "destination": k.dialled,
             "protocol_id": second.protocol_id,
-            "additional_protocol_params": [{"from": ours}, {"to": theirs}],
+            "additional_protocol_params": [
+                {"parameter_name": "from", "parameter_value": ours},
+                {"parameter_name": "to", "parameter_value": theirs},
+            ],
         },
         "destination_channel": second.json(),
     }

@@ -175,7 +175,7 @@ def routes() -> web.RouteTableDef:
         """The agent's SIP phone holds the call and dials 7<ext> for {"to": <ext>}: a consultation
         call into Stasis(app,consult,agent=<ext>) (the kit's dialplan, application mode)."""
         body = await _body(request)
-        ch = _party(request, body)
+        ch = _party(request, _first_call(request, body))
         to = str(body.get("to") or "")
         if not to:
             raise SimError(400, "to is required")
