@@ -128,7 +128,8 @@ async def test_a_consultation_the_application_placed_is_carried_out_on_the_repla
         # The consultation (1.7 s to 3.0 s into the file): the customer alone, on hold.
         runs = tone_runs(only)
         assert not [r for r in runs if 1.7 < r.start < 2.9 and 1000 in r.tones], summary(runs)
-        assert runs[-1].tones == {440, 1000}, "B with the customer after the transfer"
+        after = [r for r in runs if r.start > 2.8 and r.tones == {440, 1000} and r.end - r.start > 1.0]
+        assert after, f"B with the customer after the transfer: {summary(runs)}"
 
 
 @pytest.mark.parametrize("who", ["3001", "3002"])
@@ -159,7 +160,8 @@ async def test_a_consultation_abandoned_leaves_the_call_with_the_first_agent(
     assert left["channels"] == [] and left["bridges"] == []
     runs = tone_runs(wav)
     assert 2.8 < duration(wav) < 3.5  # A answered 3.1 s before the customer hung up
-    assert runs[-1].tones == {440, 1000}, "A is heard again after the consultation"
+    back = [r for r in runs if r.start > 2.0 and r.tones == {440, 1000} and r.end - r.start > 0.5]
+    assert back, f"A is heard again after the consultation: {summary(runs)}"
 
 
 async def test_a_consultation_nobody_answers_ends_for_the_consulting_agent(
