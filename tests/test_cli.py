@@ -198,3 +198,55 @@ async def test_demo_runs_on_embedded_defaults_and_exits_0(tmp_path: Path) -> Non
         "customer: My order is late.",
     ], "1001's stretch only: not the welcome before it, not 1002's after it"
     assert "Traceback" not in err.decode()
+
+
+MISSING = (
+    "ari-recorder: queues.support.announcement: Asterisk has no sound 'sim/no-such-notice' "
+    "(GET /sounds/sim/no-such-notice: 404)"
+)
+
+
+async def test_check_and_run_refuse_an_announcement_asterisk_does_not_have(tmp_path: Path) -> None:
+    port = free_port()
+    async with command("simulator", "--port", str(port)) as sim:
+        await wait_until_up(f"http://127.0.0.1:{port}/sim/state")
+        env = {
+            "ARI_RECORDER_DATABASE__URL": f"sqlite+aiosqlite:///{tmp_path / 'db.sqlite'}",
+            "ARI_RECORDER_ARI__URL": f"http://127.0.0.1:{port}/ari",
+            "ARI_RECORDER_API__PORT": "0",
+            "ARI_RECORDER_AGENTS__1001__ENDPOINT": "Local/1001@agent-phone",
+            "ARI_RECORDER_QUEUES__SUPPORT__AGENTS": "1001",
+            "ARI_RECORDER_QUEUES__SUPPORT__ANNOUNCEMENT": "sim/announcement",
+            "ARI_RECORDER_QUEUES__SALES__AGENTS": "1001",  # the company's: recording-notice
+        }
+        async with command("check", env=env) as check:
+            out, err = await asyncio.wait_for(check.communicate(), 30)
+        assert (check.returncode, err.decode()) == (0, "")
+        assert out.decode().splitlines() == [
+            "ok: the settings, and the announcements of 2 queue(s) in Asterisk: "
+            "recording-notice, sim/announcement"
+        ]
+        wrong = {**env, "ARI_RECORDER_QUEUES__SUPPORT__ANNOUNCEMENT": "sim/no-such-notice"}
+        async with command("check", env=wrong) as check:
+            _, err = await asyncio.wait_for(check.communicate(), 30)
+        assert (check.returncode, err.decode().splitlines()) == (2, [MISSING])
+        async with command("run", env=wrong) as controller:
+            _, err = await asyncio.wait_for(controller.communicate(), 30)
+        assert controller.returncode == 2
+        lines = err.decode().splitlines()
+        assert lines[-1] == MISSING and "Traceback" not in err.decode()
+        assert not any("ari connected" in line for line in lines), "stopped before taking any call"
+        await stop(sim, signal.SIGINT)
+
+
+async def test_check_with_asterisk_down_says_so(tmp_path: Path) -> None:
+    env = {
+        "ARI_RECORDER_ARI__URL": f"http://127.0.0.1:{free_port()}/ari",
+        "ARI_RECORDER_QUEUES__SUPPORT__AGENTS": "",
+    }
+    async with command("check", env=env) as check:
+        _, err = await asyncio.wait_for(check.communicate(), 30)
+    assert check.returncode == 1
+    assert err.decode().startswith(
+        "ari-recorder: cannot check the announcements: ARI GET /sounds/recording-notice"
+    )

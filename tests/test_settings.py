@@ -112,6 +112,19 @@ def test_the_config_file_can_come_from_the_environment(tmp_path: Path) -> None:
         ({"ARI_RECORDER_ARI__PHONE_TRANSFERS": "refer"}, "ari.phone_transfers: expected application or"),
         ({"ARI_RECORDER_DATABASE__SCHEMA": "recorder"}, "database.schema: only PostgreSQL"),
         (
+            {"ARI_RECORDER_RECORDING__START_DEADLINE_MS": "50"},
+            "recording.start_deadline_ms: Expected `int` >= 100",
+        ),
+        ({"ARI_RECORDER_RECORDING__START_DEADLINE_MS": "soon"}, "recording.start_deadline_ms"),
+        (
+            {"ARI_RECORDER_COMPANY__ON_RECORD_FAILURE": "retry"},
+            "company.on_record_failure: Invalid enum value 'retry'",
+        ),
+        (
+            {"ARI_RECORDER_QUEUES__SUPPORT__ON_ANNOUNCEMENT_FAILURE": "ignore"},
+            "queues.support.on_announcement_failure: Invalid enum value 'ignore'",
+        ),
+        (
             {"ARI_RECORDER_DELIVERY__SPOOL_RETENTION_DAYS": "-1"},
             "delivery.spool_retention_days: Expected `int` >= 0",
         ),
@@ -151,3 +164,19 @@ def test_secrets_stay_out_of_the_settings_repr(tmp_path: Path) -> None:
     )
     assert "a-long-admin-secret-token" not in repr(settings)
     assert settings.ari.password not in repr(settings)
+
+
+def test_failure_settings_come_from_the_queue_else_the_company(tmp_path: Path) -> None:
+    change = {
+        "ARI_RECORDER_RECORDING__START_DEADLINE_MS": "1500",
+        "ARI_RECORDER_COMPANY__ON_RECORD_FAILURE": "hangup",
+        "ARI_RECORDER_QUEUES__SUPPORT__ON_ANNOUNCEMENT_FAILURE": "record",
+    }
+    settings = load_settings(write(tmp_path, EXAMPLE), change)
+    assert settings.recording.start_deadline_ms == 1500
+    assert settings.on_record_failure("support") == "hangup"
+    assert settings.on_announcement_failure("support") == "record"
+    assert settings.on_announcement_failure("nowhere") == "no-record"
+    defaults = load_settings(None, {})
+    assert defaults.recording.start_deadline_ms == 2000
+    assert defaults.on_record_failure(None) == "continue"

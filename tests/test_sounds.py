@@ -19,8 +19,8 @@ from ari_recorder.settings import load_settings
 
 SOUNDS = Path(__file__).resolve().parents[1] / "sounds"
 RATES = {".wav": 8000, ".wav16": 16000}  # Asterisk's formats wav (slin) and wav16 (slin16)
-FILES = sorted(p for p in SOUNDS.glob("*/*") if p.suffix in RATES)
-LANGUAGES = sorted(p.name for p in SOUNDS.iterdir() if p.is_dir())
+FILES = sorted(p for p in SOUNDS.glob("*/*") if p.suffix in RATES and p.parent.name != "moh")
+LANGUAGES = sorted(p.name for p in SOUNDS.iterdir() if p.is_dir() and p.name != "moh")  # moh/: music
 
 WINDOW_MS = 20
 # Centres of the bands a window's dominant frequency is sought in: 150 Hz to ~2.8 kHz, a quarter apart.

@@ -69,6 +69,11 @@ def _parser() -> argparse.ArgumentParser:
     for sub in (listed, retry):
         sub.add_argument("--config", type=Path, default=None, help="the TOML settings file (as for run)")
 
+    check = commands.add_parser(
+        "check", help="check the settings, and every announcement against Asterisk, without starting"
+    )
+    check.add_argument("--config", type=Path, default=None, help="the TOML settings file (as for run)")
+
     sim = commands.add_parser("simulator", help="run the Asterisk simulator (ARI on /ari, control on /sim)")
     sim.add_argument("--host", default="127.0.0.1")
     sim.add_argument("--port", type=int, default=8088)
@@ -101,6 +106,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             asyncio.run(serve_forever(settings))
             return 0
+        if args.command == "check":
+            from ari_recorder.settings import load_settings
+
+            return asyncio.run(_check(load_settings(args.config)))
         if args.command == "keys":
             from ari_recorder.delivery import generate_keypair
 
@@ -131,6 +140,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"ari-recorder: {error}", file=sys.stderr)
         return 1
     return 2
+
+
+async def _check(settings: Settings) -> int:
+    """What `run` checks before it takes a call, without starting: 0 and "ok" when all is there."""
+    from ari_recorder.ari.errors import AriError
+    from ari_recorder.ari.rest import AriClient
+    from ari_recorder.engine.announcements import require_sounds
+
+    async with AriClient(settings.ari.url, settings.ari.username, settings.ari.password) as ari:
+        try:
+            checked = await require_sounds(ari, settings)  # MissingSounds: a SettingsError, exit 2
+        except AriError as error:
+            print(f"ari-recorder: cannot check the announcements: {error}", file=sys.stderr)
+            return 1
+    sounds = ", ".join(checked.sounds) or "none"
+    print(f"ok: the settings, and the announcements of {checked.queues} queue(s) in Asterisk: {sounds}")
+    return 0
 
 
 async def _tokens(args: argparse.Namespace, settings: Settings) -> int:

@@ -9,6 +9,7 @@ from collections.abc import Mapping
 
 from prometheus_client import Counter, Gauge, Histogram
 
+from ari_recorder.domain.call import Call
 from ari_recorder.domain.pausing import Ending, Pause
 
 PAUSES = Counter("ari_recorder_pauses", "Pauses of recordings begun, by source (keys or api).", ["source"])
@@ -19,6 +20,24 @@ PAUSE_SECONDS = Histogram(
     buckets=(1, 5, 15, 30, 60, 120, 300, 600, 1800),
 )
 AUTO_RESUMES = Counter("ari_recorder_pause_auto_resumes", "Pauses ended by max_pause_seconds.")
+
+# ----- what the rules selected and did not get -----
+NOT_RECORDED = Counter(
+    "ari_recorder_segments_not_recorded",
+    "Selected segments whose recording Asterisk did not start within recording.start_deadline_ms, "
+    "by what was done then (on_record_failure: continue or hangup).",
+    ["then"],
+)
+ANNOUNCEMENT_FAILURES = Counter(
+    "ari_recorder_announcement_failures",
+    "Calls whose recording notice was not played (failed, cut, or refused), by what was done then "
+    "(on_announcement_failure: no-record, hangup, record).",
+    ["then"],
+)
+for _then in ("continue", "hangup"):
+    NOT_RECORDED.labels(_then)
+for _then in ("no-record", "hangup", "record"):
+    ANNOUNCEMENT_FAILURES.labels(_then)
 
 # ----- delivery -----
 # The queue's gauges describe the database (shared by every controller on one PostgreSQL): the
@@ -74,6 +93,15 @@ def pauses_changed(before: tuple[Pause, ...], after: tuple[Pause, ...]) -> None:
             PAUSE_SECONDS.labels(pause.ending.value).observe(pause.ended - pause.started)
             if pause.ending is Ending.TIMEOUT:
                 AUTO_RESUMES.inc()
+
+
+def failures_changed(before: Call, after: Call) -> None:
+    """Count what one step of a call failed to do: a selected recording not made, the notice
+    not played."""
+    for _ in after.unrecorded[len(before.unrecorded) :]:
+        NOT_RECORDED.labels(after.on_record_failure).inc()
+    if after.announced != before.announced and after.announced not in (None, "played"):
+        ANNOUNCEMENT_FAILURES.labels(after.on_announcement_failure).inc()
 
 
 def delivery_result(result: str, *, size: int = 0, latency: float | None = None) -> None:

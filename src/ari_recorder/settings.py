@@ -68,6 +68,16 @@ class ApiSettings(Section, frozen=True, kw_only=True):
         return f"ApiSettings(listen={self.listen!r}, port={self.port!r}, admin_token='***')"
 
 
+class RecordingSettings(Section, frozen=True, kw_only=True):
+    # From the agent's answer: the time a segment's recording has to be confirmed started by
+    # Asterisk (RecordingStarted); refused or failed starts are retried within it.
+    start_deadline_ms: Annotated[int, msgspec.Meta(ge=100, le=60_000)] = 2000
+
+
+OnRecordFailure = Literal["continue", "hangup"]
+OnAnnouncementFailure = Literal["no-record", "hangup", "record"]
+
+
 class RuleSettings(Section, frozen=True, kw_only=True):
     name: str
     percent: Percent
@@ -91,6 +101,13 @@ class CompanySettings(Section, frozen=True, kw_only=True):
     channels: Literal[1, 2] = 1
     announcement: SoundName = "recording-notice"  # for queues that name none
     unknown_queue: Literal["hangup", "continue"] = "hangup"
+    # A selected segment whose recording could not be started by recording.start_deadline_ms:
+    # the call goes on unrecorded ("continue"), or is hung up ("hangup"). Queues may say otherwise.
+    on_record_failure: OnRecordFailure = "continue"
+    # The announcement not played (the sound missing, the playback failed or cut): the call is
+    # not recorded ("no-record"), hung up ("hangup"), or recorded all the same ("record"), the
+    # failure in its metadata. Queues may say otherwise.
+    on_announcement_failure: OnAnnouncementFailure = "no-record"
 
 
 class QueueSettings(Section, frozen=True, kw_only=True):
@@ -105,6 +122,8 @@ class QueueSettings(Section, frozen=True, kw_only=True):
     strategy: Literal["in-order", "round-robin"] = "in-order"
     wait_limit: Seconds = 120
     fallback: str = "hangup"  # or "continue", or "continue:<context>,<exten>,<priority>"
+    on_record_failure: OnRecordFailure | None = None  # the company's when not given
+    on_announcement_failure: OnAnnouncementFailure | None = None  # the company's when not given
 
 
 class AgentSettings(Section, frozen=True, kw_only=True):
@@ -118,6 +137,7 @@ class Settings(Section, frozen=True, kw_only=True):
     database: DatabaseSettings = msgspec.field(default_factory=DatabaseSettings)
     api: ApiSettings = msgspec.field(default_factory=ApiSettings)
     delivery: DeliverySettings = msgspec.field(default_factory=DeliverySettings)
+    recording: RecordingSettings = msgspec.field(default_factory=RecordingSettings)
     company: CompanySettings = msgspec.field(default_factory=CompanySettings)
     queues: dict[str, QueueSettings] = msgspec.field(default_factory=dict)
     agents: dict[str, AgentSettings] = msgspec.field(default_factory=dict)
@@ -129,8 +149,20 @@ class Settings(Section, frozen=True, kw_only=True):
             raise SettingsError("; ".join(problems))
 
     def announcement_for(self, queue: str | None) -> str:
+        return f"sound:{self.sound_for(queue)}"
+
+    def sound_for(self, queue: str | None) -> str:
+        """The announcement's sound id (as GET /sounds/{id} takes it) for calls to `queue`."""
         configured = self.queues[queue].announcement if queue in self.queues else None
-        return f"sound:{configured or self.company.announcement}"
+        return configured or self.company.announcement
+
+    def on_record_failure(self, queue: str | None) -> OnRecordFailure:
+        configured = self.queues[queue].on_record_failure if queue in self.queues else None
+        return configured or self.company.on_record_failure
+
+    def on_announcement_failure(self, queue: str | None) -> OnAnnouncementFailure:
+        configured = self.queues[queue].on_announcement_failure if queue in self.queues else None
+        return configured or self.company.on_announcement_failure
 
 
 def _cross_checks(settings: Settings) -> list[str]:

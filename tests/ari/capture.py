@@ -34,7 +34,8 @@ class CaptureServer:
     file_bytes: bytes = b"RIFF" + bytes(4096)
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
-        path = request.path.removeprefix("/ari")
+        # As sent: a sound id's slash stays %2F, one path segment (request.path would decode it).
+        path = request.raw_path.partition("?")[0].removeprefix("/ari")
         body = await request.json() if request.can_read_body else None
         self.requests.append(Captured(request.method, path, dict(request.query), body))
         if self.fail_with:
@@ -80,6 +81,8 @@ def trace_samples() -> dict[str, Any]:
             elif "channel_ids" in body:
                 samples.setdefault("Application", body)
     samples["Variable"] = {"value": "ari-only"}
+    # As a real Asterisk 22 answered GET /sounds/sim%2Fannouncement (../asterisk/README.md).
+    samples["Sound"] = {"id": "sim/announcement", "formats": [{"language": "en", "format": "slin"}]}
     samples["AsteriskPing"] = {
         "asterisk_id": "02:fc:00:00:00:01",
         "ping": "pong",

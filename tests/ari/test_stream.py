@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import json
 from collections.abc import AsyncIterator
 from typing import Any
@@ -13,7 +14,7 @@ import pytest
 from aiohttp import web
 
 from ari_recorder.ari.events import StasisStart, UntypedEvent
-from ari_recorder.ari.stream import Backoff, EventStream, StreamConnected
+from ari_recorder.ari.stream import RECONNECT_CAP, Backoff, EventStream, StreamConnected
 from ari_recorder.simulator.server import serve
 
 STASIS_START = {
@@ -217,3 +218,27 @@ async def test_close_leaves_no_task_behind() -> None:
     await asyncio.sleep(0)
     others = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
     assert others == []
+
+
+@pytest.mark.parametrize("draw", [0.0, 1.0])
+async def test_asterisk_away_30_s_is_found_again_within_the_cap_of_its_return(draw: float) -> None:
+    """The stream as the application builds it (its default backoff), against an Asterisk that
+    does not answer: the waits it takes between attempts, laid end to end over a 30 s outage.
+    Before the cap, the waits grew to ~24 s and the controller came back 53.8 s after the cut."""
+    waits: list[float] = []
+    streams: list[EventStream] = []
+
+    async def sleep(delay: float) -> None:  # no real waiting: the waits are only added up
+        waits.append(delay)
+        if sum(waits) > 60:
+            await streams[0].aclose()
+
+    stream = EventStream("http://127.0.0.1:9/ari", "ari-recorder", "u", "p", rand=lambda: draw, sleep=sleep)
+    streams.append(stream)
+    assert await asyncio.wait_for(take(stream, 1), 10) == []
+    assert max(waits) <= RECONNECT_CAP <= 2.0
+    # Jitter kept: half of each step fixed, half drawn (all drawn 0: half the cap; all 1: the cap).
+    assert waits[-1] == (RECONNECT_CAP / 2 if draw == 0.0 else RECONNECT_CAP)
+    attempts = list(itertools.accumulate(waits))  # when each attempt after the first is made
+    back = next(t for t in attempts if t >= 30.0)
+    assert back - 30.0 <= RECONNECT_CAP

@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+
 from tests.asterisk.harness import Asterisk, running_asterisk
 
 

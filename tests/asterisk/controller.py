@@ -19,9 +19,9 @@ from typing import Any
 
 import aiohttp
 import pytest
-from tests.asterisk.harness import free_tcp_port
 
 from ari_recorder.delivery.crypto import generate_keypair
+from tests.asterisk.harness import free_tcp_port
 
 Table = dict[str, Any]
 

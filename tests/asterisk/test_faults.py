@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from tests.asterisk.controller import Controller, Delivered, running_controller
 from tests.asterisk.harness import Asterisk, running_asterisk, tcp_proxy
 from tests.support.audio import duration, seconds_of, summary, tone_runs

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from tests.asterisk.controller import running_controller
 from tests.asterisk.harness import Asterisk
 from tests.support.audio import Run, duration, seconds_of, summary, tone_runs

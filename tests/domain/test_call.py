@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import pytest
+
 from ari_recorder.domain import call as c
 from ari_recorder.domain.policy import (
     AgentId,
@@ -91,7 +93,7 @@ def test_a_consenting_agent_at_100_is_recorded_on_the_agent_side() -> None:
     call, _ = c.step(c.start(new_call(agent("1001")))[0], c.AnnouncementFinished())
     call, actions = c.step(call, c.AgentAnswered("7.1-agent-1"))
     # Recording first (every round trip before it is audio lost), then the agent joins.
-    assert kinds(actions) == ["StartRecording", "StopMoh", "SetVariable", "AddToBridge"]
+    assert kinds(actions) == ["StartRecording", "StopMoh", "SetVariable", "AddToBridge", "Later"]
     assert actions[2] == c.SetVariable("7.1-agent-1", "PJSIP_TRANSFER_HANDLING()", "ari-only")
     assert actions[3] == c.AddToBridge("7.1-bridge", "7.1-agent-1", absorb_dtmf=True)
     assert recordings(actions) == [c.StartRecording("7.1-agent-1", "7.1-snoop-1", "7.1-seg1-1001")]
@@ -209,7 +211,9 @@ def test_a_transfer_asterisk_carried_out_ends_the_old_segment_and_dials_the_new_
     assert actions[1:3] == [c.Hangup("7.1-agent-1"), c.Hangup("local.1")]
     assert call.phase is c.Phase.WAITING and call.segment is None
     call, actions = c.step(call, c.AgentAnswered("7.1-agent-2"))
-    assert kinds(actions) == ["StartRecording", "StopMoh", "SetVariable", "AddToBridge"], "none to hang up"
+    assert kinds(actions) == ["StartRecording", "StopMoh", "SetVariable", "AddToBridge", "Later"], (
+        "none to hang up"
+    )
     assert [s.agent for s in call.segments] == ["3001", "3002"]
 
 
@@ -260,7 +264,9 @@ def test_an_attended_transfer_to_an_agent_starts_their_segment_where_they_alread
     local = "Local/_attended@transfer-1;1"
     call = connected(agent("3001"))
     call, actions = c.step(call, c.AgentSwapped("7.1-agent-1", local, agent("3002")))
-    assert kinds(actions) == ["StartRecording"], "already with the customer: nothing dialled, nothing hung up"
+    assert kinds(actions) == ["StartRecording", "Later"], (
+        "already with the customer: nothing dialled, nothing hung up"
+    )
     assert recordings(actions) == [c.StartRecording(local, "7.1-snoop-2", "7.1-seg2-3002")]
     assert [s.agent for s in call.segments] == ["3001", "3002"]
     assert c.step(call, c.AgentLeft("7.1-agent-1"))[0] == call, "the old agent's StasisEnd ends nothing"
@@ -315,3 +321,102 @@ def test_two_channels_record_each_party_through_a_one_way_snoop_of_its_own() -> 
         ended, _ = c.step(paused, c.CustomerLeft(), 6.0)
         ended, _ = c.step(ended, c.RecordingEnded("7.1-seg1-1001-customer"))
         assert ended.recordings_open == {"7.1-seg1-1001-agent"}, "the recording is done when both legs are"
+
+
+# ----- a recording's start, confirmed -----
+NAME = "7.1-seg1-1001"
+
+
+def test_the_snoop_is_recorded_only_once_it_is_in_the_application() -> None:
+    call = c.start(new_call(agent("1001")))[0]
+    call, _ = c.step(call, c.AnnouncementFinished(), 1.0)
+    call, actions = c.step(call, c.AgentAnswered("7.1-agent-1"), 10.0)
+    assert [a for a in actions if isinstance(a, c.StartRecording | c.Record | c.Later)] == [
+        c.StartRecording("7.1-agent-1", "7.1-snoop-1", NAME),
+        c.Later(2.0, c.RecordDeadline(NAME)),
+    ]
+    assert call.segments[0].answered == 10.0
+    call, actions = c.step(call, c.SnoopEntered("7.1-snoop-1", NAME), 10.01)
+    assert kinds(actions) == ["Record"] and actions[0] == c.Record("7.1-snoop-1", NAME)
+    call, actions = c.step(call, c.RecordingBegan(NAME), 10.25)
+    assert call.starting == () and dict(call.began)[NAME] == 10.25
+    assert "action=recording-started tries=1 offset=0.250" in actions[0].text  # type: ignore[union-attr]
+    assert c.step(call, c.RecordDeadline(NAME), 12.0) == (call, []), "confirmed: the deadline says nothing"
+    assert call.recording_state() == "recording"
+
+
+def test_a_refused_record_is_retried_with_growing_waits_until_it_starts() -> None:
+    call = connected(agent("1001"))
+    call, _ = c.step(call, c.SnoopEntered("7.1-snoop-1", NAME))
+    waits = []
+    for tries in (1, 2, 3):
+        call, actions = c.step(call, c.RecordRefused(NAME, "Channel not in Stasis application"), 0.1 * tries)
+        (later,) = [a for a in actions if isinstance(a, c.Later)]
+        assert later.event == c.RecordRetry(NAME, tries)
+        waits.append(later.seconds)
+        assert c.step(call, c.RecordRetry(NAME, tries - 1))[1] == [], "a stale retry does nothing"
+        call, actions = c.step(call, later.event)
+        assert actions == [c.Record("7.1-snoop-1", NAME)]
+    assert waits == [0.05, 0.1, 0.2]
+    call, _ = c.step(call, c.RecordingBegan(NAME), 0.5)
+    assert call.unrecorded == () and call.recordings_open == {NAME}
+
+
+def test_a_snoop_that_never_enters_is_selected_not_recorded_and_said_loudly() -> None:
+    call = connected(agent("1001"))
+    call, actions = c.step(call, c.RecordDeadline(NAME), 2.0)
+    assert call.failure(NAME) == "not started within 2 s: the snoop channel never entered the application"
+    assert call.recordings_open == frozenset() and call.starting == ()
+    assert call.recording_state() == "not-recorded"
+    assert c.Hangup("7.1-snoop-1") in actions
+    (error,) = [a for a in actions if isinstance(a, c.Log) and a.level == "error"]
+    assert 'why="selected, not recorded: not started within 2 s' in error.text
+    assert call.phase is c.Phase.CONNECTED, "on_record_failure = continue: the call goes on"
+    assert c.pause_refusal(call) is not None
+
+
+def test_refused_to_the_deadline_and_on_record_failure_hangup_ends_the_call() -> None:
+    call = replace(connected(agent("1001")), on_record_failure="hangup")
+    call, _ = c.step(call, c.SnoopEntered("7.1-snoop-1", NAME))
+    call, _ = c.step(call, c.RecordRefused(NAME, "Internal Server Error"), 1.99)  # no time left to retry
+    call, actions = c.step(call, c.RecordDeadline(NAME), 2.0)
+    assert call.failure(NAME) == "not started within 2 s: Asterisk refused it: Internal Server Error"
+    assert call.phase is c.Phase.ENDED
+    assert {c.Hangup("7.1"), c.Hangup("7.1-agent-1"), c.Hangup("7.1-snoop-1")} <= set(actions)
+
+
+def test_two_channels_one_leg_failing_stops_the_other_and_the_recording_is_not_made() -> None:
+    call = replace(new_call(agent("1001")), channels=2)
+    call, _ = c.step(c.start(call)[0], c.AnnouncementFinished())
+    call, _ = c.step(call, c.AgentAnswered("7.1-agent-1"))
+    customer, agent_leg = f"{NAME}-customer", f"{NAME}-agent"
+    call, _ = c.step(call, c.SnoopEntered("7.1-snoop-1c", customer))
+    call, _ = c.step(call, c.RecordingBegan(customer), 0.1)
+    call, actions = c.step(call, c.RecordDeadline(agent_leg), 2.0)
+    assert c.StopRecording(customer) in actions and c.Hangup("7.1-snoop-1a") in actions
+    assert call.failure(NAME) is not None
+    assert call.recordings_open == {customer}, "until its RecordingFinished"
+
+
+@pytest.mark.parametrize(
+    ("setting", "phase", "recorded"),
+    [
+        ("no-record", c.Phase.CONNECTED, False),
+        ("record", c.Phase.CONNECTED, True),
+        ("hangup", c.Phase.ENDED, None),
+    ],
+)
+def test_an_announcement_not_played(setting: str, phase: c.Phase, recorded: bool | None) -> None:
+    call = replace(new_call(agent("1001")), on_announcement_failure=setting)
+    call, actions = c.step(c.start(call)[0], c.AnnouncementFinished(failed="the playback ended failed"))
+    assert next(a.level for a in actions if isinstance(a, c.Log)) == "error"
+    assert call.announced == "the playback ended failed"
+    call, _ = c.step(call, c.AgentAnswered("7.1-agent-1"))
+    assert call.phase is phase
+    if recorded is None:
+        assert call.segments == ()
+        return
+    (segment,) = call.segments
+    assert (segment.recording is not None) is recorded
+    if not recorded:
+        assert segment.decision.reason.startswith("the recording notice was not played")

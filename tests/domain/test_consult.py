@@ -72,6 +72,7 @@ def test_the_replaces_moves_the_target_in_and_ends_a_segment_on_the_agent_side()
         "SetVariable",
         "AddToBridge",  # from the consultation's bridge into the call's
         "Hangup",  # A's first call: A's segment and recording end
+        "Later",  # B's recording must be confirmed started by its deadline
         "DestroyBridge",
     ]
     assert actions[1] == c.Hangup(PHONE)

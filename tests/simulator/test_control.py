@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from ari_recorder.ari.rest import AriClient
+from ari_recorder.ari.errors import AriError, AriNotFound
+from ari_recorder.ari.rest import AriClient, basic_auth
 from tests.support.audio import duration, tone_runs
 from tests.support.sim import SimApp, sim_app
 
@@ -38,11 +39,17 @@ async def test_an_extension_that_does_not_exist() -> None:
     assert destroyed["cause"] == 1
 
 
-async def test_a_call_to_an_application_nobody_registered_is_hung_up() -> None:
+async def test_a_call_to_an_application_nobody_registered_waits_then_is_hung_up() -> None:
+    """The kit's stasis-or-wait (stasis_without_websocket.jsonl): Stasis() fails, the call is
+    answered and tried again every second for STASIS_RETRY_SECONDS, then the fallback hangs it up."""
     async with sim_app(app="someone-else") as sim, AriClient(sim.sim.ari_url, "asterisk", "asterisk") as ari:
+        await sim.control("config", {"stasis_retry_seconds": 1}, method="PUT")
         call = await sim.call()
         await asyncio.sleep(0.2)
+        waiting = {c.id: c.state for c in await ari.list_channels()}
+        await asyncio.sleep(1.5)
         channels = {c.id for c in await ari.list_channels()}
+    assert waiting.get(call) == "Up"
     assert call not in channels
     assert not sim.events
 
@@ -102,3 +109,77 @@ async def test_an_agent_recording_holds_what_the_agent_side_heard(tmp_path: Path
     assert tones == [[440, 1000], [], [1000]], runs
     assert abs(runs[1][0] - 1.0) < 0.04  # the muted second, as silence
     assert abs(runs[0][0] - 1.5) < 0.06  # a second before the pause, half a second after
+
+
+async def test_a_snoop_can_enter_the_application_after_its_post_is_answered() -> None:
+    """PUT /sim/config snoop_stasis_delay_ms: the race of a real Asterisk under load, where a
+    record sent on the snoop before its StasisStart is refused (../asterisk/README.md)."""
+    async with sim_app() as sim, AriClient(sim.sim.ari_url, "asterisk", "asterisk") as ari:
+        await sim.control("config", {"snoop_stasis_delay_ms": 80}, method="PUT")
+        call = await sim.call()
+        await sim.wait_for("StasisStart", channel__id=call)
+        await ari.answer(call)
+        await ari.snoop(call, "ari-recorder", app_args="snoop,rec-late", snoop_id="snoop-late")
+        with pytest.raises(AriError) as refused:
+            await ari.record("snoop-late", "rec-late")
+        entered = await sim.wait_for("StasisStart", channel__id="snoop-late", timeout=2)
+        await ari.record("snoop-late", "rec-late")
+        await sim.wait_for("RecordingStarted", recording__name="rec-late")
+    assert (refused.value.status, refused.value.message) == (409, "Channel not in Stasis application")
+    assert entered["args"] == ["snoop", "rec-late"]
+
+
+async def test_a_snoop_that_never_enters_and_records_refused() -> None:
+    async with sim_app() as sim, AriClient(sim.sim.ari_url, "asterisk", "asterisk") as ari:
+        config = await sim.control("config", {"snoop_stasis_delay_ms": None}, method="PUT")
+        assert config["snoop_stasis_delay_ms"] is None
+        call = await sim.call()
+        await sim.wait_for("StasisStart", channel__id=call)
+        await ari.answer(call)
+        await ari.snoop(call, "ari-recorder", app_args="snoop,rec-never", snoop_id="snoop-never")
+        await asyncio.sleep(0.2)
+        assert not [
+            e for e in sim.events if e["type"] == "StasisStart" and e["channel"]["id"] == "snoop-never"
+        ]
+        await sim.control("config", {"snoop_stasis_delay_ms": 0, "refuse_records": 1}, method="PUT")
+        await ari.snoop(call, "ari-recorder", app_args="snoop,rec-2", snoop_id="snoop-2")
+        with pytest.raises(AriError) as refused:
+            await ari.record("snoop-2", "rec-2")
+        await ari.record("snoop-2", "rec-2")  # only one was to be refused
+        await ari.hangup(call)
+        await asyncio.sleep(0.1)
+        left = await sim.control("state", method="GET")
+    assert refused.value.status == 500
+    assert left["channels"] == [], "the snoop that never entered goes with its channel"
+    async with sim_app() as sim:
+        with pytest.raises(AssertionError, match="snoop_stasis_delay_ms"):
+            await sim.control("config", {"snoop_stasis_delay_ms": -5}, method="PUT")
+
+
+async def test_sounds_asterisk_has_and_has_not() -> None:
+    """GET /sounds/{id} and a playback of a missing sound, as Asterisk 22 answers them."""
+    async with sim_app() as sim, AriClient(sim.sim.ari_url, "asterisk", "asterisk") as ari:
+        found = await ari.get_sound("sim/announcement")
+        async with sim.http.get(
+            f"{sim.sim.ari_url}/sounds/no-such-sound",
+            headers={"Authorization": basic_auth("asterisk", "asterisk")},
+        ) as r:
+            missing = (r.status, await r.json())
+        config = await sim.control("config", {"sounds": ["sim/customer-tone"]}, method="PUT")
+        with pytest.raises(AriNotFound):
+            await ari.get_sound("sim/announcement")
+        call = await sim.call()
+        await sim.wait_for("StasisStart", channel__id=call)
+        await ari.answer(call)
+        answer = await ari.play(call, "sound:sim/announcement", playback_id="pb-1")
+        started = await sim.wait_for("PlaybackStarted", playback__id="pb-1")
+        finished = await sim.wait_for("PlaybackFinished", playback__id="pb-1")
+    assert (found.id, [(f.language, f.format) for f in found.formats]) == (
+        "sim/announcement",
+        [("en", "slin")],
+    )
+    assert missing == (404, {"message": "Sound not found"})
+    assert config["sounds"] == ["sim/customer-tone"]
+    assert answer.state == "queued"  # as Asterisk answers, sound or no sound (missing_sound_playback.jsonl)
+    assert started["playback"]["state"] == "playing"
+    assert finished["playback"]["state"] == "failed"

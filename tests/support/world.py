@@ -20,6 +20,7 @@ from ari_recorder.settings import (
     CompanySettings,
     DatabaseSettings,
     QueueSettings,
+    RecordingSettings,
     Settings,
 )
 from ari_recorder.simulator.server import RunningSimulator, serve
@@ -75,6 +76,7 @@ async def world(
     agents: dict[str, AgentSettings] = AGENTS,
     phone_transfers: str = "application",
     delivery: DeliverySettings | None = None,
+    recording: RecordingSettings | None = None,
     **company: object,
 ) -> AsyncIterator[World]:
     """`delivery`: its settings (the delivery runs when they name age recipients)."""
@@ -87,6 +89,7 @@ async def world(
             queues=queues,
             agents=agents,
             delivery=delivery or DeliverySettings(),
+            recording=recording or RecordingSettings(),
         )
         reports: asyncio.Queue[CallReport] = asyncio.Queue()
         async with running(settings, reports.put_nowait) as app:

@@ -99,6 +99,19 @@ class Playback(Model, frozen=True):
     next_media_uri: str | None = None
 
 
+class FormatLangPair(Model, frozen=True):
+    language: str
+    format: str
+
+
+class Sound(Model, frozen=True):
+    """GET /sounds/{id}: a sound Asterisk has, in which languages and formats."""
+
+    id: str
+    formats: tuple[FormatLangPair, ...]
+    text: str | None = None
+
+
 class Application(Model, frozen=True):
     name: str
     channel_ids: tuple[ChannelId, ...]

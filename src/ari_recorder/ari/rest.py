@@ -25,6 +25,7 @@ from ari_recorder.ari.models import (
     Channel,
     LiveRecording,
     Playback,
+    Sound,
     StoredRecording,
     Variable,
 )
@@ -401,6 +402,10 @@ class AriClient:
 
     async def stop_playback(self, playback_id: str) -> None:
         await self._call("DELETE", f"/playbacks/{_seg(playback_id)}")
+
+    async def get_sound(self, sound_id: str) -> Sound:
+        """A sound Asterisk has (`sim/announcement`: its slash URL-encoded); AriNotFound if none."""
+        return Sound.from_json(await self._call("GET", f"/sounds/{_seg(sound_id)}"))
 
     async def list_applications(self) -> list[Application]:
         return [Application.from_json(a) for a in await self._call("GET", "/applications")]

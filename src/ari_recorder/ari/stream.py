@@ -19,6 +19,9 @@ from ari_recorder.ari.events import Event, UntypedEvent, parse_event
 from ari_recorder.ari.rest import basic_auth
 
 log = logging.getLogger("ari_recorder.ari")
+# The longest wait between two attempts to reach Asterisk: while the controller is away, every
+# call reaching Stasis() is refused, so it comes back within about this of Asterisk coming back.
+RECONNECT_CAP = 2.0
 
 
 @dataclass(frozen=True)
@@ -66,7 +69,7 @@ class EventStream:
         password: str,
         *,
         backoff_initial: float = 0.5,
-        backoff_max: float = 30.0,
+        backoff_max: float = RECONNECT_CAP,
         heartbeat: float = 20.0,
         stable_after: float = 5.0,
         rand: Callable[[], float] = random.random,

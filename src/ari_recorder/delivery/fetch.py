@@ -13,6 +13,7 @@ import errno
 import os
 import re
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -87,6 +88,21 @@ class Spooler:
                 crypto.discard(self.out / name)
             raise
 
+    async def sidecar(self, facts: Facts) -> Spooled:
+        """A selected segment that was never recorded: only its metadata, saying so, encrypted
+        into the spool (nothing to fetch from Asterisk)."""
+        meta_name = f"{safe(facts.recording)}.json" + (".age" if self.settings.encrypt_metadata else "")
+        keys = self.keys if self.settings.encrypt_metadata else None
+        try:
+            meta = await asyncio.to_thread(crypto.write_sealed, _metadata(facts), self.out / meta_name, keys)
+        except OSError as error:
+            crypto.discard(self.out / meta_name)
+            raise Retryable(_spool_error(self.settings.spool, error)) from None
+        return Spooled(Kind.METADATA, self.metadata_path(facts), f"out/{meta_name}", meta.size, meta.sha256)
+
+    def discard(self, spooled: Spooled) -> None:
+        crypto.discard(self.settings.spool / spooled.spool_path)
+
     async def _seal(self, facts: Facts, base: str, audio_name: str, meta_name: str) -> list[Spooled]:
         wav = self.plain / f"{base}.wav"
         plain = wav
@@ -102,7 +118,7 @@ class Spooler:
             for path in {wav, plain}:
                 path.unlink(missing_ok=True)
         audio_remote = self.audio_path(facts)
-        document = _metadata(facts, duration, self.settings.format, audio_remote, sealed)
+        document = _metadata(facts, _Audio(duration, self.settings.format, audio_remote, sealed))
         keys = self.keys if self.settings.encrypt_metadata else None
         meta = await asyncio.to_thread(crypto.write_sealed, document, self.out / meta_name, keys)
         return [
@@ -191,8 +207,18 @@ def _name_fields(facts: Facts) -> dict[str, object]:
     }
 
 
-def _metadata(facts: Facts, duration: float, fmt: str, audio: str, sealed: crypto.Sealed) -> bytes:
-    document = {
+@dataclass(frozen=True)
+class _Audio:
+    duration: float
+    format: str
+    remote: str
+    sealed: crypto.Sealed
+
+
+def _metadata(facts: Facts, audio: _Audio | None = None) -> bytes:
+    """The sidecar. A selected segment never recorded has one too: `recorded` false, `audio`
+    null, and `not_recorded` saying why."""
+    document: dict[str, Any] = {
         "recording": facts.recording,
         "interaction": facts.interaction,
         "segment": facts.segment,
@@ -208,10 +234,29 @@ def _metadata(facts: Facts, duration: float, fmt: str, audio: str, sealed: crypt
         "attached": facts.attached,
         "started_at": facts.started_at.isoformat(),
         "finished_at": facts.finished_at.isoformat() if facts.finished_at else None,
-        "duration_seconds": round(duration, 3),
+        "recorded": audio is not None,
+        "not_recorded": None if audio is not None else f"selected, not recorded: {facts.failure}",
+        # Where the file begins: seconds after the agent's answer (outbound: the customer's).
+        "start_offset_seconds": facts.start_offset,
+        "announcement": _announcement(facts.announcement),
+        "duration_seconds": round(audio.duration, 3) if audio is not None else None,
         "wall_seconds": round((facts.finished_at - facts.started_at).total_seconds(), 3)
         if facts.finished_at
         else None,
-        "audio": {"file": audio, "format": fmt, "size": sealed.plain_size, "sha256": sealed.plain_sha256},
+        "audio": None
+        if audio is None
+        else {
+            "file": audio.remote,
+            "format": audio.format,
+            "size": audio.sealed.plain_size,
+            "sha256": audio.sealed.plain_sha256,
+        },
     }
     return msgspec.json.format(msgspec.json.encode(document), indent=2) + b"\n"
+
+
+def _announcement(outcome: str | None) -> dict[str, Any] | None:
+    """The recording notice: played, or not and why (None: the call had none, as outbound calls)."""
+    if outcome is None:
+        return None
+    return {"played": outcome == "played", "why": None if outcome == "played" else outcome}

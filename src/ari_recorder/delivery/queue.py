@@ -20,7 +20,7 @@ from typing import Any
 from sqlalchemy import exists, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
-from ari_recorder.storage.store import Store
+from ari_recorder.storage.store import UNRECORDED, Store
 from ari_recorder.storage.tables import (
     AttachedDataRow,
     AuditRow,
@@ -51,6 +51,7 @@ class Kind(enum.StrEnum):
 SPOOLED = "spooled"  # encrypted copy safe in the spool; the copy in Asterisk still to delete
 FETCHED = "fetched"  # deleted in Asterisk
 WRITTEN = "written"  # a chat's transcript: in the spool from the start, nothing in Asterisk
+REPORTED = "reported"  # never recorded (unrecorded): its sidecar saying so is queued
 
 
 def delivery_id(recording: str, kind: Kind) -> str:
@@ -80,6 +81,9 @@ class Facts:
     finished_at: datetime | None
     pauses: list[dict[str, Any]] = field(default_factory=list)  # the pause timeline
     channels: int = 1  # 2: held in Asterisk as one recording per party, merged on fetching
+    start_offset: float | None = None  # seconds from the answer to the recording's start
+    failure: str | None = None  # selected, not recorded: why
+    announcement: str | None = None  # "played", or why the notice was not (None: none played)
 
 
 @dataclass(frozen=True)
@@ -182,6 +186,33 @@ class DeliveryQueue:
             )
         return True
 
+    async def unrecorded(self, limit: int = 50) -> list[str]:
+        """Selected recordings that were never made, their sidecar not yet queued."""
+        query = (
+            select(RecordingRow.name)
+            .where(RecordingRow.state == UNRECORDED)
+            .order_by(RecordingRow.name)
+            .limit(limit)
+        )
+        async with self.store.sessions() as session:
+            return list((await session.scalars(query)).all())
+
+    async def reported(self, recording: str, sidecar: Spooled, finished_at: datetime) -> bool:
+        """A never-made recording's sidecar, safe in the spool, queued for upload (its row due
+        now) in the transaction that marks it reported. False when another worker did it first."""
+        now = self.clock()
+        async with self.store.sessions.begin() as session:
+            result = await session.execute(
+                update(RecordingRow)
+                .where(RecordingRow.name == recording, RecordingRow.state == UNRECORDED)
+                .values(state=REPORTED)
+                .execution_options(synchronize_session=False)
+            )
+            if int(result.rowcount) != 1:  # type: ignore[attr-defined]
+                return False
+            session.add(queued_row(recording, sidecar, now, finished_at))
+        return True
+
     async def to_delete(self) -> list[tuple[str, int]]:
         """Recordings (and their channels) safe in the spool whose copy in Asterisk is still to delete."""
         async with self.store.sessions() as session:
@@ -227,6 +258,9 @@ class DeliveryQueue:
             finished_at=utc(rec.finished_at) if rec.finished_at is not None else None,
             pauses=list(rec.pauses),
             channels=rec.channels,
+            start_offset=rec.start_offset_seconds,
+            failure=rec.failure,
+            announcement=interaction.announcement if interaction is not None else None,
         )
 
     # ----- uploading -----

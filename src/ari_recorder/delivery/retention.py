@@ -27,7 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from ari_recorder.delivery.queue import SPOOLED, State, utc
 from ari_recorder.delivery.settings import DeliverySettings
-from ari_recorder.storage.store import Store
+from ari_recorder.storage.store import UNRECORDED, Store
 from ari_recorder.storage.tables import (
     AttachedDataRow,
     AuditRow,
@@ -113,7 +113,8 @@ async def purge_metadata(store: Store, now: datetime, days: int, actor: str = "c
     unfinished = exists().where(
         RecordingRow.interaction_id == InteractionRow.id,
         # Still recording, or not yet fetched, or not yet deleted in Asterisk (which needs its row).
-        (RecordingRow.state.in_(("recording", "ready", SPOOLED))) | undelivered,
+        # (or, never recorded, its sidecar not yet queued)
+        (RecordingRow.state.in_(("recording", "ready", SPOOLED, UNRECORDED))) | undelivered,
     )
     query = (
         select(InteractionRow.id)

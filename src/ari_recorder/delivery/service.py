@@ -244,6 +244,10 @@ class Delivery:
         for recording, channels in await self.queue.to_delete():
             await self._delete_in_asterisk(recording, channels)
         did = False
+        for recording in await self.queue.unrecorded():
+            if self._closing:
+                break
+            did = await self._report_unrecorded(recording) or did
         for recording in await self.queue.fetchable():
             if self._closing:
                 break
@@ -270,6 +274,24 @@ class Delivery:
         self._tell(Outcome("spooled", recording))
         self._upload_wanted.set()
         await self._delete_in_asterisk(recording, facts.channels)
+        return True
+
+    async def _report_unrecorded(self, recording: str) -> bool:
+        """A selected segment never recorded: its sidecar saying so goes to the platform all the
+        same, through the same queue (nothing to fetch from Asterisk)."""
+        facts = await self.queue.facts(recording)
+        if facts is None:
+            return False
+        try:
+            sidecar = await self.spooler.sidecar(facts)
+        except DeliveryError as error:
+            log.warning("recording=%s action=spool-sidecar failed: %s", recording, error)
+            return False
+        if not await _shielded(self.queue.reported(recording, sidecar, facts.finished_at or self.clock())):
+            self.spooler.discard(sidecar)  # another worker queued it first
+            return False
+        log.info("recording=%s action=spool-sidecar not-recorded file=%s", recording, sidecar.remote_path)
+        self._upload_wanted.set()
         return True
 
     async def _delete_in_asterisk(self, recording: str, channels: int) -> None:

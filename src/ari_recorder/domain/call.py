@@ -36,6 +36,7 @@ class Phase(enum.Enum):
 @dataclass(frozen=True)
 class AnnouncementFinished:
     busy: frozenset[str] = frozenset()  # agents on other calls now, not to be dialled
+    failed: str | None = None  # why it was not played (Asterisk's playback failed, was cut...)
 
 
 @dataclass(frozen=True)
@@ -129,6 +130,40 @@ class RecordingBegan:
 
 
 @dataclass(frozen=True)
+class SnoopEntered:
+    """The snoop made for recording `name` is in the application (its StasisStart, args
+    `snoop,<name>`): only now may it be recorded (Asterisk answers the snoop's POST before)."""
+
+    snoop: str
+    name: str
+
+
+@dataclass(frozen=True)
+class RecordRefused:
+    """Asterisk refused to make the snoop (`snoop`) or to record on it, or the recording failed
+    before it started."""
+
+    name: str
+    why: str
+    snoop: bool = False
+
+
+@dataclass(frozen=True)
+class RecordRetry:
+    """Time to try recording `name` again (its `tries`-th attempt was refused)."""
+
+    name: str
+    tries: int
+
+
+@dataclass(frozen=True)
+class RecordDeadline:
+    """recording.start_deadline_ms after the recording of `name` was asked for."""
+
+    name: str
+
+
+@dataclass(frozen=True)
 class PauseRequested:
     by: str  # the agent's id, or "admin"
     source: Source
@@ -181,6 +216,10 @@ CallEvent = (
     | KeyPressed
     | PauseExpired
     | PauseFailed
+    | SnoopEntered
+    | RecordRefused
+    | RecordRetry
+    | RecordDeadline
 )
 
 
@@ -240,13 +279,29 @@ class DialCustomer:
 
 @dataclass(frozen=True)
 class StartRecording:
-    """Snoop `target` (`spy`: both ways, or only what its party says (in) or hears (out)) and
-    record the snoop as `name`."""
+    """Snoop `target` (`spy`: both ways, or only what its party says (in) or hears (out)) into
+    the application, to be recorded as `name` once it is there (SnoopEntered, then Record)."""
 
     target: str
     snoop: str
     name: str
     spy: str = "both"
+
+
+@dataclass(frozen=True)
+class Record:
+    """Record the snoop (in the application) as `name`; RecordingStarted confirms it."""
+
+    snoop: str
+    name: str
+
+
+@dataclass(frozen=True)
+class Later:
+    """Tell the call `event` after `seconds`."""
+
+    seconds: float
+    event: CallEvent
 
 
 @dataclass(frozen=True)
@@ -316,6 +371,7 @@ class Log:
     """A line for people: one thing that happened, with the call and the segment."""
 
     text: str
+    level: str = "info"  # or "warning", "error": what someone must be told at once
 
 
 Action = (
@@ -328,6 +384,8 @@ Action = (
     | DialAgent
     | DialCustomer
     | StartRecording
+    | Record
+    | Later
     | Hangup
     | DestroyBridge
     | ContinueInDialplan
@@ -349,6 +407,23 @@ class Segment:
     channel: str
     decision: Decision
     recording: str | None  # the recording's name, when the segment is recorded
+    answered: float | None = None  # when the agent (outbound: the customer) answered
+
+
+@dataclass(frozen=True)
+class Starting:
+    """A recording leg asked for and not yet confirmed by Asterisk (RecordingStarted)."""
+
+    name: str  # the leg's name in Asterisk
+    recording: str  # the segment's recording it is a leg of
+    target: str  # the channel snooped
+    snoop: str
+    spy: str
+    since: float  # when it was asked for: the deadline runs from here
+    tries: int = 0  # record requests sent
+    entered: bool = False  # the snoop is in the application
+    asked: bool = False  # a record request is out, not refused (yet)
+    refusal: str | None = None  # Asterisk's last refusal
 
 
 @dataclass(frozen=True)
@@ -415,6 +490,12 @@ class Call:
     keys: Keys = field(default_factory=Keys)  # the agent's keys towards a pause or resume sequence
     began: tuple[tuple[str, float], ...] = ()  # (recording, when Asterisk started writing it)
     channels: int = 1  # 2: each party in a file of its own, merged into one stereo file later
+    record_deadline: float = 2.0  # seconds for a recording to be confirmed started
+    on_record_failure: str = "continue"  # or "hangup"
+    on_announcement_failure: str = "no-record"  # or "hangup", "record"
+    starting: tuple[Starting, ...] = ()  # recordings asked for, not yet confirmed
+    unrecorded: tuple[tuple[str, str], ...] = ()  # (recording, why): selected, could not be recorded
+    announced: str | None = None  # "played", or why the announcement was not
     consultation: Consultation | None = None  # an attended transfer's, before it (domain/consult.py)
 
     @property
@@ -430,10 +511,14 @@ class Call:
         """The pause in force, if any."""
         return self.pauses[-1] if self.pauses and self.pauses[-1].open else None
 
+    def failure(self, recording: str | None) -> str | None:
+        """Why a selected recording could not be made, if it could not."""
+        return dict(self.unrecorded).get(recording or "")
+
     def recording_state(self) -> str:
         """The current segment's recording: recording, paused, muted, or not-recorded."""
         segment = self.segment
-        if segment is None or segment.recording is None:
+        if segment is None or segment.recording is None or self.failure(segment.recording):
             return "not-recorded"
         if self.pause is not None:
             return "muted" if self.pausing.mute else "paused"
@@ -475,7 +560,7 @@ def pause_refusal(call: Call, resuming: bool = False) -> Refusal | None:
         return Refusal(False, f"call {call.id} has no agent with the customer now")
     if not call.pausing.allowed and not resuming:
         return Refusal(True, f"pausing is not allowed on queue {call.interaction.queue}")
-    if segment.recording is None:
+    if segment.recording is None or call.failure(segment.recording):
         return Refusal(False, f"segment {segment.number} of call {call.id} is not recorded: nothing to pause")
     return None
 
@@ -513,7 +598,7 @@ def _outbound(call: Call, event: CallEvent) -> tuple[Call, list[Action]]:
             event = CustomerLeft(channel)
     match event:
         case CustomerAnswered(channel) if channel == call.dialling:
-            decision = decide(call.company, call.queue, agent.policy, call.interaction)
+            decision = _decide(call, agent.policy)
             side = call.queue.record_side if call.queue else RecordSide.AGENT
             name = f"{call.id}-seg1-{agent.policy.agent}"
             target = call.customer if side is RecordSide.CUSTOMER else call.id
@@ -562,8 +647,18 @@ def step(call: Call, event: CallEvent, now: float = 0.0) -> tuple[Call, list[Act
         case PauseFailed(number) if call.pause is not None and call.pause.number == number:
             return _pause_over(call, Ending.FAILED, now)
         case RecordingBegan(name):
-            return replace(call, began=(*call.began, (name, now))), []
+            return _began(call, name, now)
+        case SnoopEntered(snoop, name):
+            return _entered(call, snoop, name)
+        case RecordRefused(name, why, snoop):
+            return _refused(call, name, why, snoop, now)
+        case RecordRetry(name, tries):
+            return _retry(call, name, tries)
+        case RecordDeadline(name):
+            return _deadline(call, name)
+    segments = len(call.segments)
     call, actions = _step(call, event)
+    call, actions = _starting(call, actions, now, segments)
     # A pause never outlives its segment or the call (RECORDING-RULES.md, "Pausing").
     pause = call.pause
     if pause is None:
@@ -575,6 +670,144 @@ def step(call: Call, event: CallEvent, now: float = 0.0) -> tuple[Call, list[Act
     else:
         return call, actions
     return call, actions + ending
+
+
+# ----- a recording's start, confirmed -----
+RETRY_FIRST = 0.05  # seconds before the first retry of a refused start; doubled each time
+RETRY_MOST = 0.4  # and never longer than this
+
+
+def retry_delay(tries: int) -> float:
+    """The wait before attempt `tries` + 1: 50, 100, 200, 400, 400... ms."""
+    return min(RETRY_FIRST * (1 << min(max(0, tries - 1), 8)), RETRY_MOST)
+
+
+def _starting(call: Call, actions: list[Action], now: float, segments: int) -> tuple[Call, list[Action]]:
+    """What the step asked of Asterisk, followed up: a new segment's answer time kept, and each
+    snoop made for a recording given a deadline to be confirmed by."""
+    if len(call.segments) > segments and call.segments[-1].answered is None:
+        call = replace(call, segments=(*call.segments[:-1], replace(call.segments[-1], answered=now)))
+    asked = [a for a in actions if isinstance(a, StartRecording)]
+    if not asked:
+        return call, actions
+    added = tuple(
+        Starting(a.name, _recording_of(call, a.name), a.target, a.snoop, a.spy, since=now) for a in asked
+    )
+    later = [Later(call.record_deadline, RecordDeadline(a.name)) for a in asked]
+    return replace(call, starting=call.starting + added), [*actions, *later]
+
+
+def _recording_of(call: Call, leg: str) -> str:
+    for recording in (s.recording for s in reversed(call.segments)):
+        if recording is not None and leg in legs(recording, call.channels):
+            return recording
+    return leg
+
+
+def _start_of(call: Call, name: str) -> Starting | None:
+    return next((s for s in call.starting if s.name == name), None)
+
+
+def _with(call: Call, start: Starting) -> Call:
+    return replace(call, starting=tuple(start if s.name == start.name else s for s in call.starting))
+
+
+def _began(call: Call, name: str, now: float) -> tuple[Call, list[Action]]:
+    """RecordingStarted: the recording is confirmed; where it starts against the answer, told."""
+    start = _start_of(call, name)
+    call = replace(
+        call, began=(*call.began, (name, now)), starting=tuple(s for s in call.starting if s.name != name)
+    )
+    if start is None:
+        return call, []
+    segment = next((s for s in call.segments if s.recording == start.recording), None)
+    offset = f" offset={now - segment.answered:.3f}" if segment and segment.answered is not None else ""
+    return call, [
+        Log(f"call={call.id} recording={name} action=recording-started tries={start.tries}{offset}")
+    ]
+
+
+def _entered(call: Call, snoop: str, name: str) -> tuple[Call, list[Action]]:
+    """The snoop is in the application: now it may be recorded."""
+    start = _start_of(call, name)
+    if start is None or start.snoop != snoop:
+        return call, []
+    if start.asked or call.phase is Phase.ENDED:
+        return _with(call, replace(start, entered=True)), []
+    return _with(call, replace(start, entered=True, asked=True, tries=start.tries + 1)), [Record(snoop, name)]
+
+
+def _refused(call: Call, name: str, why: str, snoop: bool, now: float) -> tuple[Call, list[Action]]:
+    """Asterisk refused: tried again after a short wait, if the deadline leaves time for it."""
+    start = _start_of(call, name)
+    if start is None:
+        return call, []
+    tries = start.tries + 1 if snoop else start.tries
+    start = replace(start, asked=False, refusal=why, tries=tries, entered=start.entered and not snoop)
+    call = _with(call, start)
+    wait = retry_delay(start.tries)
+    if call.phase is Phase.ENDED or now + wait >= start.since + call.record_deadline:
+        return call, []  # the deadline says the rest
+    what = "snoop" if snoop else "record"
+    return call, [
+        Later(wait, RecordRetry(name, start.tries)),
+        Log(
+            f"call={call.id} recording={name} action={what}-refused tries={start.tries} "
+            f'retry_in={wait:.2f} why="{why}"',
+            "warning",
+        ),
+    ]
+
+
+def _retry(call: Call, name: str, tries: int) -> tuple[Call, list[Action]]:
+    start = _start_of(call, name)
+    if start is None or start.tries != tries or start.asked or call.phase is Phase.ENDED:
+        return call, []
+    if not start.entered:  # the snoop itself was refused: made again (its StasisStart follows)
+        return call, [StartRecording(start.target, start.snoop, name, start.spy)]
+    return _with(call, replace(start, asked=True, tries=tries + 1)), [Record(start.snoop, name)]
+
+
+def _deadline(call: Call, name: str) -> tuple[Call, list[Action]]:
+    """Not confirmed in time: the segment is selected, not recorded, and said so at once; the
+    call hung up if compliance demands it (on_record_failure = hangup)."""
+    start = _start_of(call, name)
+    if start is None:
+        return call, []
+    if start.refusal is not None:
+        why = f"Asterisk refused it: {start.refusal}"
+    elif start.asked:
+        why = "Asterisk took the record request but never started the recording"
+    else:
+        why = "the snoop channel never entered the application"
+    if call.phase is Phase.ENDED:
+        why = f"the call ended before the recording started ({why})"
+    why = f"not started within {call.record_deadline:g} s: {why}"
+    recording = start.recording
+    mine = legs(recording, call.channels)
+    actions: list[Action] = [Hangup(s.snoop) for s in call.starting if s.recording == recording]
+    # Two channels: a leg that did start is stopped; one party alone is no recording of the call.
+    began = dict(call.began)
+    actions += [StopRecording(leg) for leg in mine if leg in began and leg in call.recordings_open]
+    segment = next((s for s in call.segments if s.recording == recording), None)
+    actions.append(
+        Log(
+            f"call={call.id} segment={segment.number if segment else '?'} "
+            f"agent={segment.agent if segment else '?'} recording={recording} action=not-recorded "
+            f'then={call.on_record_failure} why="selected, not recorded: {why}"',
+            "error",
+        )
+    )
+    call = replace(
+        call,
+        starting=tuple(s for s in call.starting if s.recording != recording),
+        unrecorded=(*call.unrecorded, (recording, why)),
+        recordings_open=call.recordings_open - {leg for leg in mine if leg not in began},
+    )
+    if call.on_record_failure == "hangup" and call.phase is not Phase.ENDED:
+        call, ending = _end(call, "a selected segment could not be recorded (on_record_failure = hangup)")
+        return call, actions + ending
+    return call, actions
 
 
 def _pause(call: Call, by: str, source: Source, now: float) -> tuple[Call, list[Action]]:
@@ -670,9 +903,25 @@ def _step(call: Call, event: CallEvent) -> tuple[Call, list[Action]]:
     if call.interaction.direction is Direction.OUTBOUND:
         return _outbound(call, event)
     match event:
-        case AnnouncementFinished(busy) if call.phase is Phase.ANSWERING:
+        case AnnouncementFinished(busy, failed) if call.phase is Phase.ANSWERING:
+            call = replace(call, announced=failed or "played")
+            actions: list[Action] = []
+            if failed is not None:
+                then = {"hangup": "hang up", "record": "record all the same"}.get(
+                    call.on_announcement_failure, "not recorded"
+                )
+                actions.append(
+                    Log(
+                        f'call={call.id} action=announcement-failed then="{then}" '
+                        f'announcement={call.announcement} why="{failed}"',
+                        "error",
+                    )
+                )
+                if call.on_announcement_failure == "hangup":
+                    call, ending = _end(call, "the recording notice was not played")
+                    return call, actions + ending
             call = replace(call, phase=Phase.WAITING)
-            actions: list[Action] = [
+            actions += [
                 CreateBridge(call.bridge),
                 AddToBridge(call.bridge, call.customer),
                 StartMoh(call.bridge, call.moh_class),
@@ -758,6 +1007,16 @@ def _step(call: Call, event: CallEvent) -> tuple[Call, list[Action]]:
     return call, []
 
 
+def _decide(call: Call, agent: AgentPolicy) -> Decision:
+    """The segment's decision by the rules, unless the customer was not told of recording."""
+    decision = decide(call.company, call.queue, agent, call.interaction)
+    unannounced = call.announced not in (None, "played") and call.on_announcement_failure == "no-record"
+    if decision.record and unannounced:
+        why = f"the recording notice was not played ({call.announced}): not recorded"
+        return replace(decision, record=False, reason=f"{why}; the rules said: {decision.reason}")
+    return decision
+
+
 def _dial_next(call: Call, actions: list[Action], busy: frozenset[str]) -> tuple[Call, list[Action]]:
     while call.tried < len(call.agents) and call.agents[call.tried].policy.agent in busy:
         skipped = call.agents[call.tried].policy.agent
@@ -792,7 +1051,7 @@ def _connect(call: Call, channel: str, who: Agent, joined: bool = False) -> tupl
     its recording started, kept or stopped."""
     agent = who.policy
     number = len(call.segments) + 1
-    decision = decide(call.company, call.queue, agent, call.interaction)
+    decision = _decide(call, agent)
     joining: list[Action] = []
     if not joined:
         if who.endpoint.startswith("PJSIP/") and call.ari_only_transfers:

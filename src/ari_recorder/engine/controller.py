@@ -22,6 +22,7 @@ from ari_recorder.ari.events import (
     ChannelTransfer,
     Event,
     PlaybackFinished,
+    RecordingFailed,
     RecordingFinished,
     RecordingStarted,
     StasisEnd,
@@ -38,7 +39,7 @@ from ari_recorder.engine.executor import Executor
 from ari_recorder.engine.inbound import Refused, agent_policy, build_call, parse_args
 from ari_recorder.engine.outbound import build_outbound, check_outbound, customer_endpoint
 from ari_recorder.engine.persister import Persister
-from ari_recorder.metrics import pauses_changed
+from ari_recorder.metrics import failures_changed, pauses_changed
 from ari_recorder.settings import Settings
 from ari_recorder.storage.store import Store
 
@@ -400,6 +401,9 @@ class Controller:
                 left = call.pause.started + call.pausing.max_seconds - time.time()
                 expired = c.PauseExpired(call.pause.number)
                 loop.call_later(max(0.0, left), self._feedback, call.id, expired)
+            for start in call.starting:  # recordings asked for, not confirmed: their deadlines
+                left = start.since + call.record_deadline - time.time()
+                loop.call_later(max(0.0, left), self._feedback, call.id, c.RecordDeadline(start.name))
 
     def _open(self, start: StasisStart) -> None:
         queue = next((a.partition("=")[2] for a in start.args if a.startswith("queue=")), "")
@@ -462,6 +466,7 @@ class Controller:
                 call, actions = consult.step(call, event, time.time())
                 self._calls[call.id] = call
                 pauses_changed(before.pauses, call.pauses)
+                failures_changed(before, call)
                 self.persister.save(call)  # what must survive a restart, written as it acts
                 failed = await self.executor.run(call.id, actions)
                 if isinstance(item, _Asked):
@@ -474,8 +479,12 @@ class Controller:
                         if isinstance(item, _Asked):
                             self._answer(item, call, [])
                             continue
-                        call, _ = consult.step(call, item, time.time())
+                        before = call
+                        call, actions = consult.step(call, item, time.time())
+                        failures_changed(before, call)
                         self.persister.save(call)
+                        # A recording not started by its deadline is said so, its snoop hung up.
+                        await self.executor.run(call.id, actions)
             if call.recordings_open:
                 log.warning(
                     "call=%s recordings still open: %s", call.id, ", ".join(sorted(call.recordings_open))
@@ -514,7 +523,8 @@ class Controller:
         elif call.phase is c.Phase.ANSWERING and not await self._exists(
             self.ari.get_playback(f"{call.id}-announcement")
         ):
-            missed.append(c.AnnouncementFinished())
+            # Its end was in the gap: whether it played to the end, nobody can say.
+            missed.append(c.AnnouncementFinished(failed="its end was not seen (the event stream was down)"))
         elif call.dialling is not None:
             if call.dialling not in live:
                 missed.append(c.AgentFailed(call.dialling, 0))
@@ -524,8 +534,12 @@ class Controller:
             missed.append(c.AgentLeft(call.segment.channel))
         if call.phase is not c.Phase.ENDED:
             missed += await consult_missed(self.ari, call, live)
+        starting = {start.name for start in call.starting}
         for name in sorted(call.recordings_open):
-            if not await self._exists(self.ari.get_live(name)):
+            there = await self._exists(self.ari.get_live(name))
+            if name in starting and there:  # its RecordingStarted was in the gap
+                missed.append(c.RecordingBegan(name))
+            elif name not in starting and not there:
                 missed.append(c.RecordingEnded(name))
         return missed
 
@@ -566,7 +580,14 @@ def _translate(event: Event) -> tuple[str, c.CallEvent] | None:
     """The ARI event as the event of the call it belongs to (by the id it names), if any."""
     match event:
         case PlaybackFinished(playback=playback) if playback.id.endswith("-announcement"):
-            return playback.id, c.AnnouncementFinished()
+            # A sound Asterisk does not have ends "failed" 1 ms after it began: nothing was heard.
+            failed = None if playback.state == "done" else f"the playback ended {playback.state}"
+            return playback.id, c.AnnouncementFinished(failed=failed)
+        case StasisStart(channel=channel, args=args) if args[:1] == ("snoop",) and len(args) > 1:
+            return channel.id, c.SnoopEntered(channel.id, args[1])
+        case RecordingFailed(recording=recording):
+            why = f"Asterisk reported the recording failed ({recording.cause or recording.state})"
+            return recording.name, c.RecordRefused(recording.name, why)
         case StasisStart(channel=channel, args=args) if args[:1] == ("agent",):
             return channel.id, c.AgentAnswered(channel.id)
         case StasisEnd(channel=channel) if "-agent-" in channel.id:

@@ -11,6 +11,7 @@ from ari_recorder.ari.rest import AriClient
 from ari_recorder.domain import call as c
 
 log = logging.getLogger("ari_recorder.engine")
+LEVELS = {"info": logging.INFO, "warning": logging.WARNING, "error": logging.ERROR}
 
 
 class Executor:
@@ -40,6 +41,19 @@ class Executor:
     def _failed(self, call_id: str, action: c.Action, error: AriError) -> None:
         """Tell the call what did not happen, where it must know."""
         match action:
+            case c.StartRecording(_, _, name) if not _exists_already(error):
+                self.feedback(call_id, c.RecordRefused(name, error.message or str(error), snoop=True))
+                return  # the call says what it does about it
+            case c.StartRecording():
+                return  # a retried snoop that Asterisk had made after all: its StasisStart follows
+            case c.Record(_, name) if not _in_progress(error):
+                self.feedback(call_id, c.RecordRefused(name, error.message or str(error)))
+                return
+            case c.Record():
+                return  # a retried record Asterisk had taken after all: RecordingStarted follows
+            case c.Play(_, _, playback_id) if playback_id.endswith("-announcement"):
+                why = f"Asterisk refused to play it: {error.message or error}"
+                self.feedback(call_id, c.AnnouncementFinished(failed=why))
             case c.DialAgent(channel):
                 self.feedback(call_id, c.AgentFailed(channel, 0))
             case c.DialCustomer(channel):
@@ -57,8 +71,8 @@ class Executor:
     async def _do(self, call_id: str, action: c.Action) -> None:
         ari = self.ari
         match action:
-            case c.Log(text):
-                log.info(text)
+            case c.Log(text, level):
+                log.log(LEVELS.get(level, logging.INFO), text)
             case c.Answer(channel):
                 await ari.answer(channel)
             case c.Play(channel, media, playback_id):
@@ -85,8 +99,13 @@ class Executor:
                     caller_id=caller_id,
                 )
             case c.StartRecording(target, snoop, name, spy):
+                # Recorded once it is in the application (SnoopEntered): Asterisk answers this
+                # POST before the snoop's StasisStart, and refuses a record sent before it.
                 await ari.snoop(target, self.app, spy=spy, app_args=f"snoop,{name}", snoop_id=snoop)
+            case c.Record(snoop, name):
                 await ari.record(snoop, name, format="wav", if_exists="fail")
+            case c.Later(seconds, event):
+                asyncio.get_running_loop().call_later(seconds, self.feedback, call_id, event)
             case c.Hangup(channel):
                 await ari.hangup(channel)
             case c.DestroyBridge(bridge):
@@ -109,3 +128,11 @@ class Executor:
             case c.StartPauseTimer(seconds, number):
                 loop = asyncio.get_running_loop()
                 loop.call_later(seconds, self.feedback, call_id, c.PauseExpired(number))
+
+
+def _exists_already(error: AriError) -> bool:
+    return error.status == 409 and "already exists" in (error.message or "")
+
+
+def _in_progress(error: AriError) -> bool:
+    return error.status == 409 and "already in progress" in (error.message or "")

@@ -110,4 +110,7 @@ def build_call(settings: Settings, start: StasisStart, rotation: int = 0) -> Cal
         ari_only_transfers=settings.ari.phone_transfers == "application",
         pausing=pause_rules(settings, queue),
         channels=channels(settings, queue),
+        record_deadline=settings.recording.start_deadline_ms / 1000,
+        on_record_failure=settings.on_record_failure(queue_name),
+        on_announcement_failure=settings.on_announcement_failure(queue_name),
     )

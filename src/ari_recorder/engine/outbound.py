@@ -63,4 +63,6 @@ def build_outbound(settings: Settings, start: StasisStart) -> Call | Refused:
         ring_timeout=settings.company.outbound_ring_timeout,
         pausing=pause_rules(settings, queue),
         channels=channels(settings, queue),
+        record_deadline=settings.recording.start_deadline_ms / 1000,
+        on_record_failure=settings.on_record_failure(queue_name),
     )

@@ -375,12 +375,16 @@ def routes() -> web.RouteTableDef:
     @r.get("/ari/applications")
     async def list_applications(request: web.Request) -> web.Response:
         ast = core(request)
-        return _reply([_application(ast, name) for name in sorted(ast.apps)])
+        return _reply([_application(ast, name) for name in sorted(ast.apps) if ast.registered(name)])
+
+    @r.get("/ari/sounds/{id:.+}")
+    async def get_sound(request: web.Request) -> web.Response:
+        return _reply(core(request).media.sound(request.match_info["id"]))
 
     @r.get("/ari/applications/{name}")
     async def get_application(request: web.Request) -> web.Response:
         ast = core(request)
-        if request.match_info["name"] not in ast.apps:
+        if not ast.registered(request.match_info["name"]):
             raise SimError(404, "Application not found")
         return _reply(_application(ast, request.match_info["name"]))
 

@@ -80,6 +80,16 @@ class Asterisk:
         self._snoop_seq = itertools.count(0)
         self._pjsip_seq = itertools.count(0x11)
         self.media = Media(self)
+        # Switches (PUT /sim/config) for what a real Asterisk does now and then:
+        # a snoop enters the application this long after its POST is answered (0: before, as in
+        # the traces; None: never), so a record sent at once meets "Channel not in Stasis
+        # application"; the next `refuse_records` record requests refused (-1: all of them).
+        self.snoop_stasis_delay: float | None = 0.0
+        self.refuse_records = 0
+        # The kit's dialplan (asterisk/conf/extensions.conf, stasis-or-wait): a call whose Stasis()
+        # fails (no WebSocket connected for the application) is answered and tried again every
+        # second for this long, then sent to the fallback, which hangs it up (its sound missing).
+        self.stasis_retry_seconds = 30
 
     # ----- ids and clocks -----
     def new_channel_id(self) -> str:
@@ -121,6 +131,33 @@ class Asterisk:
         # in it and events in the gap are lost (websocket_reconnect.jsonl).
         return self.apps.setdefault(name, Application(name))
 
+    # ----- a restart -----
+    def stop_now(self) -> None:
+        """`core stop now` (asterisk_restart.jsonl): every channel is hung up at once, with the
+        events of any hangup (a recording ends finished, not failed, and is kept as stored); its
+        bridges are not destroyed but vanish with the process, unannounced."""
+        for ch in list(self.channels.values()):
+            if not ch.hungup and ch.snoop_of is None:
+                self.hangup(ch, cause=16, soft=False)
+
+    def start_again(self) -> None:
+        """Started again: nothing held (channels, bridges, applications, playbacks, live
+        recordings); channel ids start again from the new start's second, Local and snoop names
+        from 00000000. Stored recordings are files, and stay."""
+        for ch in self.channels.values():
+            for handle in ch.timers:
+                handle.cancel()
+            ch.hungup = True
+        self.channels.clear()
+        self.bridges.clear()
+        self.apps.clear()
+        self.media.forget_live()
+        self._epoch = max(int(time.time()), self._epoch + 1)
+        self._ids = itertools.count(1)
+        self._local_seq = itertools.count(0)
+        self._snoop_seq = itertools.count(0)
+        self._pjsip_seq = itertools.count(0x11)
+
     # ----- lookups -----
     def channel(self, channel_id: str, message: str = "Channel not found") -> Channel:
         ch = self.channels.get(channel_id)
@@ -144,10 +181,28 @@ class Asterisk:
         return ch
 
     # ----- Stasis -----
-    def stasis_start(self, ch: Channel, app: str, args: list[str], **extra: Any) -> bool:
-        """Enter the application; False when no such application is registered (Stasis fails)."""
+    def active(self, app: str) -> bool:
+        """An application is active while a WebSocket is connected for it."""
+        return app in self.apps and bool(self.apps[app].sockets)
+
+    def registered(self, app: str) -> bool:
+        """Asterisk keeps an application registered while it is active or still holds channels or
+        bridges; one that holds nothing is dropped when its WebSocket closes (GET /applications/{app}
+        404, stasis_without_websocket.jsonl)."""
+        if self.active(app):
+            return True
         if app not in self.apps:
-            log.warning("Stasis(%s) for %s: no such application registered", app, ch.name)
+            return False
+        holds = any(not c.hungup and app in c.apps() for c in self.channels.values()) or any(
+            app in b.subscribed and not b.destroyed for b in self.bridges.values()
+        )
+        return holds
+
+    def stasis_start(self, ch: Channel, app: str, args: list[str], **extra: Any) -> bool:
+        """Enter the application; False when it is not active (Stasis fails): no WebSocket is
+        connected for it, whether one never was or it closed (stasis_without_websocket.jsonl)."""
+        if not self.active(app):
+            log.warning("%s: Stasis app '%s' doesn't exist", ch.name, app)
             return False
         ch.stasis_app = app
         self.emit("StasisStart", ch.apps(), args=args, channel=ch.json(), **extra)

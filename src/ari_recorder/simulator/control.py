@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import json
 from typing import Any
@@ -9,6 +10,7 @@ from typing import Any
 from aiohttp import web
 
 from ari_recorder.simulator.ari_http import ASTERISK, DIALPLAN, SOCKETS
+from ari_recorder.simulator.asterisk import Asterisk
 from ari_recorder.simulator.consult import consult, refer_replaces
 from ari_recorder.simulator.dialplan import CONSULT_SECONDS, Dialplan, Phone
 from ari_recorder.simulator.state import Channel, Json, Kind, SimError
@@ -73,6 +75,16 @@ def _text_frame(payload: bytes) -> bytes:
     else:
         head = bytes([0x81, 127]) + size.to_bytes(8, "big")
     return head + payload
+
+
+def _config(ast: Asterisk) -> Json:
+    delay = ast.snoop_stasis_delay
+    return {
+        "snoop_stasis_delay_ms": None if delay is None else round(delay * 1000, 3),
+        "refuse_records": ast.refuse_records,
+        "sounds": sorted(ast.media.sounds),
+        "stasis_retry_seconds": ast.stasis_retry_seconds,
+    }
 
 
 def routes() -> web.RouteTableDef:
@@ -196,6 +208,46 @@ def routes() -> web.RouteTableDef:
         request.app[DIALPLAN].phones[request.match_info["ext"]] = phone
         return web.json_response({"ext": request.match_info["ext"], "answer": answer})
 
+    @r.get("/sim/config")
+    async def get_config(request: web.Request) -> web.Response:
+        return web.json_response(_config(request.app[ASTERISK]))
+
+    @r.put("/sim/config")
+    async def set_config(request: web.Request) -> web.Response:
+        """How this Asterisk misbehaves, as a real one does now and then:
+        {"snoop_stasis_delay_ms": 50 (a snoop enters Stasis 50 ms after its POST's answer; 0, the
+        default: before it; null: never), "refuse_records": 2 (the next 2 record requests are
+        refused; -1: all), "sounds": ["sim/announcement", ...] (the sound files it has),
+        "stasis_retry_seconds": 30 (the kit's STASIS_RETRY_SECONDS: how long a call whose Stasis()
+        fails, no WebSocket connected, is tried again every second before its fallback hangs it up;
+        0: at once)}."""
+        body = await _body(request)
+        ast = request.app[ASTERISK]
+        unknown = set(body) - {"snoop_stasis_delay_ms", "refuse_records", "sounds", "stasis_retry_seconds"}
+        if unknown:
+            raise SimError(400, f"unknown settings: {', '.join(sorted(unknown))}")
+        if "snoop_stasis_delay_ms" in body:
+            delay = body["snoop_stasis_delay_ms"]
+            if delay is not None and (not isinstance(delay, int | float) or delay < 0):
+                raise SimError(400, "snoop_stasis_delay_ms: expected milliseconds >= 0, or null for never")
+            ast.snoop_stasis_delay = None if delay is None else delay / 1000
+        if "refuse_records" in body:
+            refuse = body["refuse_records"]
+            if not isinstance(refuse, int) or refuse < -1:
+                raise SimError(400, "refuse_records: expected a count, or -1 for all")
+            ast.refuse_records = refuse
+        if "sounds" in body:
+            sounds = body["sounds"]
+            if not isinstance(sounds, list) or not all(isinstance(x, str) and x for x in sounds):
+                raise SimError(400, "sounds: expected a list of sound names")
+            ast.media.sounds = set(sounds)
+        if "stasis_retry_seconds" in body:
+            retry = body["stasis_retry_seconds"]
+            if not isinstance(retry, int) or retry < 0:
+                raise SimError(400, "stasis_retry_seconds: expected whole seconds >= 0")
+            ast.stasis_retry_seconds = retry
+        return web.json_response(_config(ast))
+
     @r.get("/sim/state")
     async def state(request: web.Request) -> web.Response:
         ast = request.app[ASTERISK]
@@ -226,6 +278,21 @@ def routes() -> web.RouteTableDef:
         for ws in sockets:
             await ws.close()
         return web.json_response({"closed": len(sockets)})
+
+    @r.post("/sim/restart")
+    async def restart(request: web.Request) -> web.Response:
+        """Asterisk restarted (`core stop now`, then started): every channel hung up with its
+        events, the event WebSockets closed as the process exits (`exit_seconds`, 1.1 s as in
+        asterisk_restart.jsonl), then nothing held, ids started again; stored recordings stay.
+        Answered once it is up again."""
+        body = await _body(request) if request.can_read_body else {}
+        ast = request.app[ASTERISK]
+        ast.stop_now()
+        await asyncio.sleep(float(body.get("exit_seconds", 1.1)))
+        for ws in request.app[SOCKETS].copy():
+            await ws.close()
+        ast.start_again()
+        return web.json_response({"restarted": True})
 
     @r.post("/sim/replay-events")
     async def replay(request: web.Request) -> web.Response:

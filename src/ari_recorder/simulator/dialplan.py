@@ -15,6 +15,7 @@ import functools
 import logging
 import math
 import re
+import time
 import uuid
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -231,9 +232,38 @@ class Dialplan:
         return call
 
     def _enter_or_hang_up(self, call: Channel, args: list[str]) -> None:
+        """The kit's stasis-or-wait: Stasis(); while it fails (no WebSocket connected for the
+        application), answer, wait 1 s with music on hold, try again, until STASIS_RETRY_SECONDS
+        have passed by the clock's whole seconds (${EPOCH}); then the fallback, which plays a sound
+        Asterisk does not have and hangs up (stasis_without_websocket.jsonl)."""
+        until = int(time.time()) + self.core.stasis_retry_seconds
+
         def enter() -> None:
-            if not call.hungup and not self.core.stasis_start(call, self.app, args):
-                self.core.hangup(call, cause=16, soft=False)  # Stasis failed: on to Hangup()
+            if call.hungup:
+                return
+            location = (call.context, call.exten, call.priority, call.app_name, call.app_data)
+            if self.core.stasis_start(call, self.app, args):
+                return
+            if int(time.time()) >= until:
+                log.warning(
+                    "%s: not connected for %d s: to the fallback", call.name, self.core.stasis_retry_seconds
+                )
+                self.core.hangup(call, cause=16, soft=False)
+                return
+            self.core.set_state(call, "Up")
+            call.context, call.exten, call.priority, call.app_name, call.app_data = (
+                "stasis-or-wait",
+                "s",
+                13,
+                "Wait",
+                "1",
+            )
+
+            def again() -> None:
+                call.context, call.exten, call.priority, call.app_name, call.app_data = location
+                enter()
+
+            self.core.later(1.0, again, call)
 
         self.core.later(0.0, enter, call)
 

@@ -30,6 +30,7 @@ SOUNDS: dict[str, tuple[int, float]] = {
     "sim/agent-tone": (1000, 2.0),
     "recording-notice": (660, 1.5),
 }
+KNOWN_SOUNDS = frozenset(SOUNDS)  # the sounds the simulated Asterisk has, unless told otherwise
 FORMATS = {"wav", "wav16", "gsm", "ulaw", "alaw", "sln", "g722", "g729", "ogg"}
 DIRECTIONS = {"none", "both", "in", "out"}
 
@@ -45,6 +46,7 @@ class Media:
         self._rendering: dict[str, asyncio.Future[None]] = {}
         self._targets: dict[str, Channel | Bridge] = {}
         self._playback_seq = 0
+        self.sounds: set[str] = set(KNOWN_SOUNDS)  # the sound files it has (PUT /sim/config)
 
     # ----- snoop -----
     def snoop(
@@ -75,9 +77,18 @@ class Media:
         answer = snoop.json()
         args = app_args.split(",") if app_args else []
         snoop.app_name, snoop.app_data = "Stasis", ",".join([app, *args])
+        delay = self.core.snoop_stasis_delay
+        if delay == 0.0:
+            self._snoop_enters(snoop, app, args)
+        elif delay is not None:  # after the answer, as a real Asterisk under load does
+            self.core.later(delay, lambda: self._snoop_enters(snoop, app, args), snoop)
+        return answer
+
+    def _snoop_enters(self, snoop: Channel, app: str, args: list[str]) -> None:
+        if snoop.hungup:
+            return
         if not self.core.stasis_start(snoop, app, args):
             self.core.hangup(snoop, cause=16, soft=True)
-        return answer
 
     # ----- recordings -----
     def record(
@@ -103,6 +114,11 @@ class Media:
             raise SimError(400, "ifExists invalid")
         if isinstance(target, Channel):
             self.core.in_stasis(target)
+        if self.core.refuse_records:
+            if self.core.refuse_records > 0:
+                self.core.refuse_records -= 1
+            # What Asterisk answers when it cannot start a recording (resource_channels.c).
+            raise SimError(500, "Internal Server Error")
         if name in self.live:
             raise SimError(409, f"Recording '{name}' already in progress")
         if name in self.stored and if_exists == "fail":
@@ -129,6 +145,16 @@ class Media:
         if rec.max_duration:
             owner = rec.target if isinstance(rec.target, Channel) else None
             self.core.later(rec.max_duration, lambda: self.finish(rec), owner)
+
+    def forget_live(self) -> None:
+        """A restart: what was running is finished as it stood (stored, no event: nobody hears)."""
+        for rec in list(self.live.values()):
+            if rec.timeline is not None:
+                rec.timeline.stop(self.core.now())
+                self._store(rec)
+        self.live.clear()
+        self.playbacks.clear()
+        self._targets.clear()
 
     def finish(self, rec: LiveRecording, state: RecState = RecState.DONE) -> None:
         if self.live.get(rec.name) is not rec:
@@ -226,30 +252,53 @@ class Media:
             playback_id = f"sim-playback-{self._playback_seq}"
         elif playback_id in self.playbacks:
             raise SimError(409, "Playback with that id already exists")
-        sound = media.split(",")[0].removeprefix("sound:")
-        hz, length = SOUNDS.get(sound, (0, 0.0))
+        first, *rest = media.split(",")
         kind = "bridge" if isinstance(target, Bridge) else "channel"
         pb = Playback(
-            id=playback_id, media_uri=media, target_uri=f"{kind}:{target.id}", hz=hz or None, length=length
+            id=playback_id,
+            media_uri=first,
+            target_uri=f"{kind}:{target.id}",
+            hz=None,
+            length=0.0,
+            next_media=rest,
         )
         pb.apps = set(target.apps() if isinstance(target, Channel) else target.subscribed)
         self.playbacks[pb.id] = pb
         self._targets[pb.id] = target
+        # Answered 201 "queued" whether the sound exists or not (missing_sound_playback.jsonl); a
+        # sound Asterisk does not have then starts and, under 1 ms later, ends "failed".
         answer = pb.json()
-        asyncio.get_running_loop().call_soon(self._start_playback, pb, target, sound in SOUNDS)
+        asyncio.get_running_loop().call_soon(self._start_playback, pb, target)
         return answer
 
-    def _start_playback(self, pb: Playback, target: Channel | Bridge, found: bool) -> None:
+    def _start_playback(self, pb: Playback, target: Channel | Bridge) -> None:
         if pb.id not in self.playbacks or getattr(target, "hungup", False):
             return
+        sound = pb.media_uri.removeprefix("sound:")
+        found = sound in self.sounds
+        hz, length = SOUNDS.get(sound, (660, 1.5)) if found else (0, 0.0)
+        pb.hz, pb.length = hz or None, length
         pb.state = "playing"
         target.playback = pb
         self.core.emit("PlaybackStarted", pb.apps, playback=pb.json())
         self.core.audio_changed(target)
         owner = target if isinstance(target, Channel) else None
         # A sound file that is not there fails at once (Asterisk reports the playback 'failed').
-        delay = pb.length if found else 0.0
-        self.core.later(delay, lambda: self.stop_playback(pb, "done" if found else "failed"), owner)
+        delay = pb.length if found else 0.0005
+        self.core.later(delay, lambda: self._item_ended(pb, target, found), owner)
+
+    def _item_ended(self, pb: Playback, target: Channel | Bridge, found: bool) -> None:
+        """One item of the media list played (or not there): the next one, or the end. A missing
+        item in a list is skipped: PlaybackContinuing ("continuing"), then the next one starts."""
+        if pb.id not in self.playbacks:
+            return
+        if not pb.next_media:
+            self.stop_playback(pb, "done" if found else "failed")
+            return
+        pb.state = "continuing"
+        self.core.emit("PlaybackContinuing", pb.apps, playback=pb.json())
+        pb.media_uri = pb.next_media.pop(0)
+        self._start_playback(pb, target)
 
     def stop_playback(self, pb: Playback, state: str = "done") -> None:
         if self.playbacks.pop(pb.id, None) is None:
@@ -260,6 +309,12 @@ class Media:
             target.playback = None
             self.core.audio_changed(target)
         self.core.emit("PlaybackFinished", pb.apps, playback=pb.json())
+
+    def sound(self, sound_id: str) -> Json:
+        """GET /sounds/{id}: as Asterisk 22 answers for a sound it has (in `en`, as slin)."""
+        if sound_id not in self.sounds:
+            raise SimError(404, "Sound not found")
+        return {"id": sound_id, "formats": [{"language": "en", "format": "slin"}]}
 
     def playback(self, playback_id: str) -> Playback:
         pb = self.playbacks.get(playback_id)

@@ -188,15 +188,19 @@ class Playback:
     length: float
     state: str = "queued"
     apps: set[str] = field(default_factory=set)
+    next_media: list[str] = field(default_factory=list)  # a media list's items still to play
 
     def json(self) -> Json:
-        return {
+        body: Json = {
             "id": self.id,
             "language": "en",
             "media_uri": self.media_uri,
             "state": self.state,
             "target_uri": self.target_uri,
         }
+        if self.next_media:
+            body["next_media_uri"] = self.next_media[0]
+        return body
 
 
 @dataclass

@@ -35,6 +35,7 @@ if TYPE_CHECKING:  # the settings hold the delivery section, whose package needs
     from ari_recorder.settings import Settings
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+UNRECORDED = "unrecorded"  # a recording's state: selected, never started in Asterisk
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _: Any) -> None:
@@ -122,6 +123,22 @@ class Store:
             session.add(row)
         row.phase = call.phase.value
         row.state = msgspec.to_builtins(call)
+        if call.announced is not None and row.announcement != call.announced:
+            row.announcement = call.announced
+            if call.announced != "played":
+                await _audit_once(
+                    session,
+                    f"announcement/{call.id}/failed",
+                    "announcement-failed",
+                    call.id,
+                    {
+                        "call": call.id,
+                        "announcement": call.announcement,
+                        "why": call.announced,
+                        "then": call.on_announcement_failure,
+                    },
+                    now,
+                )
         if call.phase is Phase.ENDED and row.ended_at is None:
             row.ended_at = now
         await session.flush()  # the interaction first: the other rows refer to it
@@ -168,6 +185,31 @@ class Store:
         pauses = [pause_json(p) for p in call.pauses if p.recording == segment.recording]
         if recording.pauses != pauses:
             recording.pauses = pauses
+        began = dict(call.began).get(legs(segment.recording, call.channels)[0])
+        if began is not None and segment.answered is not None and recording.start_offset_seconds is None:
+            recording.start_offset_seconds = round(max(0.0, began - segment.answered), 3)
+        failure = call.failure(segment.recording)
+        if failure is not None and recording.failure is None:
+            recording.failure = failure
+            if recording.state == "recording":
+                recording.state, recording.finished_at = UNRECORDED, now
+            facts = {
+                "call": call.id,
+                "segment": segment.number,
+                "agent": segment.agent,
+                "why": failure,
+                "then": call.on_record_failure,
+            }
+            await _audit_once(
+                session,
+                f"recording/{segment.recording}/not-recorded",
+                "not-recorded",
+                segment.recording,
+                facts,
+                now,
+            )
+        if failure is not None:
+            return
         still = set(legs(segment.recording, call.channels)) & call.recordings_open
         if not still and recording.state == "recording":
             # Finished in Asterisk: ready for the delivery stage to fetch.
@@ -241,6 +283,16 @@ async def _audit_pause(session: AsyncSession, call: Call, pause: Pause) -> None:
             session.add(
                 AuditRow(id=key, at=when, actor=actor, action=action, subject=pause.recording, detail=facts)
             )
+
+
+async def _audit_once(
+    session: AsyncSession, key: str, action: str, subject: str, detail: dict[str, Any], now: datetime
+) -> None:
+    """A fact the controller states in the audit trail, once however often the call is written."""
+    if await session.get(AuditRow, key) is None:
+        session.add(
+            AuditRow(id=key, at=now, actor="controller", action=action, subject=subject, detail=detail)
+        )
 
 
 def _plain(struct: object) -> dict[str, object]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Boolean, DateTime, ForeignKey, Integer, String
+from sqlalchemy import JSON, BigInteger, Boolean, DateTime, Float, ForeignKey, Integer, String
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -46,6 +46,8 @@ class InteractionRow(Base):
     state: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)  # the Call, to resume it
     # A chat: the SHA-256 of its report as received, to tell a resend from a different report.
     report_sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    # A call: "played", or why the recording notice was not (None: none to play, or not yet).
+    announcement: Mapped[str | None] = mapped_column(String(512), nullable=True)
 
 
 class AttachedDataRow(Base):
@@ -76,13 +78,18 @@ class RecordingRow(Base):
     side: Mapped[str] = mapped_column(String(16))  # agent | customer
     # 2: Asterisk holds it as two one-way recordings, <name>-customer and <name>-agent.
     channels: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
-    # recording | ready, then the delivery's spooled | fetched; a chat's transcript: written
+    # recording | ready, then the delivery's spooled | fetched; a chat's transcript: written;
+    # unrecorded: selected, never started in Asterisk (`failure` says why), then reported once
+    # its metadata sidecar is queued
     state: Mapped[str] = mapped_column(String(16), index=True)
     levels: Mapped[list[dict[str, str]]] = mapped_column(JSON)
     started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     # The pause timeline: [{"offset", "seconds", "by", "source", "behavior", "ended_by", ...}]
     pauses: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list, server_default="[]")
+    # Seconds from the agent's answer (outbound: the customer's) to Asterisk's RecordingStarted.
+    start_offset_seconds: Mapped[float | None] = mapped_column(Float, nullable=True)
+    failure: Mapped[str | None] = mapped_column(String(1024), nullable=True)
 
 
 class AuditRow(Base):
