@@ -440,6 +440,20 @@ class Agent:
 
 
 @dataclass(frozen=True)
+class Consultation:
+    """An agent's consultation before an attended transfer, placed by the application
+    (domain/consult.py): the agent's phone's second call and the target it dials, in a bridge
+    of their own. Not a segment: nothing of it is recorded."""
+
+    channel: str  # the agent's phone's second call (Stasis(...,consult,agent=<ext>))
+    agent: AgentId  # the agent consulting
+    to: Agent  # the agent consulted
+    dialled: str  # the target's channel, originated by the call
+    bridge: str
+    answered: bool = False
+
+
+@dataclass(frozen=True)
 class Fallback:
     """What happens to a customer no agent answered: hang up, or back to the dialplan."""
 
@@ -487,6 +501,7 @@ class Call:
     starting: tuple[Starting, ...] = ()  # recordings asked for, not yet confirmed
     unrecorded: tuple[tuple[str, str], ...] = ()  # (recording, why): selected, could not be recorded
     announced: str | None = None  # "played", or why the announcement was not
+    consultation: Consultation | None = None  # an attended transfer's, before it (domain/consult.py)
 
     @property
     def bridge(self) -> str:

@@ -31,8 +31,10 @@ from ari_recorder.ari.events import (
 from ari_recorder.ari.rest import AriClient
 from ari_recorder.ari.stream import StreamConnected
 from ari_recorder.domain import call as c
+from ari_recorder.domain import consult
 from ari_recorder.domain.pausing import Source
 from ari_recorder.domain.policy import Direction
+from ari_recorder.engine.consult import consult_missed, consult_request, replaces_request
 from ari_recorder.engine.executor import Executor
 from ari_recorder.engine.inbound import Refused, agent_policy, build_call, parse_args
 from ari_recorder.engine.outbound import build_outbound, check_outbound, customer_endpoint
@@ -71,7 +73,7 @@ class AsteriskRefused(RuntimeError):
 class _Asked:
     """A request from the HTTP API, answered once the call has acted on it."""
 
-    event: c.CallEvent
+    event: consult.Event
     reply: asyncio.Future[c.Call]
 
 
@@ -104,7 +106,7 @@ class Controller:
         self.on_report = on_report
         self.connected = asyncio.Event()
         self.executor = Executor(ari, settings.ari.app, self._feedback)
-        self._mailboxes: dict[str, asyncio.Queue[c.CallEvent | _Asked]] = {}
+        self._mailboxes: dict[str, asyncio.Queue[consult.Event | _Asked]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._calls: dict[str, c.Call] = {}  # the live calls' latest states, for whom is busy
         self._turns: dict[str, int] = {}  # round robin: calls taken per queue
@@ -139,6 +141,9 @@ class Controller:
         if isinstance(item, ChannelTransfer):
             self._transfer(item)
             return
+        if isinstance(item, StasisStart) and item.args[:1] == ("consult",):
+            self._consult(item)
+            return
         if isinstance(item, StasisStart) and item.args[:1] == ("transfer",):
             self._transfer_leg(item)
             return
@@ -164,9 +169,25 @@ class Controller:
         it out. Asterisk reports it twice; only the first report names the connected customer."""
         if event.referred_by.connected_channel is None:
             return
+        replaces = replaces_request(event)
+        if replaces is not None:  # an attended transfer: the phone's other call takes its place
+            self._feedback(replaces.channel, replaces)
+            return
         destination = event.refer_to.requested_destination.destination or ""
         requested = c.TransferRequested(destination, self._agent(destination))
         self._feedback(event.referred_by.source_channel.id, requested)
+
+    def _consult(self, start: StasisStart) -> None:
+        """An agent's phone placed a consultation call (the dialplan's 7<ext>): the agent's call
+        takes it (domain/consult.py); one that is no call's is hung up."""
+        found = consult_request(self.settings, start, self.agent_call)
+        if isinstance(found, Refused):
+            log.warning('channel=%s action=consult-refused why="%s"', start.channel.id, found.why)
+            self._spawn(self._hang_up_quietly(start.channel.id))
+            return
+        call_id, requested = found
+        self._aliases[start.channel.id] = call_id  # its StasisEnd is the consulting agent leaving
+        self._feedback(call_id, replace(requested, busy=self._busy(call_id)))
 
     def _agent(self, name: str) -> c.Agent | None:
         return agent_policy(self.settings, name) if name in self.settings.agents else None
@@ -215,6 +236,8 @@ class Controller:
             raise NotNow(f"call {call_id} is {call.phase.value}: no agent to transfer from yet")
         if call.dialling is not None:
             raise NotNow(f"call {call_id} is already being transferred")
+        if call.consultation is not None:
+            raise NotNow(f"call {call_id}'s agent is consulting agent {call.consultation.to.policy.agent}")
         if agent is not None:
             if agent not in self.settings.agents:
                 raise NoSuchTarget(f"no agent {agent!r}")
@@ -314,7 +337,7 @@ class Controller:
         call_id = self._call_id(channel)
         return call_id if call_id in self._mailboxes else None
 
-    def _feedback(self, owner: str, event: c.CallEvent | _Asked) -> None:
+    def _feedback(self, owner: str, event: consult.Event | _Asked) -> None:
         mailbox = self._mailboxes.get(self._call_id(owner))
         if mailbox is not None:
             mailbox.put_nowait(event)
@@ -368,9 +391,11 @@ class Controller:
         loop = asyncio.get_running_loop()
         for call in calls:
             log.warning("call=%s action=resume phase=%s", call.id, call.phase.value)
-            mailbox: asyncio.Queue[c.CallEvent | _Asked] = asyncio.Queue()
+            mailbox: asyncio.Queue[consult.Event | _Asked] = asyncio.Queue()
             self._mailboxes[call.id] = mailbox
             self._calls[call.id] = call
+            if call.consultation is not None:
+                self._aliases[call.consultation.channel] = call.id
             self._spawn(self._run(call, mailbox), name=f"call-{call.id}")
             if call.pause is not None:
                 left = call.pause.started + call.pausing.max_seconds - time.time()
@@ -399,7 +424,7 @@ class Controller:
 
     def _begin(self, opening: tuple[c.Call, list[c.Action]]) -> None:
         call = opening[0]
-        mailbox: asyncio.Queue[c.CallEvent | _Asked] = asyncio.Queue()
+        mailbox: asyncio.Queue[consult.Event | _Asked] = asyncio.Queue()
         self._mailboxes[call.id] = mailbox
         self._calls[call.id] = call
         self._spawn(self._run(call, mailbox, opening[1]), name=f"call-{call.id}")
@@ -422,7 +447,7 @@ class Controller:
     async def _run(
         self,
         call: c.Call,
-        mailbox: asyncio.Queue[c.CallEvent | _Asked],
+        mailbox: asyncio.Queue[consult.Event | _Asked],
         opening: list[c.Action] | None = None,
     ) -> None:
         """The call's life: its opening actions (none when resumed after a restart), then its
@@ -438,7 +463,7 @@ class Controller:
                 if isinstance(event, c.AnnouncementFinished | c.AgentFailed):
                     event = replace(event, busy=self._busy(call.id))
                 before = call
-                call, actions = c.step(call, event, time.time())
+                call, actions = consult.step(call, event, time.time())
                 self._calls[call.id] = call
                 pauses_changed(before.pauses, call.pauses)
                 failures_changed(before, call)
@@ -455,7 +480,7 @@ class Controller:
                             self._answer(item, call, [])
                             continue
                         before = call
-                        call, actions = c.step(call, item, time.time())
+                        call, actions = consult.step(call, item, time.time())
                         failures_changed(before, call)
                         self.persister.save(call)
                         # A recording not started by its deadline is said so, its snoop hung up.
@@ -489,8 +514,8 @@ class Controller:
         except AriError as error:
             log.warning("reconcile after reconnect failed: %s", error)
 
-    async def _missed(self, call: c.Call, live: set[str]) -> list[c.CallEvent]:
-        missed: list[c.CallEvent] = []
+    async def _missed(self, call: c.Call, live: set[str]) -> list[consult.Event]:
+        missed: list[consult.Event] = []
         if call.phase is not c.Phase.ENDED and call.id not in live:
             missed.append(c.CustomerLeft(call.id))
         elif call.phase is c.Phase.CONNECTED and call.customer not in live:
@@ -507,6 +532,8 @@ class Controller:
                 missed.append(c.AgentAnswered(call.dialling))
         elif call.segment is not None and call.segment.channel not in live:
             missed.append(c.AgentLeft(call.segment.channel))
+        if call.phase is not c.Phase.ENDED:
+            missed += await consult_missed(self.ari, call, live)
         starting = {start.name for start in call.starting}
         for name in sorted(call.recordings_open):
             there = await self._exists(self.ari.get_live(name))
@@ -532,6 +559,8 @@ class Controller:
                 continue
             if other.segment is not None:
                 busy.add(other.segment.agent)
+            if other.consultation is not None:  # talking with the agent who consults them
+                busy.add(other.consultation.to.policy.agent)
             if other.dialling is not None and other.tried:
                 busy.add(other.agents[other.tried - 1].policy.agent)
             if other.interaction.direction is Direction.OUTBOUND:  # the agent is on the phone

@@ -311,6 +311,8 @@ class Asterisk:
             self._detach_snoops(ch)
         else:
             self._destroy(ch)
+        for then in ch.on_hangup:
+            then()
 
     def _dissolve(self, br: BasicBridge) -> None:
         callback, br.on_dissolve = br.on_dissolve, None

@@ -11,6 +11,7 @@ from aiohttp import web
 
 from ari_recorder.simulator.ari_http import ASTERISK, DIALPLAN, SOCKETS
 from ari_recorder.simulator.asterisk import Asterisk
+from ari_recorder.simulator.consult import consult, refer_replaces
 from ari_recorder.simulator.dialplan import CONSULT_SECONDS, Dialplan, Phone
 from ari_recorder.simulator.state import Channel, Json, Kind, SimError
 
@@ -51,6 +52,17 @@ def _party(request: web.Request, body: Json) -> Channel:
                 raise SimError(404, f"no live call for {key} {wanted}")
             return found[-1]
     raise SimError(400, "name the party: channel, agent or customer")
+
+
+def _first_call(request: web.Request, body: Json) -> Json:
+    """An agent's phone on a consultation refers on its first call, the one held (its last call
+    is the consultation): named by that call's channel."""
+    consults = request.app[DIALPLAN].consults
+    if "agent" in body and "channel" not in body:
+        for first, k in consults.items():
+            if k.channel.endpoint == str(body["agent"]) and not k.channel.hungup:
+                return {**body, "channel": first}
+    return body
 
 
 def _text_frame(payload: bytes) -> bytes:
@@ -140,9 +152,13 @@ def routes() -> web.RouteTableDef:
 
     @r.post("/sim/transfer")
     async def transfer(request: web.Request) -> web.Response:
-        """The agent's SIP phone blind-transfers the call (REFER) to {"to": <extension>}."""
+        """The agent's SIP phone blind-transfers the call (REFER) to {"to": <extension>}, or with
+        {"replaces": true} completes the attended transfer to its consultation (/sim/consult)."""
         body = await _body(request)
-        ch = _party(request, body)
+        ch = _party(request, _first_call(request, body))
+        if body.get("replaces"):
+            second = refer_replaces(request.app[DIALPLAN], ch)
+            return web.json_response({"channel": ch.id, "replaces": second.id})
         destination = str(body.get("to") or "")
         if not destination:
             raise SimError(400, "to is required")
@@ -165,6 +181,18 @@ def routes() -> web.RouteTableDef:
             raise SimError(400, "consult: expected a number of seconds") from error
         second, target = request.app[DIALPLAN].attended_transfer(ch, to, consult)
         return web.json_response({"channel": ch.id, "to": to, "consultation": second.id, "target": target.id})
+
+    @r.post("/sim/consult")
+    async def consult_call(request: web.Request) -> web.Response:
+        """The agent's SIP phone holds the call and dials 7<ext> for {"to": <ext>}: a consultation
+        call into Stasis(app,consult,agent=<ext>) (the kit's dialplan, application mode)."""
+        body = await _body(request)
+        ch = _party(request, _first_call(request, body))
+        to = str(body.get("to") or "")
+        if not to:
+            raise SimError(400, "to is required")
+        second = consult(request.app[DIALPLAN], ch, to)
+        return web.json_response({"channel": ch.id, "to": to, "consultation": second.id})
 
     @r.put("/sim/phones/{ext}")
     async def set_phone(request: web.Request) -> web.Response:

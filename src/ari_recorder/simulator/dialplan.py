@@ -26,6 +26,7 @@ from ari_recorder.simulator.state import Channel, Json, Kind, SimError
 
 if TYPE_CHECKING:
     from ari_recorder.simulator.asterisk import Asterisk
+    from ari_recorder.simulator.consult import Consult
 
 log = logging.getLogger("ari_recorder.simulator")
 
@@ -92,6 +93,7 @@ class Dialplan:
     app: str = "ari-recorder"  # ${ARI_APP}
     phones: dict[str, Phone] = field(default_factory=dict)
     consulting: dict[str, Channel] = field(default_factory=dict)  # agent's first leg id -> second leg
+    consults: dict[str, Consult] = field(default_factory=dict)  # the same, in the application (consult.py)
 
     def phone(self, exten: str, sip: bool) -> Phone | None:
         if exten in self.phones:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import enum
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -84,6 +85,7 @@ class Channel:
     hungup: bool = False
     cause: int = 16  # the cause its ChannelDestroyed will carry
     timers: list[asyncio.TimerHandle] = field(default_factory=list)  # its phone's behaviour
+    on_hangup: list[Callable[[], None]] = field(default_factory=list)  # what its phone does then
 
     def json(self) -> Json:
         return {
