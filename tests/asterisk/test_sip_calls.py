@@ -131,10 +131,12 @@ async def test_a_blind_transfer_from_the_desk_phone(tmp_path: Path, transfers: s
         mostly(d, BOTH, share=0.8)
 
 
-async def test_an_attended_transfer_in_asterisks_handling(tmp_path: Path) -> None:
-    """3001 consults 3002 (7 3002, a plain call in this mode), then REFER with Replaces:
-    Asterisk joins the customer and 3002; the controller records 3002's segment by the rules."""
-    async with site(tmp_path, "asterisk") as s:
+@pytest.mark.parametrize("transfers", ["application", "asterisk"])
+async def test_an_attended_transfer_from_the_desk_phone(tmp_path: Path, transfers: str) -> None:
+    """3001 consults 3002 (dials 7 3002), then sends REFER with Replaces. application: the
+    consultation is placed by the controller, which carries the transfer out; asterisk: a plain
+    call, and Asterisk joins the customer and 3002. Either way 3002's segment is recorded."""
+    async with site(tmp_path, transfers) as s:
         async with (
             s.phone(
                 "agent-attended-transfer.xml", "3001", target="3002", talk_ms=3000, consult_ms=2000
