@@ -27,6 +27,7 @@ from typing import Any
 import aiohttp
 
 from ari_recorder.app import running
+from ari_recorder.delivery import DeliverySettings
 from ari_recorder.ari.events import StasisStart
 from ari_recorder.settings import (
     AgentSettings,
@@ -64,6 +65,7 @@ async def run(n: int, rate: float) -> None:
         ari=AriSettings(url=f"{base}/ari"),
         database=DatabaseSettings(url=f"sqlite+aiosqlite:///{tmp / 'db.sqlite'}"),
         api=ApiSettings(port=0),
+        delivery=DeliverySettings(keep_unencrypted=True),  # recordings stay in the simulator
         company=CompanySettings(announcement="sim/announcement"),
         queues={"bench": QueueSettings(agents=list(agents))},
         agents=agents,

@@ -6,6 +6,7 @@ import asyncio
 import json
 import os
 import re
+import resource
 import signal
 import sys
 from collections.abc import AsyncIterator
@@ -13,6 +14,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 import aiohttp
+import pytest
 
 from ari_recorder.ari.rest import basic_auth
 from ari_recorder.simulator.server import free_port
@@ -27,8 +29,13 @@ async def command(*args: str, env: dict[str, str] | None = None) -> AsyncIterato
         *args,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
-        # Only the settings the test gives: none inherited from whoever runs the tests.
-        env={**{k: v for k, v in os.environ.items() if not k.startswith("ARI_RECORDER_")}, **(env or {})},
+        # Only the settings the test gives: none inherited from whoever runs the tests. No age
+        # recipient: recordings stay in the simulator, by the explicit opt-out, unless a test says.
+        env={
+            **{k: v for k, v in os.environ.items() if not k.startswith("ARI_RECORDER_")},
+            "ARI_RECORDER_DELIVERY__KEEP_UNENCRYPTED": "true",
+            **(env or {}),
+        },
     )
     try:
         yield process
@@ -250,3 +257,56 @@ async def test_check_with_asterisk_down_says_so(tmp_path: Path) -> None:
     assert err.decode().startswith(
         "ari-recorder: cannot check the announcements: ARI GET /sounds/recording-notice"
     )
+
+
+REFUSED_PLAINTEXT = (
+    "ari-recorder: delivery.age_recipients: none, and recordings are not kept unencrypted unless told: "
+    "make a key pair with `ari-recorder keys generate --out platform.key` and put the public key it "
+    "prints in delivery.age_recipients, or set delivery.keep_unencrypted = true "
+    "(ARI_RECORDER_DELIVERY__KEEP_UNENCRYPTED=true) where recordings are encrypted at rest by other means"
+)
+
+
+@pytest.mark.parametrize("subcommand", ["run", "check"])
+async def test_no_age_recipient_refuses_to_start_in_one_line(tmp_path: Path, subcommand: str) -> None:
+    env = {
+        "ARI_RECORDER_DATABASE__URL": f"sqlite+aiosqlite:///{tmp_path / 'db.sqlite'}",
+        "ARI_RECORDER_ARI__URL": f"http://127.0.0.1:{free_port()}/ari",
+        "ARI_RECORDER_API__PORT": "0",
+        "ARI_RECORDER_DELIVERY__KEEP_UNENCRYPTED": "false",  # the default, which the helper overrides
+    }
+    async with command(subcommand, env=env) as controller:
+        _, err = await asyncio.wait_for(controller.communicate(), 30)
+    assert (controller.returncode, err.decode().splitlines()) == (2, [REFUSED_PLAINTEXT])
+    assert not (tmp_path / "db.sqlite").exists(), "refused before anything was opened"
+
+
+async def test_run_raises_its_descriptor_soft_limit_to_the_hard_limit(tmp_path: Path) -> None:
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    env = {
+        "ARI_RECORDER_DATABASE__URL": f"sqlite+aiosqlite:///{tmp_path / 'db.sqlite'}",
+        "ARI_RECORDER_ARI__URL": f"http://127.0.0.1:{free_port()}/ari",
+        "ARI_RECORDER_API__PORT": "0",
+        "ARI_RECORDER_DELIVERY__KEEP_UNENCRYPTED": "true",
+    }
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "ari_recorder",
+        "run",
+        stderr=asyncio.subprocess.PIPE,
+        env={**{k: v for k, v in os.environ.items() if not k.startswith("ARI_RECORDER_")}, **env},
+        # As many a system starts a service: 1,024 however high the hard limit.
+        preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (min(1024, hard), hard)),
+    )
+    try:
+        await said(process, "api listening")
+        limits = (await asyncio.to_thread(Path(f"/proc/{process.pid}/limits").read_text)).splitlines()
+        (files,) = [line.split()[3:5] for line in limits if line.startswith("Max open files")]
+        code, _ = await stop(process)
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+    assert files == [str(hard), str(hard)]
+    assert code == 0

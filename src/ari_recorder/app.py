@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import resource
 import signal
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -43,6 +44,7 @@ async def running(
 ) -> AsyncIterator[Running]:
     """The controller connected to Asterisk until the block ends; then everything is closed."""
     settings.validate()
+    settings.require_encryption()
     store = Store(settings.database.url, schema=settings.database.schema or None)
     try:
         await store.migrate()
@@ -56,6 +58,7 @@ async def running(
         sounds_missing: asyncio.Future[MissingSounds] = asyncio.get_running_loop().create_future()
         stream = EventStream(settings.ari.url, settings.ari.app, settings.ari.username, settings.ari.password)
         delivery = _delivery(store, ari, settings)
+        store.keeps_unencrypted = delivery is None
 
         def reported(report: CallReport) -> None:
             if delivery is not None:
@@ -120,11 +123,40 @@ async def _check_when_up(
         await asyncio.sleep(2.0)
 
 
-def _delivery(store: Store, ari: AriClient, settings: Settings) -> Delivery | None:
-    if not settings.delivery.age_recipients:
+def raise_descriptor_limit(settings: Settings) -> int:
+    """The soft limit on open descriptors raised to the hard one (often 1,024 against 500,000):
+    the API's connections, Asterisk's and the database's all take one. The limit in effect."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = hard if hard != resource.RLIM_INFINITY else max(soft, 1 << 20)
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+            soft = wanted
+        except (ValueError, OSError) as error:
+            log.warning("descriptors: the soft limit stays at %d (%s)", soft, error)
+    log.info(
+        "descriptors: at most %d open (hard limit %s); the API takes at most %d connections",
+        soft,
+        "none" if hard == resource.RLIM_INFINITY else hard,
+        settings.api.max_connections,
+    )
+    if settings.api.max_connections > soft // 2:
         log.warning(
-            "delivery: no age recipients (delivery.age_recipients): finished recordings stay in "
-            "Asterisk, marked ready in the database; `ari-recorder keys generate` makes a key pair"
+            "api.max_connections (%d) is over half the descriptor limit (%d): a flood of clients could "
+            "leave Asterisk and the database none",
+            settings.api.max_connections,
+            soft,
+        )
+    return soft
+
+
+def _delivery(store: Store, ari: AriClient, settings: Settings) -> Delivery | None:
+    if not settings.delivery.age_recipients:  # delivery.keep_unencrypted: require_encryption passed
+        log.warning(
+            "delivery: no age recipients, delivery.keep_unencrypted = true: finished recordings stay "
+            "in Asterisk unencrypted, each marked in the database (recordings.kept_unencrypted) and "
+            "counted (ari_recorder_recordings_unencrypted_total); `ari-recorder keys generate` makes "
+            "a key pair"
         )
         return None
     return Delivery(store, ari, settings.delivery)
@@ -132,6 +164,8 @@ def _delivery(store: Store, ari: AriClient, settings: Settings) -> Delivery | No
 
 async def serve_forever(settings: Settings) -> None:
     """The controller as a service: until SIGINT or SIGTERM, reconnecting to Asterisk as needed."""
+    settings.require_encryption()  # before anything is opened
+    raise_descriptor_limit(settings)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):

@@ -5,13 +5,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import logging
 import sys
 from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ari_recorder.logs import configure as configure_logging
 from ari_recorder.settings import Settings, SettingsError
 
 if TYPE_CHECKING:
@@ -86,11 +86,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    logging.getLogger("alembic").setLevel(logging.WARNING)  # its INFO lines are about itself
+    configure_logging(args.verbose)
     try:
         if args.command == "simulator":
             from ari_recorder.simulator.server import SimulatorConfig, run_forever
@@ -109,7 +105,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "check":
             from ari_recorder.settings import load_settings
 
-            return asyncio.run(_check(load_settings(args.config)))
+            checked = load_settings(args.config)
+            checked.require_encryption()
+            return asyncio.run(_check(checked))
         if args.command == "keys":
             from ari_recorder.delivery import generate_keypair
 

@@ -14,6 +14,7 @@ from sqlalchemy import select
 from ari_recorder.app import running
 from ari_recorder.delivery import DeliverySettings, generate_keypair
 from ari_recorder.engine.controller import CallReport
+from ari_recorder.files import private_dir
 from ari_recorder.settings import (
     AgentSettings,
     ApiSettings,
@@ -78,7 +79,7 @@ WEBCHATS = [("webchat-1", ("1001", "1002")), ("webchat-2", ("1001", "1003"))]
 
 
 async def run_demo(var: Path) -> int:
-    await asyncio.to_thread(var.mkdir, parents=True, exist_ok=True)
+    await asyncio.to_thread(private_dir, var)
     reports: list[CallReport] = []
     done = asyncio.Event()
 

@@ -34,6 +34,11 @@ ANNOUNCEMENT_FAILURES = Counter(
     "(on_announcement_failure: no-record, hangup, record).",
     ["then"],
 )
+UNENCRYPTED = Counter(
+    "ari_recorder_recordings_unencrypted",
+    "Recordings finished with no age recipient (delivery.keep_unencrypted = true): left in Asterisk "
+    "unencrypted, each marked in the database (recordings.kept_unencrypted).",
+)
 for _then in ("continue", "hangup"):
     NOT_RECORDED.labels(_then)
 for _then in ("no-record", "hangup", "record"):

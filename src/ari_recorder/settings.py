@@ -63,9 +63,20 @@ class ApiSettings(Section, frozen=True, kw_only=True):
     listen: str = "127.0.0.1"
     port: int = 8089  # 0: any free port (tests)
     admin_token: str = ""  # the bearer token administrators use; empty: no one is administrator
+    # At most this many connections at once: the next one takes the place of the oldest that
+    # has no request under way (idle, or its head unfinished), else it is refused at once (503).
+    # Well under the descriptor limit, so that Asterisk and the database always get theirs.
+    max_connections: Annotated[int, msgspec.Meta(ge=1, le=100_000)] = 256
+    # A connection's request head, and its body, must arrive within this; an idle keep-alive
+    # connection is closed after it too.
+    request_timeout_seconds: Annotated[float, msgspec.Meta(gt=0, le=300)] = 5.0
 
     def __repr__(self) -> str:  # the token stays out of logs and tracebacks
-        return f"ApiSettings(listen={self.listen!r}, port={self.port!r}, admin_token='***')"
+        return (
+            f"ApiSettings(listen={self.listen!r}, port={self.port!r}, admin_token='***', "
+            f"max_connections={self.max_connections!r}, "
+            f"request_timeout_seconds={self.request_timeout_seconds!r})"
+        )
 
 
 class RecordingSettings(Section, frozen=True, kw_only=True):
@@ -147,6 +158,17 @@ class Settings(Section, frozen=True, kw_only=True):
         problems = _cross_checks(self)
         if problems:
             raise SettingsError("; ".join(problems))
+
+    def require_encryption(self) -> None:
+        """What `run` (and `check`) refuse: no age recipient, and no explicit opt-out."""
+        if not self.delivery.age_recipients and not self.delivery.keep_unencrypted:
+            raise SettingsError(
+                "delivery.age_recipients: none, and recordings are not kept unencrypted unless told: "
+                "make a key pair with `ari-recorder keys generate --out platform.key` and put the public "
+                "key it prints in delivery.age_recipients, or set delivery.keep_unencrypted = true "
+                "(ARI_RECORDER_DELIVERY__KEEP_UNENCRYPTED=true) where recordings are encrypted at rest "
+                "by other means"
+            )
 
     def announcement_for(self, queue: str | None) -> str:
         return f"sound:{self.sound_for(queue)}"

@@ -94,6 +94,29 @@ async def test_without_an_sftp_host_files_go_to_the_local_outbox(
     assert set((await states(delivery)).values()) == {(State.DONE, 1)}
 
 
+async def test_the_database_the_spool_and_the_outbox_are_the_owners_only(
+    sim: RunningSimulator, ari: AriClient, identity: Identity, tmp_path: Path
+) -> None:
+    """Everything under var/: directories 0700, files 0600 (the database's -wal and -shm too)."""
+    var = tmp_path / "var"
+    settings = local_settings(var, identity)
+    store = Store(f"sqlite+aiosqlite:///{var / 'ari-recorder.db'}")
+    try:
+        await store.migrate()
+        await ready_recording(store, sim, "call-1")
+        delivery = Delivery(store, ari, settings)
+        await delivery.drain()
+        await delivery.aclose()
+        modes = {str(p.relative_to(var)): stat.S_IMODE(p.stat().st_mode) for p in [var, *var.rglob("*")]}
+    finally:
+        await store.aclose()
+    assert {"ari-recorder.db", "ari-recorder.db-wal", "ari-recorder.db-shm", "outbox", "spool"} <= set(modes)
+    assert len([name for name in modes if name.startswith("outbox/") and name.endswith(".age")]) == 2
+    assert {
+        name: mode for name, mode in modes.items() if mode != (0o700 if (var / name).is_dir() else 0o600)
+    } == {}
+
+
 async def test_another_format_is_converted_by_ffmpeg_before_encryption(
     sqlite_store: Store, sim: RunningSimulator, ari: AriClient, identity: Identity, tmp_path: Path
 ) -> None:

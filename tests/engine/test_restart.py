@@ -26,6 +26,9 @@ url = "sqlite+aiosqlite:///{db}"
 [api]
 port = 0
 
+[delivery]
+keep_unencrypted = true             # no age recipient: recordings stay in the simulator
+
 [company]
 announcement = "sim/announcement"
 

@@ -77,18 +77,20 @@ async def world(
     phone_transfers: str = "application",
     delivery: DeliverySettings | None = None,
     recording: RecordingSettings | None = None,
+    api: ApiSettings | None = None,
     **company: object,
 ) -> AsyncIterator[World]:
-    """`delivery`: its settings (the delivery runs when they name age recipients)."""
+    """`delivery`: its settings (the delivery runs when they name age recipients; by default none,
+    and the recordings are left in the simulator, unencrypted, by the explicit opt-out)."""
     async with serve() as sim, aiohttp.ClientSession() as http:
         settings = Settings(
             ari=AriSettings(url=sim.ari_url, phone_transfers=phone_transfers),
             database=DatabaseSettings(url=f"sqlite+aiosqlite:///{tmp_path / 'db.sqlite'}"),
-            api=ApiSettings(port=0, admin_token=ADMIN_TOKEN),
+            api=api or ApiSettings(port=0, admin_token=ADMIN_TOKEN),
             company=CompanySettings(announcement="sim/announcement", **company),  # type: ignore[arg-type]
             queues=queues,
             agents=agents,
-            delivery=delivery or DeliverySettings(),
+            delivery=delivery or DeliverySettings(keep_unencrypted=True),
             recording=recording or RecordingSettings(),
         )
         reports: asyncio.Queue[CallReport] = asyncio.Queue()

@@ -21,6 +21,7 @@ import msgspec
 from aiohttp import web
 from prometheus_client.aiohttp import make_aiohttp_handler
 
+from ari_recorder.api.guard import Gate, GuardedSite, beyond_loopback, body_deadline, security_headers
 from ari_recorder.api.openapi import document
 from ari_recorder.ari.errors import AriError
 from ari_recorder.domain import call as c
@@ -268,7 +269,8 @@ async def openapi(request: web.Request) -> web.Response:
 
 
 def build_app(controller: Controller, settings: ApiSettings, chats: ChatIntake) -> web.Application:
-    app = web.Application(middlewares=[json_errors], client_max_size=MAX_BODY)
+    app = web.Application(middlewares=[json_errors, body_deadline(SETTINGS)], client_max_size=MAX_BODY)
+    app.on_response_prepare.append(security_headers)
     app[CONTROLLER] = controller
     app[SETTINGS] = settings
     app[CHATS] = chats
@@ -287,9 +289,20 @@ def build_app(controller: Controller, settings: ApiSettings, chats: ChatIntake) 
 @contextlib.asynccontextmanager
 async def serving(controller: Controller, settings: ApiSettings, chats: ChatIntake) -> AsyncIterator[str]:
     """The API listening until the block ends; its base URL."""
-    runner = web.AppRunner(build_app(controller, settings, chats), access_log=None)
+    # The keep-alive timer runs from a connection's start and from each answer, and closes it
+    # unless a request is under way: it bounds an unfinished head as well as an idle connection.
+    # Lingering (the rest of a body no handler read, before closing) is bounded the same way.
+    timeout = settings.request_timeout_seconds
+    handler_args: dict[str, Any] = {
+        "access_log": None,
+        "keepalive_timeout": timeout,
+        "lingering_time": timeout,
+    }
+    runner = web.AppRunner(build_app(controller, settings, chats), **handler_args)
     await runner.setup()
-    site = web.TCPSite(runner, settings.listen, settings.port)
+    assert runner.server is not None
+    gate = Gate(runner.server, settings.max_connections, handler_args)
+    site = GuardedSite(runner, settings.listen, settings.port, gate)
     try:
         await site.start()
     except OSError as e:
@@ -297,7 +310,18 @@ async def serving(controller: Controller, settings: ApiSettings, chats: ChatInta
         raise OSError(f"api: cannot listen on {settings.listen}:{settings.port}: {e.strerror}") from None
     host, port = runner.addresses[0][:2]
     base = f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
-    log.info("api listening on %s/api/v1", base)
+    log.info(
+        "api listening on %s/api/v1 (at most %d connections, %g s for a request's head and body)",
+        base,
+        settings.max_connections,
+        settings.request_timeout_seconds,
+    )
+    if beyond_loopback(settings.listen):
+        log.warning(
+            "api: listening on %s, beyond loopback, without TLS: bearer tokens and call data cross "
+            "the network in clear; listen on 127.0.0.1 behind a TLS proxy",
+            settings.listen or "every address",
+        )
     try:
         yield base
     finally:

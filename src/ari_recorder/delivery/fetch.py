@@ -29,6 +29,7 @@ from ari_recorder.delivery.naming import render, safe
 from ari_recorder.delivery.queue import Facts, Kind, Spooled
 from ari_recorder.delivery.settings import DeliverySettings
 from ari_recorder.domain.call import legs
+from ari_recorder.files import private_dir
 
 
 class Spooler:
@@ -42,11 +43,11 @@ class Spooler:
         """Create the spool; remove what crashed processes of this host left half done (their
         recordings are fetched again)."""
         for folder in (self.plain, self.out):
-            folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+            private_dir(folder)
         for folder in self.plain.parent.iterdir():
             if crypto.abandoned(folder.name) or folder == self.plain:
                 shutil.rmtree(folder, ignore_errors=True)
-        self.plain.mkdir(parents=True, exist_ok=True, mode=0o700)
+        private_dir(self.plain)
         for partial in self.out.glob("*.part"):
             if crypto.abandoned(partial.name.removesuffix(".part").rsplit(".", 1)[-1]):
                 partial.unlink(missing_ok=True)

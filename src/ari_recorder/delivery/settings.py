@@ -36,6 +36,9 @@ class DeliverySettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown
     sftp_known_hosts: str = ""  # a path: the server's pinned host key, never accepted blindly
     sftp_remote_dir: str = "."
     age_recipients: list[str] = msgspec.field(default_factory=list)  # age1... public keys
+    # With no recipients, `run` refuses to start unless this says so: recordings then stay in
+    # Asterisk unencrypted (for a site that encrypts at rest by other means), each one marked.
+    keep_unencrypted: bool = False
     encrypt_metadata: bool = True
     name_template: str = "{date}/{queue}/{interaction}-{segment}-{agent}.{ext}"
     format: Literal["wav", "mp3", "ogg", "opus"] = "wav"

@@ -20,6 +20,7 @@ from asyncssh.encryption import get_default_encryption_algs
 from ari_recorder.delivery import crypto
 from ari_recorder.delivery.errors import Permanent, Retryable
 from ari_recorder.delivery.settings import DeliverySettings
+from ari_recorder.files import private_dir
 
 
 class Target(Protocol):
@@ -52,7 +53,7 @@ class OutboxTarget:
         final = self.folder / remote
         if final.is_file() and final.stat().st_size == size:
             return True
-        final.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(final.parent)
         part = self.folder / part_name(remote)
         with open(local, "rb") as source, crypto.open_private(part) as out:
             while chunk := source.read(crypto.CHUNK):

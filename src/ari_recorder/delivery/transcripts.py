@@ -25,6 +25,7 @@ from ari_recorder.delivery.naming import render
 from ari_recorder.delivery.queue import WRITTEN, Kind, Spooled, queued_row
 from ari_recorder.delivery.settings import DeliverySettings
 from ari_recorder.domain.chat import Chat, SegmentVerdict, transcript
+from ari_recorder.files import private_dir
 from ari_recorder.storage.store import Store
 from ari_recorder.storage.tables import AttachedDataRow, AuditRow, InteractionRow, RecordingRow, SegmentRow
 
@@ -65,7 +66,7 @@ class TranscriptSpool:
             meta_remote, meta_name = meta_remote + ".age", meta_name + ".age"
         text_name = f"{base}.{EXTENSION}.age"
         try:
-            await asyncio.to_thread(self.out.mkdir, parents=True, exist_ok=True, mode=0o700)
+            await asyncio.to_thread(private_dir, self.out)
             text = transcript(chat, segment).encode()
             sealed = await asyncio.to_thread(crypto.write_sealed, text, self.out / text_name, self.keys)
             document = _metadata(chat, verdict, name, remote, sealed, len(chat.messages_of(segment)))

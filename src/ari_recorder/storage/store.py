@@ -20,6 +20,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_asyn
 from ari_recorder.domain.call import Call, Phase, Segment, legs
 from ari_recorder.domain.pausing import Pause
 from ari_recorder.domain.policy import RecordSide
+from ari_recorder.files import private_dir, private_file
+from ari_recorder.metrics import UNENCRYPTED
 from ari_recorder.storage.tables import (
     AgentRow,
     AttachedDataRow,
@@ -60,8 +62,17 @@ class Store:
         """`schema` (PostgreSQL): every table, alembic's too, lives there; created when missing."""
         parsed = make_url(url)
         if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+            # Customer numbers and the audit trail: the owner's only. SQLite gives the -wal and
+            # -shm files it creates the database file's mode.
+            database = Path(parsed.database)
+            private_dir(database.parent)
+            private_file(database)
+            for companion in ("-wal", "-shm", "-journal"):
+                if (sidecar := database.with_name(database.name + companion)).exists():
+                    private_file(sidecar)
         self.schema = schema
+        # No age recipient, by delivery.keep_unencrypted: each finished recording marked so.
+        self.keeps_unencrypted = False
         connect_args: dict[str, Any] = {}
         if schema is not None:
             if parsed.get_backend_name() != "postgresql":
@@ -214,6 +225,9 @@ class Store:
         if not still and recording.state == "recording":
             # Finished in Asterisk: ready for the delivery stage to fetch.
             recording.state, recording.finished_at = "ready", now
+            if self.keeps_unencrypted:
+                recording.kept_unencrypted = True
+                UNENCRYPTED.inc()
 
     async def open_calls(self) -> list[Call]:
         """Calls a previous controller did not see to their end (or whose recordings had not

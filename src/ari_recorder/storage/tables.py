@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Boolean, DateTime, Float, ForeignKey, Integer, String
+from sqlalchemy import JSON, BigInteger, Boolean, DateTime, Float, ForeignKey, Integer, String, false
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -90,6 +90,9 @@ class RecordingRow(Base):
     # Seconds from the agent's answer (outbound: the customer's) to Asterisk's RecordingStarted.
     start_offset_seconds: Mapped[float | None] = mapped_column(Float, nullable=True)
     failure: Mapped[str | None] = mapped_column(String(1024), nullable=True)
+    # Finished with no age recipient configured, by delivery.keep_unencrypted: left in Asterisk
+    # as it is, unencrypted.
+    kept_unencrypted: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class AuditRow(Base):
