@@ -59,7 +59,9 @@ async def record_snoop(ari: Client, channel: str, name: str) -> str:
     return str(snoop["id"])
 
 
-async def answered_call(ari: Client, label: str, agent_args: dict[str, str] | None = None) -> tuple[str, str, str]:
+async def answered_call(
+    ari: Client, label: str, agent_args: dict[str, str] | None = None
+) -> tuple[str, str, str]:
     """The customer's call answered and bridged with agent 3001, whose side is recorded through a
     snoop: (customer, bridge, agent) ids."""
     start = await ari.event("StasisStart", lambda e: e["args"] == ["queue=support"], seconds=10)
@@ -77,7 +79,9 @@ async def answered_call(ari: Client, label: str, agent_args: dict[str, str] | No
 
 
 async def cleanup(ari: Client, label: str, hang_up: list[str], bridges: list[str]) -> None:
-    ari.note("cleanup: the application hangs up what it still holds, destroys its bridges, fetches the recordings")
+    ari.note(
+        "cleanup: the application hangs up what it still holds, destroys its bridges, fetches the recordings"
+    )
     await ari.call("GET", "/channels")
     for channel in hang_up:
         await ari.call("DELETE", f"/channels/{channel}")
@@ -105,7 +109,9 @@ async def sip_attended_transfer_core() -> None:
     ):
         await ari.connect()
         async with (
-            phone("agent-attended-transfer.xml", "3001", target="3002", talk_ms=3000, consult_ms=2000) as first,
+            phone(
+                "agent-attended-transfer.xml", "3001", target="3002", talk_ms=3000, consult_ms=2000
+            ) as first,
             phone("agent-answer.xml", "3002", answer_delay_ms=300) as second,
         ):
             ari.note("SIP customer calls 'support'; transfer handling: Asterisk's (PHONE_TRANSFERS=asterisk)")
@@ -117,7 +123,10 @@ async def sip_attended_transfer_core() -> None:
                 )
                 start = await ari.event("StasisStart", lambda e: "replace_channel" in e, seconds=20)
                 local = str(start["channel"]["id"])
-                ari.note("the Local/_attended ;1 took 3001's place in the bridge: record the new segment through it")
+                ari.note(
+                    "the Local/_attended ;1 took 3001's place in the bridge: "
+                    "record the new segment through it"
+                )
                 await record_snoop(ari, local, f"rec-sip-att-{label}-3002")
                 ari.note("waiting for the customer to hang up (12 s after the answer)")
                 await ari.event("StasisEnd", by_channel(customer), seconds=20)
@@ -139,22 +148,30 @@ async def sip_attended_transfer_ari_only() -> None:
     ):
         await ari.connect()
         async with (
-            phone("agent-attended-transfer.xml", "3001", target="3002", talk_ms=3000, consult_ms=2000) as first,
+            phone(
+                "agent-attended-transfer.xml", "3001", target="3002", talk_ms=3000, consult_ms=2000
+            ) as first,
             phone("agent-answer.xml", "3002", answer_delay_ms=300) as second,
         ):
-            ari.note("SIP customer calls 'support'; transfer handling: ari-only (PHONE_TRANSFERS=application)")
+            ari.note(
+                "SIP customer calls 'support'; transfer handling: ari-only (PHONE_TRANSFERS=application)"
+            )
             async with phone("customer-call.xml", queue="support", hangup_after_ms=12000) as customer_phone:
                 customer, bridge, agent = await answered_call(
                     ari, label, {"PJSIP_TRANSFER_HANDLING()": "ari-only"}
                 )
-                ari.note("waiting for 3001's phone: holds the customer, dials 73002 (Stasis consult,agent=3002)")
+                ari.note(
+                    "waiting for 3001's phone: holds the customer, dials 73002 (Stasis consult,agent=3002)"
+                )
                 start = await ari.event("StasisStart", args_are("consult", "agent=3002"), seconds=20)
                 consult = str(start["channel"]["id"])
                 ari.note("the application answers the consultation, bridges it with 3002, which it dials")
                 await ari.ok("POST", f"/channels/{consult}/answer")
                 consult_bridge = await ari.ok("POST", "/bridges", type="mixing", name=f"sip-{label}-consult")
                 await ari.ok("POST", f"/bridges/{consult_bridge['id']}/addChannel", channel=consult)
-                target = await ari.ok("POST", "/channels", endpoint="PJSIP/3002", app=APP, appArgs="agent,3002")
+                target = await ari.ok(
+                    "POST", "/channels", endpoint="PJSIP/3002", app=APP, appArgs="agent,3002"
+                )
                 await ari.event("StasisStart", by_channel(target["id"]))
                 await ari.ok("POST", f"/bridges/{consult_bridge['id']}/addChannel", channel=target["id"])
                 ari.note("waiting for 3001's REFER with Replaces: only reported (ChannelTransfer)")
