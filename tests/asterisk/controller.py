@@ -21,7 +21,7 @@ import aiohttp
 import pytest
 
 from ari_recorder.delivery.crypto import generate_keypair
-from tests.asterisk.harness import free_tcp_port
+from tests.asterisk.harness import ORPHANLESS, free_tcp_port
 
 Table = dict[str, Any]
 
@@ -140,6 +140,7 @@ class Controller:
     async def start(self) -> None:
         self.lines.clear()
         self.process = await asyncio.create_subprocess_exec(
+            *ORPHANLESS,
             sys.executable,
             "-m",
             "ari_recorder",

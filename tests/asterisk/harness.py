@@ -93,6 +93,10 @@ def free_tcp_port() -> int:
         return port
 
 
+# Whatever a test starts dies with the test process, even when that is killed: no Asterisk or
+# controller of an interrupted run is left reconnecting and taking CPU (util-linux's setpriv).
+ORPHANLESS = ("setpriv", "--pdeathsig", "KILL", "--")
+
 _rtp_ranges = itertools.count()
 
 
@@ -195,6 +199,7 @@ class Asterisk:
             self.render()
         self._log = self.log_path.open("ab")
         self.process = await asyncio.create_subprocess_exec(
+            *ORPHANLESS,
             str(self.prefix / "sbin" / "asterisk"),
             "-C",
             str(self.conf),

@@ -162,3 +162,41 @@ async def test_an_outbound_call_from_the_desk_phone(tmp_path: Path) -> None:
     assert (delivered.agent, delivered.sidecar["direction"]) == ("3001", "outbound")
     assert 4.0 < duration(delivered.audio) < 5.5, duration(delivered.audio)
     mostly(delivered, BOTH)
+
+
+async def test_thirty_sip_calls_arriving_100_ms_apart_are_all_recorded(tmp_path: Path) -> None:
+    """A burst: SIPp places 30 calls at its 10 calls/s; 30 agents (one SIPp answering for all of
+    them, each call its own RTP) each take one. Every selected segment is delivered, whole."""
+    extensions = [str(3101 + i) for i in range(30)]
+    port = free_udp_port()
+    async with running_asterisk(tmp_path / "asterisk", agents=dict.fromkeys(extensions, port)) as asterisk:
+        settings: dict[str, Any] = {
+            "home": tmp_path / "controller",
+            "ari_url": asterisk.url,
+            "ari_password": asterisk.password,
+            "agents": {
+                e: {"endpoint": f"PJSIP/{e}", "permit_recordings": True, "record_percent": 100}
+                for e in extensions
+            },
+            "queues": {"support": {"agents": extensions, "announcement": "recording-notice"}},
+        }
+        sip = f"127.0.0.1:{asterisk.sip_port}"
+        async with running_controller(**settings) as controller:
+            agents = Phone("agent-answer.xml", port=port, asterisk=sip, calls=30, logs=tmp_path / "phones")
+            customers = Phone(
+                "customer-call.xml",
+                port=asterisk.trunk_port,
+                asterisk=sip,
+                calls=30,
+                logs=tmp_path / "phones",
+                params={"queue": "support", "hangup_after_ms": 12000},
+            )
+            async with agents, customers:
+                await customers.check(90)
+                await agents.check(30)
+            delivered = await controller.deliveries(30, seconds=120)
+        await asterisk.wait_empty()
+    assert sorted(d.agent for d in delivered) == extensions
+    for d in delivered:
+        mostly(d, BOTH, share=0.8)
+        assert duration(d.audio) > 3.0, (d.agent, duration(d.audio))
