@@ -270,7 +270,10 @@ async def test_a_report_that_is_wrong_is_refused_naming_what_and_nothing_is_kept
 async def test_without_age_recipients_a_due_transcript_is_refused_and_can_be_sent_again(
     tmp_path: Path, identity: Identity
 ) -> None:
-    unconfigured = msgspec.structs.replace(local_settings(tmp_path, identity), age_recipients=[])
+    # No recipient, by the explicit opt-out (the controller refuses to start otherwise)
+    unconfigured = msgspec.structs.replace(
+        local_settings(tmp_path, identity), age_recipients=[], keep_unencrypted=True
+    )
     chat = a_chat("chat-10", ("1001", None))
     async with world(tmp_path, QUEUES, AGENTS, delivery=unconfigured) as w:
         refused = await post(w, chat)
