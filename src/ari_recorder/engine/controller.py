@@ -76,6 +76,12 @@ class _Asked:
 
 
 @dataclass(frozen=True)
+class _HandOver:
+    """The controller is handing its calls over (SIGTERM): the call stops after what it has in
+    hand, its state in the store for the next leader."""
+
+
+@dataclass(frozen=True)
 class CallReport:
     """What happened to one call, for the log, the demo and the tests."""
 
@@ -103,8 +109,10 @@ class Controller:
         self.persister = Persister(store)
         self.on_report = on_report
         self.connected = asyncio.Event()
+        # The leader takes calls; a standby (another controller holds the leadership) takes none.
+        self.leading = False
         self.executor = Executor(ari, settings.ari.app, self._feedback)
-        self._mailboxes: dict[str, asyncio.Queue[c.CallEvent | _Asked]] = {}
+        self._mailboxes: dict[str, asyncio.Queue[c.CallEvent | _Asked | _HandOver]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._calls: dict[str, c.Call] = {}  # the live calls' latest states, for whom is busy
         self._turns: dict[str, int] = {}  # round robin: calls taken per queue
@@ -317,7 +325,7 @@ class Controller:
         call_id = self._call_id(channel)
         return call_id if call_id in self._mailboxes else None
 
-    def _feedback(self, owner: str, event: c.CallEvent | _Asked) -> None:
+    def _feedback(self, owner: str, event: c.CallEvent | _Asked | _HandOver) -> None:
         call_id = self._call_id(owner)
         mailbox = self._mailboxes.get(call_id)
         if mailbox is not None:
@@ -374,7 +382,7 @@ class Controller:
         loop = asyncio.get_running_loop()
         for call in calls:
             log.warning("call=%s action=resume phase=%s", call.id, call.phase.value)
-            mailbox: asyncio.Queue[c.CallEvent | _Asked] = asyncio.Queue()
+            mailbox: asyncio.Queue[c.CallEvent | _Asked | _HandOver] = asyncio.Queue()
             self._mailboxes[call.id] = mailbox
             self._calls[call.id] = call
             self._spawn(self._run(call, mailbox), name=f"call-{call.id}")
@@ -405,7 +413,7 @@ class Controller:
 
     def _begin(self, opening: tuple[c.Call, list[c.Action]]) -> None:
         call = opening[0]
-        mailbox: asyncio.Queue[c.CallEvent | _Asked] = asyncio.Queue()
+        mailbox: asyncio.Queue[c.CallEvent | _Asked | _HandOver] = asyncio.Queue()
         self._mailboxes[call.id] = mailbox
         self._calls[call.id] = call
         self._spawn(self._run(call, mailbox, opening[1]), name=f"call-{call.id}")
@@ -428,7 +436,7 @@ class Controller:
     async def _run(
         self,
         call: c.Call,
-        mailbox: asyncio.Queue[c.CallEvent | _Asked],
+        mailbox: asyncio.Queue[c.CallEvent | _Asked | _HandOver],
         opening: list[c.Action] | None = None,
     ) -> None:
         """The call's life: its opening actions (none when resumed after a restart), then its
@@ -440,6 +448,9 @@ class Controller:
                 call, _ = await self._act(call, opening)
             while call.phase is not c.Phase.ENDED:
                 item = await mailbox.get()
+                if isinstance(item, _HandOver):
+                    log.info("call=%s action=hand-over phase=%s", call.id, call.phase.value)
+                    return  # no report: the call goes on with the next leader
                 event = item.event if isinstance(item, _Asked) else item
                 waiting = self._snoops_in.get(call.id, [])
                 if event in waiting:  # not stepped between actions: stepped now, once
@@ -460,6 +471,9 @@ class Controller:
                 async with asyncio.timeout(DRAIN):
                     while call.recordings_open:
                         item = await mailbox.get()
+                        if isinstance(item, _HandOver):
+                            log.info("call=%s action=hand-over phase=ended recordings-open", call.id)
+                            return
                         if isinstance(item, _Asked):
                             self._answer(item, call, [])
                             continue
@@ -566,12 +580,41 @@ class Controller:
                 busy.add(other.agents[0].policy.agent)
         return frozenset(busy)
 
-    async def aclose(self) -> None:
+    async def hand_over(self, grace: float) -> None:
+        """Stop taking calls (the event socket is closed already) and let each call finish the
+        actions in hand, then its state is written: the next leader adopts it from the store.
+        What is not done within `grace` seconds is cancelled."""
+        self.leading = False
+        self.connected.clear()
+        calls = [task for task in self._tasks if task.get_name().startswith("call-")]
+        for mailbox in self._mailboxes.values():
+            mailbox.put_nowait(_HandOver())
+        if calls:
+            _, late = await asyncio.wait(calls, timeout=grace)
+            if late:
+                log.warning("hand-over: %d call(s) still acting after %g s: cancelled", len(late), grace)
+        await self.aclose()
+        log.info("hand-over: %d call(s) left in the store for the next leader", len(calls))
+
+    async def stand_down(self) -> None:
+        """Leadership lost: stop acting at once, writing nothing more; the next leader adopts
+        the calls from the store and reconciles them with Asterisk."""
+        self.leading = False
+        self.connected.clear()
+        await self._cancel_all()
+        await self.persister.abandon()
+        self._transfer_legs.clear()
+        self._identified.clear()
+
+    async def _cancel_all(self) -> None:
         for task in list(self._tasks):
             task.cancel()
         for task in list(self._tasks):
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+
+    async def aclose(self) -> None:
+        await self._cancel_all()
         await self.persister.aclose()
 
 
