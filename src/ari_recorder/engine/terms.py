@@ -44,6 +44,8 @@ class Terms:
                 "leadership: lost (%s): stopped taking and acting on calls at once; standby now", why
             )
             await self._end_at_once()
+            # Its connection failed, the standby's did not: the standby should take over.
+            await asyncio.sleep(2 * self.settings.service.leader_poll_seconds)
 
     async def _begin(self, waited: float) -> None:
         self.terms += 1
