@@ -44,6 +44,7 @@ from ari_recorder.storage.store import Store
 log = logging.getLogger("ari_recorder.engine")
 SLOW_EVENT = 0.1  # seconds; handling one event for longer than this is worth a warning
 DRAIN = 10.0  # seconds an ended call waits for its recordings to finish
+RECONCILE_PASSES, RECONCILE_AGAIN = 3, 0.3  # passes at most, seconds between two
 UNCLAIMED = 5.0  # seconds a phone transfer's Local channel may wait for its BridgeBlindTransfer
 
 
@@ -522,12 +523,22 @@ class Controller:
         """The socket was down and Asterisk does not replay what happened meanwhile: ask its REST
         API, and tell each call what it missed (websocket_reconnect.jsonl)."""
         try:
-            app = await self.ari.get_application(self.settings.ari.app)
-            live: set[str] = set(app.channel_ids)
-            for call in list(self._calls.values()):
-                for event in await self._missed(call, live):
-                    log.warning("call=%s action=reconcile missed=%s", call.id, type(event).__name__)
-                    self._feedback(call.id, event)
+            # What a missed event leads to may itself have happened already: a call adopted as
+            # dialling whose agent answered is connected again, and the recording it starts is
+            # the one its previous controller started (live in Asterisk, its start never seen
+            # here). Asked again once the call has stepped, until nothing more is missed.
+            for _ in range(RECONCILE_PASSES):
+                app = await self.ari.get_application(self.settings.ari.app)
+                live: set[str] = set(app.channel_ids)
+                missed = False
+                for call in list(self._calls.values()):
+                    for event in await self._missed(call, live):
+                        log.warning("call=%s action=reconcile missed=%s", call.id, type(event).__name__)
+                        self._feedback(call.id, event)
+                        missed = True
+                if not missed:
+                    return
+                await asyncio.sleep(RECONCILE_AGAIN)
         except AriError as error:
             log.warning("reconcile after reconnect failed: %s", error)
 
