@@ -152,6 +152,10 @@ async def test_the_standby_takes_over_within_3_s_when_the_leader_is_killed(
 ) -> None:
     async with leader_and_standby(tmp_path, postgres) as (site, leader, standby):
         began = {"15550001": await talking(site, "15550001", 1)}
+        assert await leader_gauge(site, leader) == 1.0
+        assert await leader_gauge(site, standby) == 0.0
+        status, body = await standby.http("POST", "/calls/any/transfer", {"agent": "1002"})
+        assert status == 503 and body["error"].startswith("standby:"), (status, body)
         await asyncio.sleep(1.0)
         since = len(standby.lines)
         assert leader.process is not None
@@ -167,7 +171,15 @@ async def test_the_standby_takes_over_within_3_s_when_the_leader_is_killed(
         await asyncio.sleep(1.0)
         await both_delivered(site, standby, began)
         assert await site.sockets() == 1
+        assert await leader_gauge(site, standby) == 1.0
         assert not standby.errors(), standby.errors()
+
+
+async def leader_gauge(site: Site, controller: Controller) -> float:
+    async with site.http.get(f"http://127.0.0.1:{controller.api_port}/metrics") as r:
+        text = await r.text()
+    gauge = next(line for line in text.splitlines() if line.startswith("ari_recorder_leader "))
+    return float(gauge.split()[1])
 
 
 async def talking_already(site: Site, recordings: int) -> float:

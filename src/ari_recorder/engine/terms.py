@@ -8,6 +8,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Callable
 
 from ari_recorder import metrics
 from ari_recorder.ari.stream import EventStream
@@ -21,7 +22,15 @@ log = logging.getLogger("ari_recorder.leadership")
 class Terms:
     """`start()` once; then `hand_over(grace)` (graceful) or `aclose()` (at once)."""
 
-    def __init__(self, leadership: Leadership, controller: Controller, settings: Settings) -> None:
+    def __init__(
+        self,
+        leadership: Leadership,
+        controller: Controller,
+        settings: Settings,
+        on_role: Callable[[str], None] | None = None,
+    ) -> None:
+        """`on_role`: told "leader", "standby" or "none" (starting, stood down, handed over) as
+        the role changes; by default, the leader gauge is set."""
         self.leadership = leadership
         self.controller = controller
         self.settings = settings
@@ -29,7 +38,8 @@ class Terms:
         self._stream: EventStream | None = None
         self._intake: asyncio.Task[None] | None = None
         self.terms = 0  # how many times this process became the leader
-        metrics.LEADER.set(0)
+        self._on_role = on_role or (lambda role: metrics.LEADER.set(1 if role == "leader" else 0))
+        self._on_role("none")
 
     def start(self) -> None:
         self._runner = asyncio.create_task(self._run(), name="leadership")
@@ -37,6 +47,7 @@ class Terms:
     async def _run(self) -> None:
         while True:
             waited = time.monotonic()
+            self._on_role("standby")
             await self.leadership.acquire()
             await self._begin(time.monotonic() - waited)
             why = await self.leadership.lost()
@@ -49,7 +60,7 @@ class Terms:
 
     async def _begin(self, waited: float) -> None:
         self.terms += 1
-        metrics.LEADER.set(1)
+        self._on_role("leader")
         self.controller.leading = True
         calls = await self.controller.store.open_calls()
         if self.terms > 1 or waited > 1.0:
@@ -73,7 +84,7 @@ class Terms:
     async def _end_at_once(self) -> None:
         await self._close_socket()
         await self.controller.stand_down()
-        metrics.LEADER.set(0)
+        self._on_role("none")
 
     async def _stop_running(self) -> None:
         runner, self._runner = self._runner, None
@@ -94,11 +105,11 @@ class Terms:
                 async with asyncio.timeout(grace + 1.0):  # the states' write, after the calls'
                     await self.controller.hand_over(grace)
         await self.leadership.release()
-        metrics.LEADER.set(0)
+        self._on_role("none")
 
     async def aclose(self) -> None:
         """At once (the tests, a failure at start): the calls stay in the store."""
         await self._stop_running()
         await self._close_socket()
         await self.controller.aclose()
-        metrics.LEADER.set(0)
+        self._on_role("none")
