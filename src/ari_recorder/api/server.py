@@ -63,6 +63,18 @@ async def json_errors(request: web.Request, handler: Handler) -> web.StreamRespo
         return web.json_response({"error": e.reason, "detail": None}, status=e.status, headers=kept)
 
 
+@web.middleware
+async def leader_only(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """A standby takes no call and changes nothing: its calls are the leader's."""
+    if request.method not in ("GET", "HEAD", "OPTIONS") and not request.app[CONTROLLER].leading:
+        raise ApiError(
+            503,
+            "standby: this controller is not the leader; send this to the leader",
+            "another controller holds the leadership (PostgreSQL advisory lock) and takes the calls",
+        )
+    return await handler(request)
+
+
 @dataclass(frozen=True)
 class Caller:
     """Who is asking: an agent (by its token), or an administrator (agent None)."""
@@ -268,7 +280,7 @@ async def openapi(request: web.Request) -> web.Response:
 
 
 def build_app(controller: Controller, settings: ApiSettings, chats: ChatIntake) -> web.Application:
-    app = web.Application(middlewares=[json_errors], client_max_size=MAX_BODY)
+    app = web.Application(middlewares=[json_errors, leader_only], client_max_size=MAX_BODY)
     app[CONTROLLER] = controller
     app[SETTINGS] = settings
     app[CHATS] = chats
