@@ -113,6 +113,9 @@ class Controller:
         self._aliases: dict[str, str] = {}
         # An attended transfer's new party (its Local ;1) -> the agent it is, told before the swap.
         self._identified: dict[str, c.Agent | None] = {}
+        # A snoop in the application, told to its call between two of the call's actions rather
+        # than after all of them: every round trip before the record request is audio lost.
+        self._snoops_in: dict[str, list[c.SnoopEntered]] = {}
 
     async def consume(self, stream: AsyncIterable[Event | StreamConnected]) -> None:
         """Take every item of an EventStream until it ends."""
@@ -315,8 +318,11 @@ class Controller:
         return call_id if call_id in self._mailboxes else None
 
     def _feedback(self, owner: str, event: c.CallEvent | _Asked) -> None:
-        mailbox = self._mailboxes.get(self._call_id(owner))
+        call_id = self._call_id(owner)
+        mailbox = self._mailboxes.get(call_id)
         if mailbox is not None:
+            if isinstance(event, c.SnoopEntered):  # also in the mailbox, should the call be idle
+                self._snoops_in.setdefault(call_id, []).append(event)
             mailbox.put_nowait(event)
 
     def agent_call(self, agent: str) -> c.Call | None:
@@ -431,10 +437,13 @@ class Controller:
         try:
             if opening is not None:
                 self.persister.save(call)
-                await self.executor.run(call.id, opening)
+                call, _ = await self._act(call, opening)
             while call.phase is not c.Phase.ENDED:
                 item = await mailbox.get()
                 event = item.event if isinstance(item, _Asked) else item
+                waiting = self._snoops_in.get(call.id, [])
+                if event in waiting:  # not stepped between actions: stepped now, once
+                    waiting.remove(event)
                 if isinstance(event, c.AnnouncementFinished | c.AgentFailed):
                     event = replace(event, busy=self._busy(call.id))
                 before = call
@@ -443,7 +452,7 @@ class Controller:
                 pauses_changed(before.pauses, call.pauses)
                 failures_changed(before, call)
                 self.persister.save(call)  # what must survive a restart, written as it acts
-                failed = await self.executor.run(call.id, actions)
+                call, failed = await self._act(call, actions)
                 if isinstance(item, _Asked):
                     self._answer(item, call, failed)
             # The snoops' recordings end with their channels: wait for them, within reason.
@@ -467,6 +476,7 @@ class Controller:
         finally:
             self._mailboxes.pop(call.id, None)
             self._calls.pop(call.id, None)
+            self._snoops_in.pop(call.id, None)
             for channel in [a for a, owner in self._aliases.items() if owner == call.id]:
                 del self._aliases[channel]
             while not mailbox.empty():  # requests that came too late
@@ -475,6 +485,24 @@ class Controller:
                     item.reply.set_exception(NoSuchCall(f"call {call.id} has ended"))
         await self.persister.flush()  # the report speaks of what is stored
         self.on_report(CallReport(call, time.monotonic() - began))
+
+    async def _act(
+        self, call: c.Call, actions: list[c.Action]
+    ) -> tuple[c.Call, list[tuple[c.Action, AriError]]]:
+        """Carry out the step's actions; a snoop that entered the application meanwhile is
+        stepped at once, between two actions (its record request goes out then), and again,
+        doing nothing, when its turn in the mailbox comes."""
+        failed: list[tuple[c.Action, AriError]] = []
+        for action in actions:
+            failed += await self.executor.run(call.id, [action])
+            waiting = self._snoops_in.get(call.id)
+            while waiting:
+                call, more = c.step(call, waiting.pop(0), time.time())
+                self._calls[call.id] = call
+                self.persister.save(call)
+                call, refused = await self._act(call, more)
+                failed += refused
+        return call, failed
 
     async def _reconcile(self) -> None:
         """The socket was down and Asterisk does not replay what happened meanwhile: ask its REST
