@@ -34,6 +34,19 @@ ANNOUNCEMENT_FAILURES = Counter(
     "(on_announcement_failure: no-record, hangup, record).",
     ["then"],
 )
+RECORDING_GAPS = Counter(
+    "ari_recorder_recording_gaps",
+    "Recordings whose proof failed when fetched (delivery/proof.py), by kind: short (the file "
+    "shorter than its segment's connected time less skipped pauses, beyond "
+    "delivery.gap_tolerance_seconds), empty (no audio), not_recorded (selected, no file).",
+    ["kind"],
+)
+RECORDING_GAP_SECONDS = Counter(
+    "ari_recorder_recording_gap_seconds",
+    "Seconds of selected segments missing from their files (the gaps' missing_seconds summed).",
+)
+for _kind in ("short", "empty", "not_recorded"):  # delivery/proof.py's GAP_KINDS
+    RECORDING_GAPS.labels(_kind)
 for _then in ("continue", "hangup"):
     NOT_RECORDED.labels(_then)
 for _then in ("no-record", "hangup", "record"):
@@ -102,6 +115,12 @@ def failures_changed(before: Call, after: Call) -> None:
         NOT_RECORDED.labels(after.on_record_failure).inc()
     if after.announced != before.announced and after.announced not in (None, "played"):
         ANNOUNCEMENT_FAILURES.labels(after.on_announcement_failure).inc()
+
+
+def recording_gap(kind: str, missing: float | None) -> None:
+    """A recording's proof failed (counted once per recording: when its gap is audited)."""
+    RECORDING_GAPS.labels(kind).inc()
+    RECORDING_GAP_SECONDS.inc(missing or 0.0)
 
 
 def delivery_result(result: str, *, size: int = 0, latency: float | None = None) -> None:

@@ -76,6 +76,14 @@ class _Asked:
 
 
 @dataclass(frozen=True)
+class _Missed:
+    """An event reconciliation found missed while the event stream was down: it happened
+    earlier than it is stepped (a segment's end learned so is not the true end)."""
+
+    event: c.CallEvent
+
+
+@dataclass(frozen=True)
 class CallReport:
     """What happened to one call, for the log, the demo and the tests."""
 
@@ -104,7 +112,7 @@ class Controller:
         self.on_report = on_report
         self.connected = asyncio.Event()
         self.executor = Executor(ari, settings.ari.app, self._feedback)
-        self._mailboxes: dict[str, asyncio.Queue[c.CallEvent | _Asked]] = {}
+        self._mailboxes: dict[str, asyncio.Queue[c.CallEvent | _Asked | _Missed]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._calls: dict[str, c.Call] = {}  # the live calls' latest states, for whom is busy
         self._turns: dict[str, int] = {}  # round robin: calls taken per queue
@@ -317,7 +325,7 @@ class Controller:
         call_id = self._call_id(channel)
         return call_id if call_id in self._mailboxes else None
 
-    def _feedback(self, owner: str, event: c.CallEvent | _Asked) -> None:
+    def _feedback(self, owner: str, event: c.CallEvent | _Asked | _Missed) -> None:
         call_id = self._call_id(owner)
         mailbox = self._mailboxes.get(call_id)
         if mailbox is not None:
@@ -374,7 +382,7 @@ class Controller:
         loop = asyncio.get_running_loop()
         for call in calls:
             log.warning("call=%s action=resume phase=%s", call.id, call.phase.value)
-            mailbox: asyncio.Queue[c.CallEvent | _Asked] = asyncio.Queue()
+            mailbox: asyncio.Queue[c.CallEvent | _Asked | _Missed] = asyncio.Queue()
             self._mailboxes[call.id] = mailbox
             self._calls[call.id] = call
             self._spawn(self._run(call, mailbox), name=f"call-{call.id}")
@@ -405,7 +413,7 @@ class Controller:
 
     def _begin(self, opening: tuple[c.Call, list[c.Action]]) -> None:
         call = opening[0]
-        mailbox: asyncio.Queue[c.CallEvent | _Asked] = asyncio.Queue()
+        mailbox: asyncio.Queue[c.CallEvent | _Asked | _Missed] = asyncio.Queue()
         self._mailboxes[call.id] = mailbox
         self._calls[call.id] = call
         self._spawn(self._run(call, mailbox, opening[1]), name=f"call-{call.id}")
@@ -428,7 +436,7 @@ class Controller:
     async def _run(
         self,
         call: c.Call,
-        mailbox: asyncio.Queue[c.CallEvent | _Asked],
+        mailbox: asyncio.Queue[c.CallEvent | _Asked | _Missed],
         opening: list[c.Action] | None = None,
     ) -> None:
         """The call's life: its opening actions (none when resumed after a restart), then its
@@ -440,14 +448,14 @@ class Controller:
                 call, _ = await self._act(call, opening)
             while call.phase is not c.Phase.ENDED:
                 item = await mailbox.get()
-                event = item.event if isinstance(item, _Asked) else item
+                event = item.event if isinstance(item, _Asked | _Missed) else item
                 waiting = self._snoops_in.get(call.id, [])
                 if event in waiting:  # not stepped between actions: stepped now, once
                     waiting.remove(event)
                 if isinstance(event, c.AnnouncementFinished | c.AgentFailed):
                     event = replace(event, busy=self._busy(call.id))
                 before = call
-                call, actions = c.step(call, event, time.time())
+                call, actions = c.step(call, event, time.time(), seen=not isinstance(item, _Missed))
                 self._calls[call.id] = call
                 pauses_changed(before.pauses, call.pauses)
                 failures_changed(before, call)
@@ -464,7 +472,9 @@ class Controller:
                             self._answer(item, call, [])
                             continue
                         before = call
-                        call, actions = c.step(call, item, time.time())
+                        missed = isinstance(item, _Missed)
+                        event = item.event if isinstance(item, _Missed) else item
+                        call, actions = c.step(call, event, time.time(), seen=not missed)
                         failures_changed(before, call)
                         self.persister.save(call)
                         # A recording not started by its deadline is said so, its snoop hung up.
@@ -513,7 +523,7 @@ class Controller:
             for call in list(self._calls.values()):
                 for event in await self._missed(call, live):
                     log.warning("call=%s action=reconcile missed=%s", call.id, type(event).__name__)
-                    self._feedback(call.id, event)
+                    self._feedback(call.id, _Missed(event))
         except AriError as error:
             log.warning("reconcile after reconnect failed: %s", error)
 
