@@ -18,6 +18,7 @@ from ari_recorder.delivery import Delivery
 from ari_recorder.engine.announcements import MissingSounds, require_sounds
 from ari_recorder.engine.chats import ChatIntake
 from ari_recorder.engine.controller import CallReport, Controller
+from ari_recorder.health import Health, Role
 from ari_recorder.settings import Settings
 from ari_recorder.storage.store import Store
 
@@ -35,6 +36,7 @@ class Running:
     # Set with MissingSounds when the announcements could only be checked once Asterisk answered
     # (it was down at the start) and one is missing: the service stops.
     sounds_missing: asyncio.Future[MissingSounds]
+    health: Health  # /readyz; its role is the leader gauge
 
 
 @contextlib.asynccontextmanager
@@ -63,6 +65,8 @@ async def running(
             on_report(report)
 
         controller = Controller(ari, settings, store, reported)
+        # One controller per database for now: the leader from the start.
+        health = Health(stream, store, Role.LEADER)
         controller.resume(await store.open_calls())
         intake = asyncio.create_task(controller.consume(stream), name="ari-intake")
         delivering = asyncio.create_task(delivery.run(), name="delivery") if delivery else None
@@ -71,8 +75,8 @@ async def running(
             checking = asyncio.create_task(_check_when_up(ari, settings, controller, sounds_missing))
         try:
             chats = ChatIntake(settings, store, delivery.wake if delivery is not None else lambda: None)
-            async with serving(controller, settings.api, chats) as api_url:
-                yield Running(ari, controller, stream, store, api_url, delivery, sounds_missing)
+            async with serving(controller, settings.api, chats, health) as api_url:
+                yield Running(ari, controller, stream, store, api_url, delivery, sounds_missing, health)
         finally:
             if checking is not None:
                 checking.cancel()

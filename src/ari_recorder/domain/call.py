@@ -795,6 +795,20 @@ def _retry(call: Call, name: str, tries: int) -> tuple[Call, list[Action]]:
     return _with(call, replace(start, asked=True, tries=tries + 1)), [Record(start.snoop, name)]
 
 
+NOT_RECORDED_REASONS = ("refused", "snoop_never_entered", "never_started", "call_ended")
+
+
+def not_recorded_reason(why: str) -> str:
+    """A not-recorded segment's why (from `_deadline`) as one of NOT_RECORDED_REASONS."""
+    if "the call ended before the recording started" in why:
+        return "call_ended"
+    if "Asterisk refused it" in why:
+        return "refused"
+    if "snoop channel never entered" in why:
+        return "snoop_never_entered"
+    return "never_started"
+
+
 def _deadline(call: Call, name: str) -> tuple[Call, list[Action]]:
     """Not confirmed in time: the segment is selected, not recorded, and said so at once; the
     call hung up if compliance demands it (on_record_failure = hangup)."""

@@ -13,6 +13,7 @@ from collections.abc import AsyncIterable, Awaitable, Callable, Coroutine
 from dataclasses import dataclass, replace
 from typing import Any
 
+from ari_recorder import metrics
 from ari_recorder.ari.errors import AriError, AriNotFound
 from ari_recorder.ari.events import (
     BridgeAttendedTransfer,
@@ -27,6 +28,7 @@ from ari_recorder.ari.events import (
     RecordingStarted,
     StasisEnd,
     StasisStart,
+    UntypedEvent,
 )
 from ari_recorder.ari.rest import AriClient
 from ari_recorder.ari.stream import StreamConnected
@@ -37,7 +39,7 @@ from ari_recorder.engine.executor import Executor
 from ari_recorder.engine.inbound import Refused, agent_policy, build_call, parse_args
 from ari_recorder.engine.outbound import build_outbound, check_outbound, customer_endpoint
 from ari_recorder.engine.persister import Persister
-from ari_recorder.metrics import failures_changed, pauses_changed
+from ari_recorder.metrics import failures_changed, pauses_changed, segments_changed
 from ari_recorder.settings import Settings
 from ari_recorder.storage.store import Store
 
@@ -130,6 +132,8 @@ class Controller:
         async for item in stream:
             started = time.monotonic()
             self.intake(item)
+            if not isinstance(item, StreamConnected | UntypedEvent):
+                metrics.event_handled(item.timestamp, time.time())
             if time.monotonic() - started > SLOW_EVENT:
                 log.warning("event intake took %.0f ms", (time.monotonic() - started) * 1000)
 
@@ -442,6 +446,7 @@ class Controller:
         """The call's life: its opening actions (none when resumed after a restart), then its
         events one by one, until it ends and its recordings have finished."""
         began = time.monotonic()
+        metrics.CALLS_ACTIVE.inc()
         try:
             if opening is not None:
                 self.persister.save(call)
@@ -459,6 +464,7 @@ class Controller:
                 self._calls[call.id] = call
                 pauses_changed(before.pauses, call.pauses)
                 failures_changed(before, call)
+                segments_changed(before, call)
                 self.persister.save(call)  # what must survive a restart, written as it acts
                 call, failed = await self._act(call, actions)
                 if isinstance(item, _Asked):
@@ -476,6 +482,7 @@ class Controller:
                         event = item.event if isinstance(item, _Missed) else item
                         call, actions = c.step(call, event, time.time(), seen=not missed)
                         failures_changed(before, call)
+                        segments_changed(before, call)
                         self.persister.save(call)
                         # A recording not started by its deadline is said so, its snoop hung up.
                         await self.executor.run(call.id, actions)
@@ -484,6 +491,7 @@ class Controller:
                     "call=%s recordings still open: %s", call.id, ", ".join(sorted(call.recordings_open))
                 )
         finally:
+            metrics.CALLS_ACTIVE.dec()
             self._mailboxes.pop(call.id, None)
             self._calls.pop(call.id, None)
             self._snoops_in.pop(call.id, None)
@@ -507,7 +515,9 @@ class Controller:
             failed += await self.executor.run(call.id, [action])
             waiting = self._snoops_in.get(call.id)
             while waiting:
+                before = call
                 call, more = c.step(call, waiting.pop(0), time.time())
+                segments_changed(before, call)
                 self._calls[call.id] = call
                 self.persister.save(call)
                 call, refused = await self._act(call, more)
