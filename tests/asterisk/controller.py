@@ -11,6 +11,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -79,10 +80,13 @@ class Controller:
     company: Table = field(default_factory=dict)
     phone_transfers: str = "application"
     delivery: Table = field(default_factory=dict)
+    postgres: Table = field(default_factory=dict)  # {"url", "schema"}: PostgreSQL, not SQLite
+    service: Table = field(default_factory=dict)
     admin_token: str = field(default_factory=lambda: secrets.token_urlsafe(24))
     api_port: int = field(default_factory=free_tcp_port)
     process: asyncio.subprocess.Process | None = None
     lines: list[str] = field(default_factory=list)
+    heard_at: list[float] = field(default_factory=list)  # time.monotonic() when each line came
     _reader: asyncio.Task[None] | None = None
     _heard: asyncio.Condition = field(default_factory=asyncio.Condition)
 
@@ -114,7 +118,8 @@ class Controller:
         path = self.home / "ari-recorder.toml"
         document = {
             "ari": {"url": self.ari_url, "password": "", "phone_transfers": self.phone_transfers},
-            "database": {"url": f"sqlite+aiosqlite:///{self.database}"},
+            "database": self.postgres or {"url": f"sqlite+aiosqlite:///{self.database}"},
+            "service": self.service,
             "api": {"port": self.api_port},
             "delivery": {
                 "age_recipients": [self.recipient],
@@ -138,8 +143,10 @@ class Controller:
             "ARI_RECORDER_API__ADMIN_TOKEN": self.admin_token,
         }
 
-    async def start(self) -> None:
+    async def start(self, ready: str = "ari connected") -> None:
+        """Started, once it has said `ready` (a standby says "leadership: standby")."""
         self.lines.clear()
+        self.heard_at.clear()
         self.process = await asyncio.create_subprocess_exec(
             *ORPHANLESS,
             sys.executable,
@@ -156,7 +163,7 @@ class Controller:
             start_new_session=True,
         )
         self._reader = asyncio.create_task(self._read(self.process))
-        await self.said("ari connected")
+        await self.said(ready)
 
     async def _read(self, process: asyncio.subprocess.Process) -> None:
         assert process.stderr is not None
@@ -165,6 +172,7 @@ class Controller:
                 text = line.decode(errors="replace").rstrip("\n")
                 log.write(text + "\n")
                 async with self._heard:
+                    self.heard_at.append(time.monotonic())
                     self.lines.append(text)
                     self._heard.notify_all()
         async with self._heard:

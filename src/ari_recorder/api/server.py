@@ -34,6 +34,7 @@ from ari_recorder.engine.controller import (
     NoSuchTarget,
     NotNow,
 )
+from ari_recorder.health import Health, unencrypted
 from ari_recorder.settings import ApiSettings
 from ari_recorder.storage.store import pause_json
 from ari_recorder.storage.tokens import TokenRefused, verify_token
@@ -42,6 +43,7 @@ log = logging.getLogger("ari_recorder.api")
 CONTROLLER = web.AppKey("controller", Controller)
 SETTINGS = web.AppKey("settings", ApiSettings)
 CHATS = web.AppKey("chats", ChatIntake)
+HEALTH = web.AppKey("health", Health)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 # A chat's whole conversation comes in one body (aiohttp's default is 1 MiB); larger: 413.
 MAX_BODY = 16 * 1024 * 1024
@@ -62,6 +64,18 @@ async def json_errors(request: web.Request, handler: Handler) -> web.StreamRespo
     except web.HTTPException as e:  # aiohttp's own: unknown path, wrong method (its Allow kept)
         kept = {k: v for k, v in e.headers.items() if k.lower() not in ("content-type", "content-length")}
         return web.json_response({"error": e.reason, "detail": None}, status=e.status, headers=kept)
+
+
+@web.middleware
+async def leader_only(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """A standby takes no call and changes nothing: its calls are the leader's."""
+    if request.method not in ("GET", "HEAD", "OPTIONS") and not request.app[CONTROLLER].leading:
+        raise ApiError(
+            503,
+            "standby: this controller is not the leader; send this to the leader",
+            "another controller holds the leadership (PostgreSQL advisory lock) and takes the calls",
+        )
+    return await handler(request)
 
 
 @dataclass(frozen=True)
@@ -264,16 +278,44 @@ async def chat_outcome(request: web.Request) -> web.Response:
     return web.json_response(outcome_json(outcome))
 
 
+async def healthz(request: web.Request) -> web.Response:
+    """GET /healthz: the process serves (no token, like /metrics: for the orchestrator)."""
+    return web.json_response({"status": "alive"})
+
+
+async def readyz(request: web.Request) -> web.Response:
+    """GET /readyz: 200 when ARI is connected, the database answers and the controller is leader
+    or standby; 503 naming what is not (no token)."""
+    checks = await request.app[HEALTH].readiness()
+    failing = [name for name, check in checks.items() if not check.ok]
+    body = {
+        "ready": not failing,
+        "not_ready": failing,
+        "role": request.app[HEALTH].role.value,
+        "checks": {name: {"ok": check.ok, "detail": check.detail} for name, check in checks.items()},
+        "unencrypted": await unencrypted(request.app[HEALTH].store)
+        if request.app[HEALTH].keeps_unencrypted
+        else None,
+    }
+    return web.json_response(body, status=503 if failing else 200)
+
+
 async def openapi(request: web.Request) -> web.Response:
     return web.json_response(document())
 
 
-def build_app(controller: Controller, settings: ApiSettings, chats: ChatIntake) -> web.Application:
-    app = web.Application(middlewares=[json_errors, body_deadline(SETTINGS)], client_max_size=MAX_BODY)
+def build_app(
+    controller: Controller, settings: ApiSettings, chats: ChatIntake, health: Health | None = None
+) -> web.Application:
+    app = web.Application(
+        middlewares=[json_errors, leader_only, body_deadline(SETTINGS)], client_max_size=MAX_BODY
+    )
     app.on_response_prepare.append(security_headers)
     app[CONTROLLER] = controller
     app[SETTINGS] = settings
     app[CHATS] = chats
+    if health is not None:
+        app[HEALTH] = health
     app.router.add_get("/api/v1/openapi.json", openapi)
     app.router.add_get("/api/v1/calls", list_calls)
     app.router.add_post("/api/v1/calls", place_call)
@@ -283,11 +325,15 @@ def build_app(controller: Controller, settings: ApiSettings, chats: ChatIntake) 
     app.router.add_post("/api/v1/chats", report_chat)
     app.router.add_get("/api/v1/chats/{id}", chat_outcome)
     app.router.add_get("/metrics", make_aiohttp_handler())
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
     return app
 
 
 @contextlib.asynccontextmanager
-async def serving(controller: Controller, settings: ApiSettings, chats: ChatIntake) -> AsyncIterator[str]:
+async def serving(
+    controller: Controller, settings: ApiSettings, chats: ChatIntake, health: Health
+) -> AsyncIterator[str]:
     """The API listening until the block ends; its base URL."""
     # The keep-alive timer runs from a connection's start and from each answer, and closes it
     # unless a request is under way: it bounds an unfinished head as well as an idle connection.
@@ -298,7 +344,7 @@ async def serving(controller: Controller, settings: ApiSettings, chats: ChatInta
         "keepalive_timeout": timeout,
         "lingering_time": timeout,
     }
-    runner = web.AppRunner(build_app(controller, settings, chats), **handler_args)
+    runner = web.AppRunner(build_app(controller, settings, chats, health), **handler_args)
     await runner.setup()
     assert runner.server is not None
     gate = Gate(runner.server, settings.max_connections, handler_args)

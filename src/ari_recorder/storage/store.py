@@ -6,6 +6,7 @@ controller knows what was its own (the ids are deterministic) and what was recor
 
 from __future__ import annotations
 
+import hashlib
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -13,9 +14,9 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Connection, event, select
+from sqlalchemy import Connection, event, func, select
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker, create_async_engine
 
 from ari_recorder.domain.call import Call, Phase, Segment, legs
 from ari_recorder.domain.pausing import Pause
@@ -85,6 +86,7 @@ class Store:
 
     async def migrate(self) -> None:
         async with self.engine.begin() as connection:
+            await self._one_at_a_time(connection)
             if self.schema is not None:
                 await connection.exec_driver_sql(f'CREATE SCHEMA IF NOT EXISTS "{self.schema}"')
             await connection.run_sync(_upgrade)
@@ -92,9 +94,17 @@ class Store:
     async def aclose(self) -> None:
         await self.engine.dispose()
 
+    async def _one_at_a_time(self, connection: AsyncConnection) -> None:
+        """PostgreSQL: controllers starting together migrate and seed one after the other (a
+        lock held until the transaction ends)."""
+        if self.engine.dialect.name == "postgresql":
+            key = int.from_bytes(hashlib.sha256(b"ari-recorder\0schema").digest()[:8], "big", signed=True)
+            await connection.execute(select(func.pg_advisory_xact_lock(key)))
+
     async def seed(self, settings: Settings) -> None:
         """Agents, queues and company settings from the file (the admin API edits them later)."""
         async with self.sessions.begin() as session:
+            await self._one_at_a_time(await session.connection())
             for agent_id, agent in settings.agents.items():
                 await session.merge(
                     AgentRow(
@@ -199,6 +209,11 @@ class Store:
         began = dict(call.began).get(legs(segment.recording, call.channels)[0])
         if began is not None and segment.answered is not None and recording.start_offset_seconds is None:
             recording.start_offset_seconds = round(max(0.0, began - segment.answered), 3)
+        window = call.window(segment.recording)
+        first = next((s for s in call.segments if s.recording == segment.recording), segment)
+        if window is not None and first.answered is not None and recording.connected_seconds is None:
+            recording.connected_seconds = round(max(0.0, window.ended - first.answered), 3)
+            recording.connected_seen = window.seen
         failure = call.failure(segment.recording)
         if failure is not None and recording.failure is None:
             recording.failure = failure
@@ -222,8 +237,10 @@ class Store:
         if failure is not None:
             return
         still = set(legs(segment.recording, call.channels)) & call.recordings_open
-        if not still and recording.state == "recording":
-            # Finished in Asterisk: ready for the delivery stage to fetch.
+        if not still and recording.state == "recording" and window is not None:
+            # Finished in Asterisk, and its segment over (a file that ended before its segment did
+            # waits for that end, so that the proof of recording can hold it against the
+            # segment): ready for the delivery stage to fetch.
             recording.state, recording.finished_at = "ready", now
             if self.keeps_unencrypted:
                 recording.kept_unencrypted = True
