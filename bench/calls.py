@@ -27,8 +27,8 @@ from typing import Any
 import aiohttp
 
 from ari_recorder.app import running
-from ari_recorder.delivery import DeliverySettings
 from ari_recorder.ari.events import StasisStart
+from ari_recorder.delivery import DeliverySettings
 from ari_recorder.settings import (
     AgentSettings,
     ApiSettings,
