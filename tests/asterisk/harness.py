@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import fcntl
-import itertools
 import json
 import math
 import os
@@ -20,7 +19,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import aiohttp
 import pytest
@@ -97,15 +96,22 @@ def free_tcp_port() -> int:
 # controller of an interrupted run is left reconnecting and taking CPU (util-linux's setpriv).
 ORPHANLESS = ("setpriv", "--pdeathsig", "KILL", "--")
 
-_rtp_ranges = itertools.count()
-
-
-def _rtp_range() -> tuple[int, int]:
-    """RTP ports of this instance: a range no other instance of this run (or of another run,
-    by pid) uses."""
-    slot = (os.getpid() * 7 + next(_rtp_ranges)) % 90
-    start = 20000 + slot * 200
-    return start, start + 199
+def _rtp_range() -> tuple[tuple[int, int], IO[str]]:
+    """RTP ports of this instance: a 200-port slot between 10000 and 32000 (below the kernel's
+    ephemeral ports, which the tests' own free ports come from), held with a lock file for as
+    long as the instance lives, so that no other instance of any run on this machine uses it."""
+    folder = CACHE / "rtp-slots"
+    folder.mkdir(parents=True, exist_ok=True)
+    for slot in range(110):
+        lock = (folder / f"{slot}.lock").open("w")
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            lock.close()
+            continue
+        start = 10000 + slot * 200
+        return (start, start + 199), lock
+    raise RuntimeError("no free RTP slot: 110 Asterisk instances at once?")
 
 
 def tone_file(path: Path, hz: float, seconds: float, rate: int = 8000, level: float = 8000.0) -> None:
@@ -146,9 +152,11 @@ class Asterisk:
     http_port: int = field(default_factory=free_tcp_port)
     sip_port: int = field(default_factory=free_udp_port)
     trunk_port: int = field(default_factory=free_udp_port)
-    rtp: tuple[int, int] = field(default_factory=_rtp_range)
     process: asyncio.subprocess.Process | None = None
     _log: Any = None
+
+    def __post_init__(self) -> None:
+        self.rtp, self._rtp_slot = _rtp_range()
 
     @property
     def url(self) -> str:
@@ -241,6 +249,10 @@ class Asterisk:
         if self._log:
             self._log.close()
 
+    def release(self) -> None:
+        """Its RTP slot free for another instance (once it is stopped for good)."""
+        self._rtp_slot.close()
+
     async def restart(self) -> None:
         await self.stop()
         await self.start()
@@ -327,12 +339,13 @@ def _only(channels: list[dict[str, Any]], prefix: str) -> dict[str, Any]:
 @asynccontextmanager
 async def running_asterisk(root: Path, **options: Any) -> AsyncIterator[Asterisk]:
     asterisk = Asterisk(root=root, prefix=asterisk_prefix(), **options)
-    await asterisk.start()
     try:
+        await asterisk.start()
         yield asterisk
     finally:
         if asterisk.process is not None and asterisk.process.returncode is None:
             await asterisk.stop()
+        asterisk.release()
 
 
 @dataclass

@@ -73,6 +73,7 @@ async def main(seconds: float, keep: Path) -> int:
     finally:
         await controller.stop()
         await asterisk.stop()
+        asterisk.release()
 
 
 if __name__ == "__main__":
