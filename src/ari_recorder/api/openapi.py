@@ -26,6 +26,13 @@ def _body(schema: dict[str, Any]) -> dict[str, Any]:
     return {"required": True, "content": {JSON: {"schema": schema}}}
 
 
+# What any endpoint taking a body may answer about the body itself (api/bodies.py).
+BODY_REFUSED = {
+    "413": _error("A body over 16 MiB"),
+    "415": _error("A body in a charset other than UTF-8"),
+}
+
+
 UNAUTHORISED = _error("No bearer token, or one that is wrong, expired or revoked")
 ADMIN_ONLY = _error("An agent's token where an administrator's is needed")
 AGENT = {"name": "agent", "in": "path", "required": True, "schema": {"type": "string"}}
@@ -188,7 +195,8 @@ _CHATS = {
                 "Received: what was decided per segment; transcripts queued for delivery", "ChatOutcome"
             ),
             "200": _ok("Received before: the first report's outcome, nothing written again", "ChatOutcome"),
-            "400": _error("Not JSON"),
+            "400": _error("Not JSON, nested over 64 deep, or with a number over 100 digits"),
+            **BODY_REFUSED,
             "401": UNAUTHORISED,
             "403": ADMIN_ONLY,
             "409": _error("The id is a call's, or a chat received before with other contents"),
@@ -290,7 +298,8 @@ def document() -> dict[str, Any]:
                                 }
                             },
                         },
-                        "400": _error("Not a JSON object with agent and to"),
+                        "400": _error("Not a JSON object with agent and to (see the chats' 400)"),
+                        **BODY_REFUSED,
                         "401": UNAUTHORISED,
                         "403": ADMIN_ONLY,
                         "409": _error("The agent is on another call"),
@@ -330,7 +339,8 @@ def document() -> dict[str, Any]:
                                 }
                             },
                         },
-                        "400": _error("Not exactly one of agent or queue"),
+                        "400": _error("Not exactly one of agent or queue (see the chats' 400)"),
+                        **BODY_REFUSED,
                         "401": UNAUTHORISED,
                         "403": ADMIN_ONLY,
                         "404": _error("No such live call"),

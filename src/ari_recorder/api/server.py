@@ -10,17 +10,17 @@ from __future__ import annotations
 import contextlib
 import errno
 import hmac
-import json
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
-import msgspec
 from aiohttp import web
 from prometheus_client.aiohttp import make_aiohttp_handler
 
+from ari_recorder.api.bodies import read_as, read_object
+from ari_recorder.api.errors import ApiError, json_errors
 from ari_recorder.api.openapi import document
 from ari_recorder.ari.errors import AriError
 from ari_recorder.domain import call as c
@@ -41,26 +41,8 @@ log = logging.getLogger("ari_recorder.api")
 CONTROLLER = web.AppKey("controller", Controller)
 SETTINGS = web.AppKey("settings", ApiSettings)
 CHATS = web.AppKey("chats", ChatIntake)
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 # A chat's whole conversation comes in one body (aiohttp's default is 1 MiB); larger: 413.
 MAX_BODY = 16 * 1024 * 1024
-
-
-class ApiError(Exception):
-    def __init__(self, status: int, error: str, detail: Any = None) -> None:
-        super().__init__(error)
-        self.status, self.error, self.detail = status, error, detail
-
-
-@web.middleware
-async def json_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
-    try:
-        return await handler(request)
-    except ApiError as e:
-        return web.json_response({"error": e.error, "detail": e.detail}, status=e.status)
-    except web.HTTPException as e:  # aiohttp's own: unknown path, wrong method (its Allow kept)
-        kept = {k: v for k, v in e.headers.items() if k.lower() not in ("content-type", "content-length")}
-        return web.json_response({"error": e.reason, "detail": None}, status=e.status, headers=kept)
 
 
 @dataclass(frozen=True)
@@ -103,16 +85,6 @@ async def _agent_asked(request: web.Request) -> tuple[Caller, str]:
     return caller, agent
 
 
-async def _body(request: web.Request) -> dict[str, Any]:
-    try:
-        body = await request.json()
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise ApiError(400, "the body is not JSON", str(e)) from None
-    if not isinstance(body, dict):
-        raise ApiError(400, "the body must be a JSON object")
-    return body
-
-
 def _call_json(call: c.Call) -> dict[str, Any]:
     segment = call.segment
     return {
@@ -135,7 +107,7 @@ async def list_calls(request: web.Request) -> web.Response:
 async def transfer(request: web.Request) -> web.Response:
     """POST /api/v1/calls/{id}/transfer {"agent": "1002"} or {"queue": "sales"}."""
     await _require_admin(request)
-    body = await _body(request)
+    body = await read_object(request)
     named = [key for key in ("agent", "queue") if key in body]  # present, even as null or ""
     if len(named) != 1 or not isinstance(body[named[0]], str):
         raise ApiError(400, 'name exactly one of "agent" or "queue", as a string', body)
@@ -156,7 +128,7 @@ async def transfer(request: web.Request) -> web.Response:
 async def place_call(request: web.Request) -> web.Response:
     """POST /api/v1/calls {"agent": "1001", "to": "15550100", "queue"?: "sales"}."""
     await _require_admin(request)
-    body = await _body(request)
+    body = await read_object(request)
     agent, to, queue = body.get("agent"), body.get("to"), body.get("queue")
     if not isinstance(agent, str) or not isinstance(to, str) or not isinstance(queue, str | None):
         raise ApiError(400, '"agent" and "to" are required, as strings ("queue" optional)', body)
@@ -225,12 +197,7 @@ async def report_chat(request: web.Request) -> web.Response:
     """POST /api/v1/chats: an ended webchat, whole; 201 with what was decided per segment, or 200
     with the first report's outcome when the chat was received before."""
     await _require_admin(request)
-    try:
-        report = msgspec.json.decode(await request.read(), type=ChatReport)
-    except msgspec.DecodeError as e:  # ValidationError included: it names the field ($.segments[0].agent)
-        raise ApiError(
-            422 if isinstance(e, msgspec.ValidationError) else 400, "not a chat report", str(e)
-        ) from None
+    report = await read_as(request, ChatReport)  # 422 names the field: $.segments[0].agent
     try:
         outcome = await request.app[CHATS].receive(report, "admin")
     except BadChat as e:

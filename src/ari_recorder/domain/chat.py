@@ -134,4 +134,6 @@ def _printable(text: str) -> str:
     forged or hidden by what the customer typed."""
     text = LINE_BREAK.sub("\n", text).replace("\t", " ")
     text = INVISIBLE.sub("", text)
+    if text.replace("\n", "").isprintable():  # in C: no control, format, separator but " "
+        return text
     return "".join(ch for ch in text if ch == "\n" or unicodedata.category(ch)[0] != "C")

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import msgspec
+import sqlalchemy.exc
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Connection, event, select
@@ -299,3 +300,23 @@ def _plain(struct: object) -> dict[str, object]:
     value = msgspec.to_builtins(struct)
     assert isinstance(value, dict)
     return value
+
+
+def is_busy(error: BaseException) -> bool:
+    """Whether `error` is the store being too busy to write now (SQLite's lock still held after
+    the busy timeout, PostgreSQL's deadlock or serialization failure, the connection pool
+    exhausted): worth asking again, not a fault."""
+    if isinstance(error, sqlalchemy.exc.TimeoutError):  # the pool: no connection in time
+        return True
+    if not isinstance(error, sqlalchemy.exc.DBAPIError):
+        return False
+    text = str(error.orig).lower()
+    return any(
+        words in text
+        for words in (
+            "database is locked",
+            "database table is locked",
+            "deadlock detected",
+            "could not serialize",
+        )
+    )
