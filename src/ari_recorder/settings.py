@@ -93,6 +93,8 @@ class CompanySettings(Section, frozen=True, kw_only=True):
     outbound_ring_timeout: Seconds = 45
     pause_behavior: Literal["silence", "skip"] = "silence"
     max_pause_seconds: Seconds = 300
+    # Pauses one segment may have; the next is refused (409, the keys ignored), logged and audited.
+    max_pauses_per_segment: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 20
     dtmf_pause: DTMF = "*7"
     dtmf_resume: DTMF = "*8"
     dtmf_key_gap_ms: Annotated[int, msgspec.Meta(ge=100, le=10_000)] = 2000  # between keys of one sequence

@@ -92,7 +92,17 @@ SCHEMAS: dict[str, Any] = {
     "Pause": _PAUSE,
     "AgentRecording": {
         "type": "object",
-        "required": ["agent", "call", "segment", "recording", "state", "pause_allowed", "pause", "pauses"],
+        "required": [
+            "agent",
+            "call",
+            "segment",
+            "recording",
+            "state",
+            "pause_allowed",
+            "pause",
+            "pause_count",
+            "max_pauses",
+        ],
         "properties": {
             "agent": {"type": "string"},
             "call": NULLABLE_STRING,
@@ -101,6 +111,23 @@ SCHEMAS: dict[str, Any] = {
             "state": {"type": "string", "enum": ["idle", "not-recorded", "recording", "paused", "muted"]},
             "pause_allowed": {"type": "boolean", "nullable": True},
             "pause": {"allOf": [{"$ref": "#/components/schemas/Pause"}], "nullable": True},
+            "pause_count": {"type": "integer", "description": "the recording's pauses so far"},
+            "max_pauses": {
+                "type": "integer",
+                "nullable": True,
+                "description": "company.max_pauses_per_segment: the next pause is refused (409)",
+            },
+        },
+    },
+    "Pauses": {
+        "type": "object",
+        "required": ["agent", "recording", "total", "offset", "limit", "pauses"],
+        "properties": {
+            "agent": {"type": "string"},
+            "recording": NULLABLE_STRING,
+            "total": {"type": "integer"},
+            "offset": {"type": "integer"},
+            "limit": {"type": "integer"},
             "pauses": {"type": "array", "items": {"$ref": "#/components/schemas/Pause"}},
         },
     },
@@ -220,6 +247,11 @@ _CHAT = {
 }
 
 
+def _QUERY(name: str, default: int, most: int) -> dict[str, Any]:
+    schema = {"type": "integer", "minimum": 0, "maximum": most, "default": default}
+    return {"name": name, "in": "query", "required": False, "schema": schema}
+
+
 def _pause_verb(verb: str, summary: str) -> dict[str, Any]:
     return {
         "post": {
@@ -231,7 +263,10 @@ def _pause_verb(verb: str, summary: str) -> dict[str, Any]:
                 "401": UNAUTHORISED,
                 "403": _error("Another agent's recording, or pausing not allowed on the queue"),
                 "404": _error("No such agent"),
-                "409": _error("The agent is on no call, or its segment is not recorded"),
+                "409": _error(
+                    "The agent is on no call, its segment is not recorded, or has had"
+                    " company.max_pauses_per_segment pauses"
+                ),
                 "502": _error("Asterisk refused"),
                 "503": _error("The call did not answer in time"),
             },
@@ -356,6 +391,24 @@ def document() -> dict[str, Any]:
                     "parameters": [AGENT],
                     "responses": {
                         "200": _ok("The agent's recording (state idle: on no call)", "AgentRecording"),
+                        "401": UNAUTHORISED,
+                        "403": _error("Another agent's"),
+                        "404": _error("No such agent"),
+                    },
+                }
+            },
+            "/api/v1/agents/{agent}/recording/pauses": {
+                "get": {
+                    "summary": "The current recording's pauses, oldest first, a page at a time",
+                    "operationId": "agentPauses",
+                    "parameters": [
+                        AGENT,
+                        _QUERY("offset", 0, 100_000),
+                        _QUERY("limit", 50, 100),
+                    ],
+                    "responses": {
+                        "200": _ok("A page of the pauses (none: on no call)", "Pauses"),
+                        "400": _error("offset or limit out of range"),
                         "401": UNAUTHORISED,
                         "403": _error("Another agent's"),
                         "404": _error("No such agent"),

@@ -164,7 +164,10 @@ def _recording_json(agent: str, call: c.Call | None) -> dict[str, Any]:
             "elapsed_seconds": round(pause.seconds(now), 3),
             "resumes_in_seconds": round(max(0.0, pause.started + call.pausing.max_seconds - now), 3),
         },
-        "pauses": [pause_json(p) for p in call.pauses if p.recording == recording] if call else [],
+        # A count, not the list: an agent pausing over and over made every answer heavier
+        # (290 KB after 1,007 pauses); the list is .../recording/pauses, a page at a time.
+        "pause_count": c.pause_count(call) if call is not None else 0,
+        "max_pauses": call.pausing.max_per_segment if call is not None else None,
     }
 
 
@@ -172,6 +175,35 @@ async def agent_recording(request: web.Request) -> web.Response:
     """GET /api/v1/agents/{agent}/recording: the agent's call and its recording, or idle."""
     _, agent = await _agent_asked(request)
     return web.json_response(_recording_json(agent, request.app[CONTROLLER].agent_call(agent)))
+
+
+def _page_bound(request: web.Request, name: str, default: int, most: int) -> int:
+    raw = request.query.get(name, str(default))
+    if not raw.isascii() or not raw.isdigit() or len(raw) > 6 or not 0 <= int(raw) <= most:
+        raise ApiError(400, f"{name} must be an integer from 0 to {most}", raw[:20])
+    return int(raw)
+
+
+async def agent_pauses(request: web.Request) -> web.Response:
+    """GET /api/v1/agents/{agent}/recording/pauses?offset=0&limit=50: the current recording's
+    pauses, oldest first, a page at a time (the sidecar has them all once the call ends)."""
+    _, agent = await _agent_asked(request)
+    offset = _page_bound(request, "offset", 0, 100_000)
+    limit = _page_bound(request, "limit", 50, 100)
+    call = request.app[CONTROLLER].agent_call(agent)
+    segment = call.segment if call is not None else None
+    recording = segment.recording if segment is not None else None
+    pauses = [p for p in call.pauses if p.recording == recording] if call is not None and recording else []
+    return web.json_response(
+        {
+            "agent": agent,
+            "recording": recording,
+            "total": len(pauses),
+            "offset": offset,
+            "limit": limit,
+            "pauses": [pause_json(p) for p in pauses[offset : offset + limit]],
+        }
+    )
 
 
 async def pause_or_resume(request: web.Request) -> web.Response:
@@ -245,6 +277,7 @@ def build_app(controller: Controller, settings: ApiSettings, chats: ChatIntake) 
     app.router.add_post("/api/v1/calls/{id}/transfer", transfer)
     app.router.add_get("/api/v1/agents/{agent}/recording", agent_recording)
     app.router.add_post("/api/v1/agents/{agent}/recording/{verb:pause|resume}", pause_or_resume)
+    app.router.add_get("/api/v1/agents/{agent}/recording/pauses", agent_pauses)
     app.router.add_post("/api/v1/chats", report_chat)
     app.router.add_get("/api/v1/chats/{id}", chat_outcome)
     app.router.add_get("/metrics", make_aiohttp_handler())

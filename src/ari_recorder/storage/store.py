@@ -150,6 +150,18 @@ class Store:
             await self._save_segment(session, call, segment, now)
         for pause in call.pauses:
             await _audit_pause(session, call, pause)
+        for limit in call.pause_limits:
+            facts = {
+                "call": call.id,
+                "segment": limit.segment,
+                "agent": limit.agent,
+                "by": limit.by,
+                "source": limit.source.value,
+                "at": _when(limit.at),
+                "max_pauses_per_segment": limit.limit,
+            }
+            key = f"pause/{call.id}/{limit.segment}/limit"
+            await _audit_once(session, key, "pause-refused", limit.recording, facts, now)
 
     async def _save_segment(self, session: AsyncSession, call: Call, segment: Segment, now: datetime) -> None:
         if await session.get(SegmentRow, (call.id, segment.number)) is None:
