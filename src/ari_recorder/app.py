@@ -43,7 +43,11 @@ async def running(
 ) -> AsyncIterator[Running]:
     """The controller connected to Asterisk until the block ends; then everything is closed."""
     settings.validate()
-    store = Store(settings.database.url, schema=settings.database.schema or None)
+    store = Store(
+        settings.database.url,
+        schema=settings.database.schema or None,
+        busy_timeout_ms=settings.database.busy_timeout_ms,
+    )
     try:
         await store.migrate()
         await store.seed(settings)

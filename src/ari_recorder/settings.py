@@ -55,6 +55,9 @@ class DatabaseSettings(Section, frozen=True, kw_only=True):
     url: str = "sqlite+aiosqlite:///var/ari-recorder.db"
     # PostgreSQL only: the tables live in this schema (created when missing), not in `public`.
     schema: str = ""
+    # SQLite: how long a write waits for another process's (the CLI's) to end; this process's
+    # own writes take turns. A write that still cannot begin is answered 503 with Retry-After.
+    busy_timeout_ms: Annotated[int, msgspec.Meta(ge=0, le=600_000)] = 5000
 
 
 class ApiSettings(Section, frozen=True, kw_only=True):

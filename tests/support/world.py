@@ -77,13 +77,15 @@ async def world(
     phone_transfers: str = "application",
     delivery: DeliverySettings | None = None,
     recording: RecordingSettings | None = None,
+    database: DatabaseSettings | None = None,
     **company: object,
 ) -> AsyncIterator[World]:
-    """`delivery`: its settings (the delivery runs when they name age recipients)."""
+    """`delivery`: its settings (the delivery runs when they name age recipients); `database`:
+    SQLite in tmp_path unless given."""
     async with serve() as sim, aiohttp.ClientSession() as http:
         settings = Settings(
             ari=AriSettings(url=sim.ari_url, phone_transfers=phone_transfers),
-            database=DatabaseSettings(url=f"sqlite+aiosqlite:///{tmp_path / 'db.sqlite'}"),
+            database=database or DatabaseSettings(url=f"sqlite+aiosqlite:///{tmp_path / 'db.sqlite'}"),
             api=ApiSettings(port=0, admin_token=ADMIN_TOKEN),
             company=CompanySettings(announcement="sim/announcement", **company),  # type: ignore[arg-type]
             queues=queues,
