@@ -7,17 +7,18 @@ import contextlib
 import logging
 import signal
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from ari_recorder.api.server import serving
 from ari_recorder.ari.errors import AriError
 from ari_recorder.ari.rest import AriClient
-from ari_recorder.ari.stream import EventStream
 from ari_recorder.delivery import Delivery
 from ari_recorder.engine.announcements import MissingSounds, require_sounds
 from ari_recorder.engine.chats import ChatIntake
 from ari_recorder.engine.controller import CallReport, Controller
+from ari_recorder.engine.terms import Terms
+from ari_recorder.leadership import leadership
 from ari_recorder.settings import Settings
 from ari_recorder.storage.store import Store
 
@@ -28,70 +29,92 @@ log = logging.getLogger("ari_recorder.app")
 class Running:
     ari: AriClient
     controller: Controller
-    stream: EventStream
+    terms: Terms  # the controller's terms as leader (on SQLite: one, from the start)
     store: Store
     api_url: str  # the HTTP API's base, e.g. http://127.0.0.1:8089
     delivery: Delivery | None  # None: no age recipients configured, recordings stay in Asterisk
     # Set with MissingSounds when the announcements could only be checked once Asterisk answered
     # (it was down at the start) and one is missing: the service stops.
     sounds_missing: asyncio.Future[MissingSounds]
+    # Set by shut_down(): when the work in hand (uploads) must be done by.
+    deadline: list[float] = field(default_factory=list)
 
 
 @contextlib.asynccontextmanager
 async def running(
     settings: Settings, on_report: Callable[[CallReport], None] = lambda r: None
 ) -> AsyncIterator[Running]:
-    """The controller connected to Asterisk until the block ends; then everything is closed."""
+    """The controller, leader or standby, until the block ends; then everything is closed."""
     settings.validate()
-    store = Store(
-        settings.database.url,
-        schema=settings.database.schema or None,
-        busy_timeout_ms=settings.database.busy_timeout_ms,
-    )
-    try:
-        await store.migrate()
-        await store.seed(settings)
-    except Exception:
-        await store.aclose()
-        raise
-    async with AriClient(settings.ari.url, settings.ari.username, settings.ari.password) as ari:
-        # Before the event socket connects (no call is taken before): every announcement there.
-        checked = await _check_sounds(ari, settings)
-        sounds_missing: asyncio.Future[MissingSounds] = asyncio.get_running_loop().create_future()
-        stream = EventStream(settings.ari.url, settings.ari.app, settings.ari.username, settings.ari.password)
-        delivery = _delivery(store, ari, settings)
-
-        def reported(report: CallReport) -> None:
-            if delivery is not None:
-                delivery.wake()  # the call's recordings are marked ready in the store
-            on_report(report)
-
-        controller = Controller(ari, settings, store, reported)
-        controller.resume(await store.open_calls())
-        intake = asyncio.create_task(controller.consume(stream), name="ari-intake")
-        delivering = asyncio.create_task(delivery.run(), name="delivery") if delivery else None
-        checking = None
-        if not checked:
-            checking = asyncio.create_task(_check_when_up(ari, settings, controller, sounds_missing))
+    database = settings.database
+    async with leadership(
+        database.url, database.schema, settings.ari.app, settings.service.leader_poll_seconds
+    ) as lead:
+        store = Store(database.url, schema=database.schema or None, busy_timeout_ms=database.busy_timeout_ms)
         try:
-            chats = ChatIntake(settings, store, delivery.wake if delivery is not None else lambda: None)
-            async with serving(controller, settings.api, chats) as api_url:
-                yield Running(ari, controller, stream, store, api_url, delivery, sounds_missing)
-        finally:
-            if checking is not None:
-                checking.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await checking
-            await stream.aclose()
-            intake.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await intake
-            await controller.aclose()
-            if delivery is not None and delivering is not None:
-                await delivery.aclose()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await delivering
+            await store.migrate()
+            await store.seed(settings)
+        except Exception:
             await store.aclose()
+            raise
+        async with AriClient(settings.ari.url, settings.ari.username, settings.ari.password) as ari:
+            # Before the event socket connects (no call is taken before): every announcement there.
+            checked = await _check_sounds(ari, settings)
+            sounds_missing: asyncio.Future[MissingSounds] = asyncio.get_running_loop().create_future()
+            delivery = _delivery(store, ari, settings)
+
+            def reported(report: CallReport) -> None:
+                if delivery is not None:
+                    delivery.wake()  # the call's recordings are marked ready in the store
+                on_report(report)
+
+            controller = Controller(ari, settings, store, reported)
+            terms = Terms(lead, controller, settings)
+            # Every controller delivers, the standby too: the queue's rows are claimed with leases.
+            delivering = asyncio.create_task(delivery.run(), name="delivery") if delivery else None
+            checking = None
+            if not checked:
+                checking = asyncio.create_task(_check_when_up(ari, settings, controller, sounds_missing))
+            app = None
+            try:
+                chats = ChatIntake(settings, store, delivery.wake if delivery is not None else lambda: None)
+                terms.start()
+                async with serving(controller, settings.api, chats) as api_url:
+                    app = Running(ari, controller, terms, store, api_url, delivery, sounds_missing)
+                    yield app
+            finally:
+                if checking is not None:
+                    checking.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await checking
+                await terms.aclose()
+                if delivery is not None and delivering is not None:
+                    deadline = app.deadline[0] if app is not None and app.deadline else None
+                    await _close_delivery(delivery, delivering, deadline)
+                await store.aclose()
+
+
+async def shut_down(app: Running, grace: float) -> None:
+    """SIGTERM: no new call; what is in hand finished within `grace` seconds (the calls' actions
+    and states, then the uploads under way); the rest left in the store, for the next leader."""
+    app.deadline.append(asyncio.get_running_loop().time() + grace)
+    await app.terms.hand_over(grace)
+
+
+async def _close_delivery(delivery: Delivery, delivering: asyncio.Task[None], deadline: float | None) -> None:
+    closing = asyncio.ensure_future(delivery.aclose())
+    if deadline is not None:
+        left = max(0.0, deadline - asyncio.get_running_loop().time())
+        await asyncio.wait({closing}, timeout=left)
+        if not closing.done():
+            log.warning(
+                "shutting down: uploads under way not finished within the grace period: cancelled "
+                "(their rows are taken again once their lease ends)"
+            )
+            delivering.cancel()
+    await closing
+    with contextlib.suppress(asyncio.CancelledError):
+        await delivering
 
 
 async def _check_sounds(ari: AriClient, settings: Settings) -> bool:
@@ -135,7 +158,8 @@ def _delivery(store: Store, ari: AriClient, settings: Settings) -> Delivery | No
 
 
 async def serve_forever(settings: Settings) -> None:
-    """The controller as a service: until SIGINT or SIGTERM, reconnecting to Asterisk as needed."""
+    """The controller as a service: until SIGINT or SIGTERM, reconnecting to Asterisk as needed;
+    then handed over within service.shutdown_grace_seconds."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -147,3 +171,4 @@ async def serve_forever(settings: Settings) -> None:
         stopping.cancel()
         if app.sounds_missing.done():
             raise app.sounds_missing.result()  # one line naming the queue and the sound, exit 2
+        await shut_down(app, settings.service.shutdown_grace_seconds)

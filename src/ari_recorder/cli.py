@@ -6,7 +6,9 @@ import argparse
 import asyncio
 import contextlib
 import logging
+import signal
 import sys
+import threading
 from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -86,6 +88,10 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    # Started with SIGINT ignored (a shell's background job, some CI runners), Python leaves it
+    # ignored: Ctrl-C and `kill -INT` would do nothing. Every command stops on it.
+    if threading.current_thread() is threading.main_thread():  # tests call main() in threads too
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
@@ -103,8 +109,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             settings = load_settings(args.config)  # checked before anything starts
             from ari_recorder.app import serve_forever
+            from ari_recorder.leadership import AlreadyRunning
 
-            asyncio.run(serve_forever(settings))
+            try:
+                asyncio.run(serve_forever(settings))
+            except AlreadyRunning as error:
+                print(f"ari-recorder: {error}", file=sys.stderr)
+                return 1
             return 0
         if args.command == "check":
             from ari_recorder.settings import load_settings

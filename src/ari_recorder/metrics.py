@@ -39,6 +39,13 @@ for _then in ("continue", "hangup"):
 for _then in ("no-record", "hangup", "record"):
     ANNOUNCEMENT_FAILURES.labels(_then)
 
+# ----- the service -----
+LEADER = Gauge(
+    "ari_recorder_leader",
+    "1 while this process is the leader (it takes the calls: the only one connected to the "
+    "application's event socket); 0 on standby (PostgreSQL: another controller holds the lock).",
+)
+
 # ----- delivery -----
 # The queue's gauges describe the database (shared by every controller on one PostgreSQL): the
 # delivery service refreshes them from it; a scrape never touches the database.

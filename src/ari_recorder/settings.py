@@ -77,6 +77,16 @@ class RecordingSettings(Section, frozen=True, kw_only=True):
     start_deadline_ms: Annotated[int, msgspec.Meta(ge=100, le=60_000)] = 2000
 
 
+class ServiceSettings(Section, frozen=True, kw_only=True):
+    """`ari-recorder run` as a service: its shutdown, and its leadership on PostgreSQL."""
+
+    # SIGTERM/SIGINT: the event socket is closed at once (no new call is taken); the calls'
+    # actions in hand, their states and the uploads under way get this long to finish.
+    shutdown_grace_seconds: Annotated[float, msgspec.Meta(ge=0, le=600)] = 10.0
+    # A standby asks for the leadership this often; a leader checks it still holds it as often.
+    leader_poll_seconds: Annotated[float, msgspec.Meta(ge=0.1, le=10)] = 0.5
+
+
 OnRecordFailure = Literal["continue", "hangup"]
 OnAnnouncementFailure = Literal["no-record", "hangup", "record"]
 
@@ -143,6 +153,7 @@ class Settings(Section, frozen=True, kw_only=True):
     api: ApiSettings = msgspec.field(default_factory=ApiSettings)
     delivery: DeliverySettings = msgspec.field(default_factory=DeliverySettings)
     recording: RecordingSettings = msgspec.field(default_factory=RecordingSettings)
+    service: ServiceSettings = msgspec.field(default_factory=ServiceSettings)
     company: CompanySettings = msgspec.field(default_factory=CompanySettings)
     queues: dict[str, QueueSettings] = msgspec.field(default_factory=dict)
     agents: dict[str, AgentSettings] = msgspec.field(default_factory=dict)

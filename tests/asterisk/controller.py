@@ -11,6 +11,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -22,6 +23,7 @@ import pytest
 
 from ari_recorder.delivery.crypto import generate_keypair
 from tests.asterisk.harness import ORPHANLESS, free_tcp_port
+from tests.support.audio import summary, tone_runs
 
 Table = dict[str, Any]
 
@@ -78,10 +80,13 @@ class Controller:
     company: Table = field(default_factory=dict)
     phone_transfers: str = "application"
     delivery: Table = field(default_factory=dict)
+    postgres: Table = field(default_factory=dict)  # {"url", "schema"}: PostgreSQL, not SQLite
+    service: Table = field(default_factory=dict)
     admin_token: str = field(default_factory=lambda: secrets.token_urlsafe(24))
     api_port: int = field(default_factory=free_tcp_port)
     process: asyncio.subprocess.Process | None = None
     lines: list[str] = field(default_factory=list)
+    heard_at: list[float] = field(default_factory=list)  # time.monotonic() when each line came
     _reader: asyncio.Task[None] | None = None
     _heard: asyncio.Condition = field(default_factory=asyncio.Condition)
 
@@ -113,7 +118,8 @@ class Controller:
         path = self.home / "ari-recorder.toml"
         document = {
             "ari": {"url": self.ari_url, "password": "", "phone_transfers": self.phone_transfers},
-            "database": {"url": f"sqlite+aiosqlite:///{self.database}"},
+            "database": self.postgres or {"url": f"sqlite+aiosqlite:///{self.database}"},
+            "service": self.service,
             "api": {"port": self.api_port},
             "delivery": {
                 "age_recipients": [self.recipient],
@@ -137,8 +143,10 @@ class Controller:
             "ARI_RECORDER_API__ADMIN_TOKEN": self.admin_token,
         }
 
-    async def start(self) -> None:
+    async def start(self, ready: str = "ari connected") -> None:
+        """Started, once it has said `ready` (a standby says "leadership: standby")."""
         self.lines.clear()
+        self.heard_at.clear()
         self.process = await asyncio.create_subprocess_exec(
             *ORPHANLESS,
             sys.executable,
@@ -155,7 +163,7 @@ class Controller:
             start_new_session=True,
         )
         self._reader = asyncio.create_task(self._read(self.process))
-        await self.said("ari connected")
+        await self.said(ready)
 
     async def _read(self, process: asyncio.subprocess.Process) -> None:
         assert process.stderr is not None
@@ -164,6 +172,7 @@ class Controller:
                 text = line.decode(errors="replace").rstrip("\n")
                 log.write(text + "\n")
                 async with self._heard:
+                    self.heard_at.append(time.monotonic())
                     self.lines.append(text)
                     self._heard.notify_all()
         async with self._heard:
@@ -263,6 +272,22 @@ class Controller:
             return response.status, await response.json(content_type=None)
 
 
+def the_keys_pause(delivered: Delivered, agent: str, behavior: str, seconds: tuple[float, float]) -> None:
+    """One pause by the agent's keys, resumed by them, its length within `seconds`, and the file
+    agreeing with the sidecar: silence where it says (`silence`), or no gap at all (`skip`)."""
+    [pause] = delivered.sidecar["pauses"]
+    assert (pause["source"], pause["by"], pause["ended_by"]) == ("keys", agent, "resume"), pause
+    assert pause["behavior"] == behavior and seconds[0] < pause["seconds"] < seconds[1], pause
+    runs = tone_runs(delivered.audio)
+    quiet = [r for r in runs if not r.tones and r.end - r.start > (0.5 if behavior == "silence" else 0.1)]
+    if behavior == "silence":
+        [gap] = quiet
+        assert abs(gap.start - pause["offset_seconds"]) < 0.1, (summary(runs), pause)
+        assert abs((gap.end - gap.start) - pause["seconds"]) < 0.1, (summary(runs), pause)
+    else:
+        assert not quiet, summary(runs)
+
+
 def _sidecar_of(audio: Path) -> Path:
     stem = audio.name.removesuffix(".age")
     base = stem.rsplit(".", 1)[0]
@@ -277,12 +302,17 @@ def age_decrypt(identity: Path, encrypted: Path) -> bytes:
 
 
 @asynccontextmanager
-async def running_controller(**options: Any) -> AsyncIterator[Controller]:
+async def running_controller(
+    expected_errors: tuple[str, ...] = (), **options: Any
+) -> AsyncIterator[Controller]:
+    """The controller for the block; an ERROR line it logs fails the test, unless it holds one
+    of `expected_errors`."""
     controller = Controller(**options)
     await controller.start()
     try:
         yield controller
     finally:
         await controller.stop()
-        if controller.errors():
-            pytest.fail("the controller logged errors:\n" + "\n".join(controller.errors()), pytrace=False)
+        errors = [e for e in controller.errors() if not any(x in e for x in expected_errors)]
+        if errors:
+            pytest.fail("the controller logged errors:\n" + "\n".join(errors), pytrace=False)

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from tests.asterisk.controller import Controller, Delivered, running_controller
+from tests.asterisk.controller import Controller, Delivered, running_controller, the_keys_pause
 from tests.asterisk.harness import Asterisk, free_udp_port, running_asterisk
 from tests.asterisk.sipp import Phone
 from tests.support.audio import duration, seconds_of, summary, tone_runs
@@ -94,22 +94,7 @@ async def test_the_sip_phones_keys_pause_and_resume(tmp_path: Path, behavior: st
                 await customer.check(30)
             await agent.check(10)
         [delivered] = await s.controller.deliveries(1)
-    [pause] = delivered.sidecar["pauses"]
-    assert (pause["source"], pause["by"], pause["ended_by"], pause["behavior"]) == (
-        "keys",
-        "3001",
-        "resume",
-        behavior,
-    )
-    assert 2.0 < pause["seconds"] < 3.0, pause
-    runs = tone_runs(delivered.audio)
-    quiet = [r for r in runs if not r.tones and r.end - r.start > 0.5]
-    if behavior == "silence":
-        [gap] = quiet
-        assert abs(gap.start - pause["offset_seconds"]) < 0.1, (summary(runs), pause)
-        assert abs((gap.end - gap.start) - pause["seconds"]) < 0.1, (summary(runs), pause)
-    else:
-        assert not quiet, summary(runs)
+    the_keys_pause(delivered, "3001", behavior, seconds=(2.0, 3.0))
 
 
 @pytest.mark.parametrize("transfers", ["application", "asterisk"])

@@ -11,6 +11,7 @@ import asyncio
 import base64
 import contextlib
 import difflib
+import json
 import re
 import time
 from collections.abc import Awaitable, Callable
@@ -39,7 +40,12 @@ SIGNIFICANT = {
     "BridgeDestroyed",
     "ChannelTransfer",
     "BridgeBlindTransfer",
+    "BridgeAttendedTransfer",
 }
+# Events whose payloads are compared field by field, not just their subject: the transfers.
+PAYLOADS = {"ChannelTransfer", "BridgeBlindTransfer", "BridgeAttendedTransfer"}
+# Values a phone or the clock makes up: compared by presence only.
+ARBITRARY = {"timestamp", "asterisk_id", "protocol_id", "parameter_value", "creationtime"}
 RACE = 0.020  # seconds: one media frame; Asterisk's frame-driven threads order nothing within it
 ID = re.compile(r"\d{9,}\.\d+|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
@@ -90,6 +96,21 @@ class Objects:
                     return ID.sub(lambda m: self.key_of.get(m.group(0), "?"), str(obj.get("id")))
                 return self.key_of.get(str(obj.get("id")), "?")
         return ""
+
+    def payload(self, value: Any, key: str = "") -> Any:
+        """A transfer event's payload with its channels and bridges as their keys (a bridge with
+        its members') and the values phones and clocks make up left out: comparable across sides."""
+        if isinstance(value, list):
+            return [self.payload(item) for item in value]
+        if isinstance(value, dict):
+            if "bridge_type" in value and "id" in value:
+                members = sorted(self.key_of.get(c, "?") for c in value.get("channels", []))
+                return f"{self.key_of.get(value['id'], '?')} {value.get('bridge_class')} {members}"
+            if "name" in value and "state" in value and "id" in value and "dialplan" in value:
+                plan, key = value["dialplan"], self.key_of.get(value["id"], "?")
+                return f"{key} {value['state']} {plan['app_name']}({plan['app_data']})"
+            return {k: self.payload(v, k) for k, v in sorted(value.items())}
+        return "*" if key in ARBITRARY else value
 
     def token(self, event: dict[str, Any]) -> str:
         extra = f" {event['digit']}" if "digit" in event else ""
@@ -322,6 +343,7 @@ class Replayer:
         real = _numbered([self.real.token(e["event"]) for e in real_events])
         sim = _numbered([self.sim.token(e) for e in self.sim_events if e["type"] in SIGNIFICANT])
         self.report.events = len(real)
+        self._compare_payloads(real_events)
         if sorted(real) != sorted(sim):
             matcher = difflib.SequenceMatcher(a=real, b=sim, autojunk=False)
             self.report.events_matched = sum(b.size for b in matcher.get_matching_blocks())
@@ -341,6 +363,18 @@ class Replayer:
                     else:
                         self.report.events_matched -= 1
                         self.report.mismatches.append(f"order: real has {a} before {b}")
+
+    def _compare_payloads(self, real_events: list[dict[str, Any]]) -> None:
+        """Each transfer event's payload against the simulator's of the same type, in order."""
+        for kind in PAYLOADS:
+            real = [self.real.payload(e["event"]) for e in real_events if e["event"]["type"] == kind]
+            sim = [self.sim.payload(e) for e in self.sim_events if e["type"] == kind]
+            for n, (a, b) in enumerate(zip(real, sim, strict=False)):
+                if a != b:
+                    want = json.dumps(a, indent=1, sort_keys=True).splitlines()
+                    got = json.dumps(b, indent=1, sort_keys=True).splitlines()
+                    diff = difflib.unified_diff(want, got, "real Asterisk", "simulator", lineterm="", n=2)
+                    self.report.mismatches.append(f"{kind} #{n + 1} payload differs:\n" + "\n".join(diff))
 
     def _gone(self, event: dict[str, Any]) -> bool:
         return any(

@@ -58,7 +58,7 @@ async def test_the_consultation_enters_the_application_and_the_replaces_is_repor
 
     refer_to, referred_by = transfer["refer_to"], transfer["referred_by"]
     requested = refer_to["requested_destination"]
-    assert requested["destination"] == "73002", "the number the agent dialled"
+    assert requested["destination"] == "3002", "the Refer-To's user part: the colleague's extension"
     assert requested["protocol_id"] == channel["protocol_id"], "the consultation dialog's Call-ID"
     tags = requested["additional_protocol_params"]
     assert [p["parameter_name"] for p in tags] == ["from", "to"] and all(p["parameter_value"] for p in tags)
@@ -68,7 +68,7 @@ async def test_the_consultation_enters_the_application_and_the_replaces_is_repor
     assert referred_by["source_channel"]["id"] == call.agent
     assert referred_by["connected_channel"]["id"] == call.customer
     assert referred_by["bridge"]["id"] == call.bridge
-    assert again["refer_to"] == refer_to and again["referred_by"] == {
+    assert again["refer_to"] == {"requested_destination": requested} and again["referred_by"] == {
         "source_channel": referred_by["source_channel"]
     }
     parsed = parse_event(transfer)

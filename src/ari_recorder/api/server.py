@@ -20,7 +20,7 @@ from aiohttp import web
 from prometheus_client.aiohttp import make_aiohttp_handler
 
 from ari_recorder.api.bodies import read_as, read_object
-from ari_recorder.api.errors import ApiError, json_errors
+from ari_recorder.api.errors import ApiError, Handler, json_errors
 from ari_recorder.api.openapi import document
 from ari_recorder.ari.errors import AriError
 from ari_recorder.domain import call as c
@@ -43,6 +43,18 @@ SETTINGS = web.AppKey("settings", ApiSettings)
 CHATS = web.AppKey("chats", ChatIntake)
 # A chat's whole conversation comes in one body (aiohttp's default is 1 MiB); larger: 413.
 MAX_BODY = 16 * 1024 * 1024
+
+
+@web.middleware
+async def leader_only(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """A standby takes no call and changes nothing: its calls are the leader's."""
+    if request.method not in ("GET", "HEAD", "OPTIONS") and not request.app[CONTROLLER].leading:
+        raise ApiError(
+            503,
+            "standby: this controller is not the leader; send this to the leader",
+            "another controller holds the leadership (PostgreSQL advisory lock) and takes the calls",
+        )
+    return await handler(request)
 
 
 @dataclass(frozen=True)
@@ -267,7 +279,7 @@ async def openapi(request: web.Request) -> web.Response:
 
 
 def build_app(controller: Controller, settings: ApiSettings, chats: ChatIntake) -> web.Application:
-    app = web.Application(middlewares=[json_errors], client_max_size=MAX_BODY)
+    app = web.Application(middlewares=[json_errors, leader_only], client_max_size=MAX_BODY)
     app[CONTROLLER] = controller
     app[SETTINGS] = settings
     app[CHATS] = chats

@@ -46,6 +46,7 @@ from ari_recorder.storage.store import Store
 log = logging.getLogger("ari_recorder.engine")
 SLOW_EVENT = 0.1  # seconds; handling one event for longer than this is worth a warning
 DRAIN = 10.0  # seconds an ended call waits for its recordings to finish
+RECONCILE_PASSES, RECONCILE_AGAIN = 3, 0.3  # passes at most, seconds between two
 UNCLAIMED = 5.0  # seconds a phone transfer's Local channel may wait for its BridgeBlindTransfer
 
 
@@ -78,6 +79,12 @@ class _Asked:
 
 
 @dataclass(frozen=True)
+class _HandOver:
+    """The controller is handing its calls over (SIGTERM): the call stops after what it has in
+    hand, its state in the store for the next leader."""
+
+
+@dataclass(frozen=True)
 class CallReport:
     """What happened to one call, for the log, the demo and the tests."""
 
@@ -105,8 +112,10 @@ class Controller:
         self.persister = Persister(store)
         self.on_report = on_report
         self.connected = asyncio.Event()
+        # The leader takes calls; a standby (another controller holds the leadership) takes none.
+        self.leading = False
         self.executor = Executor(ari, settings.ari.app, self._feedback)
-        self._mailboxes: dict[str, asyncio.Queue[consult.Event | _Asked]] = {}
+        self._mailboxes: dict[str, asyncio.Queue[consult.Event | _Asked | _HandOver]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._calls: dict[str, c.Call] = {}  # the live calls' latest states, for whom is busy
         self._turns: dict[str, int] = {}  # round robin: calls taken per queue
@@ -340,7 +349,7 @@ class Controller:
         call_id = self._call_id(channel)
         return call_id if call_id in self._mailboxes else None
 
-    def _feedback(self, owner: str, event: consult.Event | _Asked) -> None:
+    def _feedback(self, owner: str, event: consult.Event | _Asked | _HandOver) -> None:
         call_id = self._call_id(owner)
         mailbox = self._mailboxes.get(call_id)
         if mailbox is not None:
@@ -397,7 +406,7 @@ class Controller:
         loop = asyncio.get_running_loop()
         for call in calls:
             log.warning("call=%s action=resume phase=%s", call.id, call.phase.value)
-            mailbox: asyncio.Queue[consult.Event | _Asked] = asyncio.Queue()
+            mailbox: asyncio.Queue[consult.Event | _Asked | _HandOver] = asyncio.Queue()
             self._mailboxes[call.id] = mailbox
             self._calls[call.id] = call
             if call.consultation is not None:
@@ -430,7 +439,7 @@ class Controller:
 
     def _begin(self, opening: tuple[c.Call, list[c.Action]]) -> None:
         call = opening[0]
-        mailbox: asyncio.Queue[consult.Event | _Asked] = asyncio.Queue()
+        mailbox: asyncio.Queue[consult.Event | _Asked | _HandOver] = asyncio.Queue()
         self._mailboxes[call.id] = mailbox
         self._calls[call.id] = call
         self._spawn(self._run(call, mailbox, opening[1]), name=f"call-{call.id}")
@@ -453,7 +462,7 @@ class Controller:
     async def _run(
         self,
         call: c.Call,
-        mailbox: asyncio.Queue[consult.Event | _Asked],
+        mailbox: asyncio.Queue[consult.Event | _Asked | _HandOver],
         opening: list[c.Action] | None = None,
     ) -> None:
         """The call's life: its opening actions (none when resumed after a restart), then its
@@ -465,6 +474,9 @@ class Controller:
                 call, _ = await self._act(call, opening)
             while call.phase is not c.Phase.ENDED:
                 item = await mailbox.get()
+                if isinstance(item, _HandOver):
+                    log.info("call=%s action=hand-over phase=%s", call.id, call.phase.value)
+                    return  # no report: the call goes on with the next leader
                 event = item.event if isinstance(item, _Asked) else item
                 waiting = self._snoops_in.get(call.id, [])
                 if event in waiting:  # not stepped between actions: stepped now, once
@@ -485,6 +497,9 @@ class Controller:
                 async with asyncio.timeout(DRAIN):
                     while call.recordings_open:
                         item = await mailbox.get()
+                        if isinstance(item, _HandOver):
+                            log.info("call=%s action=hand-over phase=ended recordings-open", call.id)
+                            return
                         if isinstance(item, _Asked):
                             self._answer(item, call, [])
                             continue
@@ -533,12 +548,22 @@ class Controller:
         """The socket was down and Asterisk does not replay what happened meanwhile: ask its REST
         API, and tell each call what it missed (websocket_reconnect.jsonl)."""
         try:
-            app = await self.ari.get_application(self.settings.ari.app)
-            live: set[str] = set(app.channel_ids)
-            for call in list(self._calls.values()):
-                for event in await self._missed(call, live):
-                    log.warning("call=%s action=reconcile missed=%s", call.id, type(event).__name__)
-                    self._feedback(call.id, event)
+            # What a missed event leads to may itself have happened already: a call adopted as
+            # dialling whose agent answered is connected again, and the recording it starts is
+            # the one its previous controller started (live in Asterisk, its start never seen
+            # here). Asked again once the call has stepped, until nothing more is missed.
+            for _ in range(RECONCILE_PASSES):
+                app = await self.ari.get_application(self.settings.ari.app)
+                live: set[str] = set(app.channel_ids)
+                missed = False
+                for call in list(self._calls.values()):
+                    for event in await self._missed(call, live):
+                        log.warning("call=%s action=reconcile missed=%s", call.id, type(event).__name__)
+                        self._feedback(call.id, event)
+                        missed = True
+                if not missed:
+                    return
+                await asyncio.sleep(RECONCILE_AGAIN)
         except AriError as error:
             log.warning("reconcile after reconnect failed: %s", error)
 
@@ -595,12 +620,41 @@ class Controller:
                 busy.add(other.agents[0].policy.agent)
         return frozenset(busy)
 
-    async def aclose(self) -> None:
+    async def hand_over(self, grace: float) -> None:
+        """Stop taking calls (the event socket is closed already) and let each call finish the
+        actions in hand, then its state is written: the next leader adopts it from the store.
+        What is not done within `grace` seconds is cancelled."""
+        self.leading = False
+        self.connected.clear()
+        calls = [task for task in self._tasks if task.get_name().startswith("call-")]
+        for mailbox in self._mailboxes.values():
+            mailbox.put_nowait(_HandOver())
+        if calls:
+            _, late = await asyncio.wait(calls, timeout=grace)
+            if late:
+                log.warning("hand-over: %d call(s) still acting after %g s: cancelled", len(late), grace)
+        await self.aclose()
+        log.info("hand-over: %d call(s) left in the store for the next leader", len(calls))
+
+    async def stand_down(self) -> None:
+        """Leadership lost: stop acting at once, writing nothing more; the next leader adopts
+        the calls from the store and reconciles them with Asterisk."""
+        self.leading = False
+        self.connected.clear()
+        await self._cancel_all()
+        await self.persister.abandon()
+        self._transfer_legs.clear()
+        self._identified.clear()
+
+    async def _cancel_all(self) -> None:
         for task in list(self._tasks):
             task.cancel()
         for task in list(self._tasks):
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+
+    async def aclose(self) -> None:
+        await self._cancel_all()
         await self.persister.aclose()
 
 

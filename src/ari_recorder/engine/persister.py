@@ -34,6 +34,17 @@ class Persister:
         """Wait until everything saved so far is written."""
         await self._idle.wait()
 
+    async def abandon(self) -> None:
+        """Write nothing more (leadership lost: the next leader's states must not be overwritten
+        by this one's); saving again starts afresh."""
+        self._pending.clear()
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        self._idle.set()
+
     async def aclose(self) -> None:
         await self.flush()
         if self._task is not None:

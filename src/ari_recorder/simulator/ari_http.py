@@ -279,7 +279,7 @@ def routes() -> web.RouteTableDef:
             if ch.stasis_app is None:
                 raise SimError(422, "Channel not in Stasis application")
         for ch in channels:
-            ast.enter_bridge(br, ch, absorb_dtmf=_flag(params, "absorbDTMF"), mute=_flag(params, "mute"))
+            ast.move_into(br, ch, absorb_dtmf=_flag(params, "absorbDTMF"), mute=_flag(params, "mute"))
         return _reply(None)
 
     @r.post("/ari/bridges/{id}/removeChannel")

@@ -92,7 +92,9 @@ def routes() -> web.RouteTableDef:
 
     @r.post("/sim/calls")
     async def place_call(request: web.Request) -> web.Response:
-        """A customer calls a queue: {"queue", "caller"?, "name"?, "args"?, "via": local|sip}."""
+        """A customer calls a queue: {"queue", "caller"?, "name"?, "args"?, "via": local|sip,
+        "endpoint"?: the SIP trunk's endpoint name (`customer` in the shared reference's
+        configuration, `trunk` in the kit's)}."""
         body = await _body(request)
         queue = str(body.get("queue") or "")
         if not queue:
@@ -101,7 +103,7 @@ def routes() -> web.RouteTableDef:
         caller = (str(body.get("name", "Customer")), str(body.get("caller", "15550001")))
         args = [f"queue={queue}", *[str(a) for a in body.get("args", [])]]
         if body.get("via", "local") == "sip":
-            call = dialplan.inbound_sip(caller, args)
+            call = dialplan.inbound_sip(caller, args, str(body.get("endpoint") or "customer"))
             return web.json_response({"channel": call.id, "handset": None})
         handset = dialplan.inbound_local(queue, caller, args)
         assert handset.peer is not None
@@ -169,7 +171,9 @@ def routes() -> web.RouteTableDef:
     async def attended_transfer(request: web.Request) -> web.Response:
         """The agent's SIP phone (its leg in a Stasis bridge) holds the call, calls {"to": <ext>}
         outside Stasis and, `consult` s (default 1) after the answer, completes an attended
-        transfer (REFER with Replaces). Answers at once, with the consultation's two channels."""
+        transfer (REFER with Replaces). Answers at once, with the consultation's two channels.
+        {"hold": false}: a phone that sends no hold re-INVITE first (no ChannelHold), as the
+        tests' SIPp phone."""
         body = await _body(request)
         ch = _party(request, body)
         to = str(body.get("to") or "")
@@ -179,19 +183,21 @@ def routes() -> web.RouteTableDef:
             consult = float(body.get("consult", CONSULT_SECONDS))
         except (TypeError, ValueError) as error:
             raise SimError(400, "consult: expected a number of seconds") from error
-        second, target = request.app[DIALPLAN].attended_transfer(ch, to, consult)
+        hold = bool(body.get("hold", True))
+        second, target = request.app[DIALPLAN].attended_transfer(ch, to, consult, hold)
         return web.json_response({"channel": ch.id, "to": to, "consultation": second.id, "target": target.id})
 
     @r.post("/sim/consult")
     async def consult_call(request: web.Request) -> web.Response:
         """The agent's SIP phone holds the call and dials 7<ext> for {"to": <ext>}: a consultation
-        call into Stasis(app,consult,agent=<ext>) (the kit's dialplan, application mode)."""
+        call into Stasis(app,consult,agent=<ext>) (the kit's dialplan, application mode).
+        {"hold": false}: no hold re-INVITE first (no ChannelHold), as the tests' SIPp phone."""
         body = await _body(request)
         ch = _party(request, _first_call(request, body))
         to = str(body.get("to") or "")
         if not to:
             raise SimError(400, "to is required")
-        second = consult(request.app[DIALPLAN], ch, to)
+        second = consult(request.app[DIALPLAN], ch, to, bool(body.get("hold", True)))
         return web.json_response({"channel": ch.id, "to": to, "consultation": second.id})
 
     @r.put("/sim/phones/{ext}")

@@ -45,6 +45,11 @@ SIP_3003_QUIET = ((0.0, 0.1), (2.06, 2.16), (2.42, 2.56), (4.42, 4.56), (4.82, 4
 SIP_RING_SECONDS = 0.306
 CONSULT_SECONDS = 1.0  # how long an agent talks to the colleague before completing an attended transfer
 DIAL_TIMEOUT = 30.0  # Dial()'s ring timeout for a consultation call
+# Asterisk's own attended transfer (sip_attended_transfer_core.jsonl): from the REFER (the first
+# leg's ChannelUnhold) to the link's StasisStart 0.506 s, and the phone's BYE of its first call
+# 0.115 s after the link.
+REFER_TO_LINK = 0.506
+PHONE_BYE_AFTER_LINK = 0.115
 
 
 @dataclass
@@ -189,10 +194,10 @@ class Dialplan:
         self._enter_or_hang_up(call, args)
         return handset
 
-    def inbound_sip(self, caller: tuple[str, str], args: list[str]) -> Channel:
-        """A customer call from a SIP trunk: PJSIP/customer-<n> entering Stasis (traces-sip)."""
+    def inbound_sip(self, caller: tuple[str, str], args: list[str], trunk: str = "customer") -> Channel:
+        """A customer call from a SIP trunk: PJSIP/<trunk>-<n> entering Stasis (traces-sip)."""
         exten = args[0].partition("=")[2] or "s"
-        return self._sip_into_stasis("customer", caller, ("inbound", exten, 2), args, CUSTOMER_HZ)
+        return self._sip_into_stasis(trunk, caller, ("inbound", exten, 2), args, CUSTOMER_HZ)
 
     def outbound_sip(self, agent: str, to: str) -> Channel:
         """An agent's SIP phone dials out: PJSIP/<agent>-<n> runs the dialplan's
@@ -529,7 +534,7 @@ class Dialplan:
 
     # ----- attended transfer -----
     def attended_transfer(
-        self, agent: Channel, to: str, consult: float = CONSULT_SECONDS
+        self, agent: Channel, to: str, consult: float = CONSULT_SECONDS, hold: bool = True
     ) -> tuple[Channel, Channel]:
         """The agent's SIP phone holds the call, calls `to` outside Stasis, and after `consult` s of
         talking completes an attended transfer (REFER with Replaces). The consultation's two
@@ -559,10 +564,14 @@ class Dialplan:
         ext = agent.name.rpartition("-")[0].partition("/")[2] or agent.endpoint
         if to == ext:
             raise SimError(400, "a phone cannot call itself")
-        # The phone puts the customer on hold (a re-INVITE, sendonly): ChannelHold, and the agent's
-        # voice stops. The held party's music is not modelled.
-        core.emit("ChannelHold", agent.apps(), channel=agent.json())
-        self.talk(agent, False)
+        # A desk phone puts the customer on hold (a re-INVITE, sendonly): ChannelHold, and the
+        # agent's voice stops. The held party's music is not modelled. `hold` False: the tests'
+        # SIPp phone (tests/sipp/agent-attended-transfer.xml), which sends no re-INVITE: no
+        # ChannelHold, and its voice goes on to the customer until the consultation is answered
+        # (its voice follows the latest SDP: rec-sip-att-core-3001.wav).
+        if hold:
+            core.emit("ChannelHold", agent.apps(), channel=agent.json())
+            self.talk(agent, False)
         caller = (f"Agent {ext}", ext)
         second = core.add_channel(
             Channel(
@@ -572,9 +581,10 @@ class Dialplan:
                 state="Ring",
                 caller=caller,
                 context="agents",
-                exten=to,
+                exten=f"7{to}",
+                priority=5,
                 app_name="Dial",
-                app_data=f"PJSIP/{to}",
+                app_data=f"PJSIP/{to},{DIAL_TIMEOUT:.0f}",
                 talk_hz=AGENT_HZ,
                 protocol_id=f"1-{uuid.uuid4().int % 10000}@127.0.0.1",
                 endpoint=ext,
@@ -588,7 +598,7 @@ class Dialplan:
                 state="Down",
                 connected=caller,
                 context="agents",
-                exten=to,
+                exten="",
                 app_name="AppDial",
                 app_data="(Outgoing Line)",
                 talk_hz=AGENT_HZ,
@@ -608,6 +618,7 @@ class Dialplan:
         def answer() -> None:
             core.set_state(target, "Up")
             core.set_state(second, "Up")
+            self.talk(agent, False)
             self.talk(second, True)
             self.talk(target, True)
             for begin, end in phone.quiet:
@@ -637,44 +648,56 @@ class Dialplan:
             self.talk(agent, True)
 
     def _complete_attended(self, first: Channel, second: Channel, target: Channel) -> None:
-        """REFER with Replaces: ast_bridge_transfer_attended(first leg, second leg).
-
-        Both legs are bridged, and ARI (Stasis) bridges inhibit merge and swap, so the result is
-        always a "link" (two_bridge_attended_transfer -> attended_transfer_bridge): a Local pair
-        Local/_attended@transfer-<n>;1/;2, whose ;1 is imparted into the first leg's bridge in the
-        first leg's place and ;2 into the second leg's bridge in the second leg's place. ;1 is not in
-        Stasis, so the Stasis bridge first runs Stasis() on it (bridge_stasis_push), with the app
-        and the replace_channel of the channel it swaps out (bridge_stasis_push_peek).
-
-        What the application gets, in the order the testsuite lists these events (its
-        non_stasis_bridge_to_stasis_bridge test, with the bridges the other way round), not a
-        recorded trace: ChannelUnhold of the first leg (bridge.c takes the transferer's leg off
-        hold first, as in the blind transfer trace), BridgeAttendedTransfer (destination_type
-        "link"; bridge snapshots from before the transfer), StasisStart of ;1 with args [] and
-        replace_channel, ChannelLeftBridge of the first leg, ChannelEnteredBridge of ;1,
-        StasisEnd of the first leg. The phone then hangs up both its calls (BYE); as with the
-        leg a blind transfer swaps out, the app's originate subscription to the first leg went
-        with the replacement, so their hangups tell the application nothing.
-        ;2 and the target phone's channel stay outside Stasis: no events. ;1 carries what ;2
-        hears (TRANSFER_LOCAL halves pass audio through), so the Stasis bridge hears the target.
-        """
-        core = self.core
+        """The phone sends REFER with Replaces: Asterisk takes the first leg off hold at once
+        (ChannelUnhold, though the phone never held it: sip_attended_transfer_core.jsonl, where
+        the SIPp phone sends no hold re-INVITE) and links the two bridges REFER_TO_LINK later."""
         self.consulting.pop(first.id, None)
-        br = first.bridge
-        second_bridge = second.bridge
+        if self._attended_refused(first, second):
+            return
+        self.core.emit("ChannelUnhold", first.apps(), channel=first.json())
+        self.core.later(REFER_TO_LINK, lambda: self._link_attended(first, second, target), second)
+
+    def _attended_refused(self, first: Channel, second: Channel) -> bool:
         if (
             first.hungup
-            or br is None
+            or first.bridge is None
             or first.stasis_app is None
-            or not isinstance(second_bridge, BasicBridge)
+            or not isinstance(second.bridge, BasicBridge)
         ):
             # The customer's call is gone (or left its bridge; Asterisk's transfer into the
             # application is not modelled): the agent simply stays on the consultation call.
             log.info("attended transfer of %s not completed: its leg is no longer bridged", first.name)
+            return True
+        return False
+
+    def _link_attended(self, first: Channel, second: Channel, target: Channel) -> None:
+        """ast_bridge_transfer_attended(first leg, second leg), as sip_attended_transfer_core.jsonl
+        recorded it.
+
+        Both legs are bridged, and ARI (Stasis) bridges inhibit merge and swap, so the result is
+        a "link" (two_bridge_attended_transfer -> attended_transfer_bridge): a Local pair
+        Local/_attended@transfer-<n>;1/;2, whose ;1 is imparted into the first leg's bridge in the
+        first leg's place and ;2 into the second leg's bridge in the second leg's place. ;1 is not in
+        Stasis, so the Stasis bridge first runs Stasis() on it (bridge_stasis_push), with the
+        replace_channel of the channel it swaps out (bridge_stasis_push_peek).
+
+        What the application gets: StasisStart of ;1 (state Down, args [], replace_channel the
+        first leg), ChannelLeftBridge of the first leg, ChannelEnteredBridge of ;1, ;1 answered
+        (ChannelStateChange Up, Dial ANSWER), then BridgeAttendedTransfer (is_external false,
+        destination_type "link", the legs' bridges as they were before). The first leg stays in
+        the application: its StasisEnd comes with the phone's BYE (ChannelHangupRequest cause 16,
+        StasisEnd) PHONE_BYE_AFTER_LINK later, without ChannelDestroyed (the application's
+        originate subscription went with the swap). ;2 and the target phone's channel stay outside
+        Stasis: no events. ;1 carries what ;2 hears (TRANSFER_LOCAL halves pass audio through), so
+        the Stasis bridge hears the target.
+        """
+        core = self.core
+        if self._attended_refused(first, second):
             return
+        br, second_bridge = first.bridge, second.bridge
+        assert br is not None and isinstance(second_bridge, BasicBridge) and first.stasis_app is not None
         app = first.stasis_app
         customer = [c for c in br.channels if c is not first]
-        core.emit("ChannelUnhold", first.apps(), channel=first.json())
         before: Json = {
             "transferer_first_leg": first.json(),
             "transferer_second_leg": second.json(),
@@ -695,6 +718,8 @@ class Dialplan:
                 state="Down",
                 context="transfer",
                 exten="_attended",
+                app_name="Stasis",
+                app_data=app,
             )
         )
         two = core.add_channel(
@@ -714,26 +739,29 @@ class Dialplan:
         second_bridge.on_dissolve = None
         core.enter_bridge(second_bridge, two, absorb_dtmf=False, mute=False)
         core.leave_bridge(second)
+        two.state = "Up"
+        core.stasis_start(one, app, [], replace_channel=first.json())
+        first.subscribed.clear()
+        core.leave_bridge(first)
+        core.enter_bridge(br, one, absorb_dtmf=False, mute=False)
+        core.set_state(one, "Up")
+        core.emit("Dial", one.apps(), dialstatus="ANSWER", dialstring="", forward="", peer=one.json())
         apps = first.apps() | br.subscribed | {a for c in customer for a in c.apps()}
         core.emit(
             "BridgeAttendedTransfer",
             apps,
             result="Success",
-            is_external=True,
+            is_external=False,
             destination_type="link",
             destination_link_first_leg=one.json(),
             destination_link_second_leg=two.json(),
             **before,
         )
-        one.app_name, one.app_data = "Stasis", app
-        core.stasis_start(one, app, [], replace_channel=first.json())
-        first.subscribed.clear()
-        core.leave_bridge(first)
-        core.enter_bridge(br, one, absorb_dtmf=False, mute=False)
-        core.stasis_end(first)
 
         def bye() -> None:
+            # The phone, told by NOTIFY that the transfer succeeded, hangs up its first call;
+            # Asterisk hangs up the second, replaced by ;2.
             core.hangup(first, cause=16, soft=False)
             core.hangup(second, cause=16, soft=False)
 
-        core.later(0.02, bye)
+        core.later(PHONE_BYE_AFTER_LINK, bye)

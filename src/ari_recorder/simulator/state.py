@@ -86,6 +86,9 @@ class Channel:
     cause: int = 16  # the cause its ChannelDestroyed will carry
     timers: list[asyncio.TimerHandle] = field(default_factory=list)  # its phone's behaviour
     on_hangup: list[Callable[[], None]] = field(default_factory=list)  # what its phone does then
+    # The Stasis bridge addChannel moved it out of: Asterisk holds on to that bridge until the
+    # channel leaves the one it moved to (Asterisk.destroy_bridge).
+    moved_from: Bridge | None = None
 
     def json(self) -> Json:
         return {

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
+import hashlib
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -18,9 +19,9 @@ import msgspec
 import sqlalchemy.exc
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Connection, event, select
+from sqlalchemy import Connection, event, func, select
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker, create_async_engine
 
 from ari_recorder.domain.call import Call, Phase, Segment, legs
 from ari_recorder.domain.pausing import Pause
@@ -133,6 +134,7 @@ class Store:
 
     async def migrate(self) -> None:
         async with self.engine.begin() as connection:
+            await self._one_at_a_time(connection)
             if self.schema is not None:
                 await connection.exec_driver_sql(f'CREATE SCHEMA IF NOT EXISTS "{self.schema}"')
             await connection.run_sync(_upgrade)
@@ -140,9 +142,17 @@ class Store:
     async def aclose(self) -> None:
         await self.engine.dispose()
 
+    async def _one_at_a_time(self, connection: AsyncConnection) -> None:
+        """PostgreSQL: controllers starting together migrate and seed one after the other (a
+        lock held until the transaction ends)."""
+        if self.engine.dialect.name == "postgresql":
+            key = int.from_bytes(hashlib.sha256(b"ari-recorder\0schema").digest()[:8], "big", signed=True)
+            await connection.execute(select(func.pg_advisory_xact_lock(key)))
+
     async def seed(self, settings: Settings) -> None:
         """Agents, queues and company settings from the file (the admin API edits them later)."""
         async with self.sessions.begin() as session:
+            await self._one_at_a_time(await session.connection())
             for agent_id, agent in settings.agents.items():
                 await session.merge(
                     AgentRow(

@@ -21,6 +21,7 @@ from ari_recorder.ari.rest import basic_auth
 
 APP = "ari-recorder"
 TRACES = Path(__file__).resolve().parents[1] / "traces"
+SIP_TRACES = Path(__file__).resolve().parents[1] / "traces-sip"
 RECORDINGS = Path(__file__).resolve().parents[1] / "recordings"  # the files Asterisk wrote, as fetched
 CUSTOMER = {
     "callerId": "Customer <15550001>",
@@ -139,9 +140,12 @@ def by_channel(channel_id: str) -> Callable[[dict[str, Any]], bool]:
 
 
 @contextlib.asynccontextmanager
-async def recording(name: str, **options: Any) -> AsyncIterator[tuple[Client, Asterisk]]:
-    """A fresh Asterisk, the proxy writing traces/<name>.jsonl, and a client through it."""
-    out = TRACES / f"{name}.jsonl"
+async def recording(
+    name: str, folder: Path = TRACES, **options: Any
+) -> AsyncIterator[tuple[Client, Asterisk]]:
+    """A fresh Asterisk (`options`: the harness's, e.g. SIP agents), the proxy writing
+    <folder>/<name>.jsonl, and a client through it."""
+    out = folder / f"{name}.jsonl"
     with tempfile.TemporaryDirectory(prefix=f"trace-{name}-") as scratch:
         async with running_asterisk(Path(scratch) / "asterisk", **options) as asterisk:
             async with recording_proxy(asterisk.url, out, password=asterisk.password) as (proxy, url):
