@@ -6,6 +6,8 @@ a field this document does not tell the truth about fails there.
 
 from __future__ import annotations
 
+import copy
+from collections.abc import Iterable
 from typing import Any
 
 JSON = "application/json"
@@ -274,7 +276,34 @@ def _pause_verb(verb: str, summary: str) -> dict[str, Any]:
     }
 
 
-def document() -> dict[str, Any]:
+def document(agents: Iterable[str] = (), queues: Iterable[str] = ()) -> dict[str, Any]:
+    """The document; with the configured agents and queues, the bodies that name one take those
+    only (an unknown one was a schema-valid body the server refused)."""
+    doc = copy.deepcopy(_document())
+    known = {"agent": sorted(agents), "queue": sorted(queues)}
+    paths, schemas = doc["paths"], doc["components"]["schemas"]
+    bodies = [
+        _body_schema(paths["/api/v1/calls"]["post"]),
+        _body_schema(paths["/api/v1/calls/{id}/transfer"]["post"]),
+        schemas["ChatReport"],
+        schemas["ChatReport"]["properties"]["segments"]["items"],
+    ]
+    for body in bodies:
+        for name, values in known.items():
+            field = body["properties"].get(name)
+            if field is not None and values:
+                # A copy: the document shares its small schemas (_NAME) between fields.
+                enum = [*values, None] if field.get("nullable") else values
+                body["properties"][name] = {**field, "enum": enum}
+    return doc
+
+
+def _body_schema(operation: dict[str, Any]) -> dict[str, Any]:
+    schema: dict[str, Any] = operation["requestBody"]["content"][JSON]["schema"]
+    return schema
+
+
+def _document() -> dict[str, Any]:
     return {
         "openapi": "3.0.3",
         "info": {

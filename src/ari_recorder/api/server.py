@@ -275,7 +275,8 @@ async def chat_outcome(request: web.Request) -> web.Response:
 
 
 async def openapi(request: web.Request) -> web.Response:
-    return web.json_response(document())
+    settings = request.app[CONTROLLER].settings
+    return web.json_response(document(settings.agents, settings.queues))
 
 
 def build_app(controller: Controller, settings: ApiSettings, chats: ChatIntake) -> web.Application:
