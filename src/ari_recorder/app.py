@@ -18,6 +18,7 @@ from ari_recorder.engine.announcements import MissingSounds, require_sounds
 from ari_recorder.engine.chats import ChatIntake
 from ari_recorder.engine.controller import CallReport, Controller
 from ari_recorder.engine.terms import Terms
+from ari_recorder.health import Health, Role
 from ari_recorder.leadership import leadership
 from ari_recorder.settings import Settings
 from ari_recorder.storage.store import Store
@@ -36,6 +37,7 @@ class Running:
     # Set with MissingSounds when the announcements could only be checked once Asterisk answered
     # (it was down at the start) and one is missing: the service stops.
     sounds_missing: asyncio.Future[MissingSounds]
+    health: Health  # /readyz; its role is the leader gauge
     # Set by shut_down(): when the work in hand (uploads) must be done by.
     deadline: list[float] = field(default_factory=list)
 
@@ -69,7 +71,9 @@ async def running(
                 on_report(report)
 
             controller = Controller(ari, settings, store, reported)
-            terms = Terms(lead, controller, settings)
+            health = Health(store)
+            terms = Terms(lead, controller, settings, on_role=lambda role: health.set_role(Role(role)))
+            health.stream = terms  # the leader's event socket, while it leads
             # Every controller delivers, the standby too: the queue's rows are claimed with leases.
             delivering = asyncio.create_task(delivery.run(), name="delivery") if delivery else None
             checking = None
@@ -79,8 +83,8 @@ async def running(
             try:
                 chats = ChatIntake(settings, store, delivery.wake if delivery is not None else lambda: None)
                 terms.start()
-                async with serving(controller, settings.api, chats) as api_url:
-                    app = Running(ari, controller, terms, store, api_url, delivery, sounds_missing)
+                async with serving(controller, settings.api, chats, health) as api_url:
+                    app = Running(ari, controller, terms, store, api_url, delivery, sounds_missing, health)
                     yield app
             finally:
                 if checking is not None:

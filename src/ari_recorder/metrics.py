@@ -6,10 +6,11 @@ One registry for the process (prometheus-client's default), metrics defined once
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import datetime
 
 from prometheus_client import Counter, Gauge, Histogram
 
-from ari_recorder.domain.call import Call
+from ari_recorder.domain.call import NOT_RECORDED_REASONS, Call, legs, not_recorded_reason
 from ari_recorder.domain.pausing import Ending, Pause
 
 PAUSES = Counter("ari_recorder_pauses", "Pauses of recordings begun, by source (keys or api).", ["source"])
@@ -21,12 +22,45 @@ PAUSE_SECONDS = Histogram(
 )
 AUTO_RESUMES = Counter("ari_recorder_pause_auto_resumes", "Pauses ended by max_pause_seconds.")
 
+# ----- health: set where things happen (the stream, the controller), never on a scrape -----
+ARI_CONNECTED = Gauge(
+    "ari_recorder_ari_connected", "1 while the ARI event WebSocket to Asterisk is open, else 0."
+)
+ARI_RECONNECTS = Counter(
+    "ari_recorder_ari_reconnects",
+    "Times the ARI event WebSocket was opened again after it had been open (events of each gap "
+    "are lost and reconciled).",
+)
+CALLS_ACTIVE = Gauge(
+    "ari_recorder_calls_active",
+    "Calls this controller is handling (from their entry in the application until their "
+    "recordings have finished).",
+)
+EVENT_LAG = Histogram(
+    "ari_recorder_event_lag_seconds",
+    "From an ARI event's timestamp (Asterisk's clock) to the controller having routed it to its "
+    "call; includes any clock difference between the two hosts (negative counted as 0).",
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+
 # ----- what the rules selected and did not get -----
+SEGMENTS = Counter(
+    "ari_recorder_segments",
+    "Segments begun (an agent with the customer), by the decision: selected (to be recorded) or "
+    "not_selected.",
+    ["decision"],
+)
+SEGMENTS_RECORDED = Counter(
+    "ari_recorder_segments_recorded",
+    "Selected segments whose recording Asterisk confirmed started (RecordingStarted, every leg).",
+)
 NOT_RECORDED = Counter(
     "ari_recorder_segments_not_recorded",
     "Selected segments whose recording Asterisk did not start within recording.start_deadline_ms, "
-    "by what was done then (on_record_failure: continue or hangup).",
-    ["then"],
+    "by what was done then (on_record_failure: continue or hangup) and why: refused (Asterisk "
+    "refused the snoop or the record), snoop_never_entered, never_started (the record request "
+    "taken, no RecordingStarted), call_ended (before the recording started).",
+    ["then", "reason"],
 )
 ANNOUNCEMENT_FAILURES = Counter(
     "ari_recorder_announcement_failures",
@@ -34,8 +68,24 @@ ANNOUNCEMENT_FAILURES = Counter(
     "(on_announcement_failure: no-record, hangup, record).",
     ["then"],
 )
+RECORDING_GAPS = Counter(
+    "ari_recorder_recording_gaps",
+    "Recordings whose proof failed when fetched (delivery/proof.py), by kind: short (the file "
+    "shorter than its segment's connected time less skipped pauses, beyond "
+    "delivery.gap_tolerance_seconds), empty (no audio), not_recorded (selected, no file).",
+    ["kind"],
+)
+RECORDING_GAP_SECONDS = Counter(
+    "ari_recorder_recording_gap_seconds",
+    "Seconds of selected segments missing from their files (the gaps' missing_seconds summed).",
+)
+for _kind in ("short", "empty", "not_recorded"):  # delivery/proof.py's GAP_KINDS
+    RECORDING_GAPS.labels(_kind)
 for _then in ("continue", "hangup"):
-    NOT_RECORDED.labels(_then)
+    for _reason in NOT_RECORDED_REASONS:
+        NOT_RECORDED.labels(_then, _reason)
+for _decision in ("selected", "not_selected"):
+    SEGMENTS.labels(_decision)
 for _then in ("no-record", "hangup", "record"):
     ANNOUNCEMENT_FAILURES.labels(_then)
 
@@ -105,10 +155,43 @@ def pauses_changed(before: tuple[Pause, ...], after: tuple[Pause, ...]) -> None:
 def failures_changed(before: Call, after: Call) -> None:
     """Count what one step of a call failed to do: a selected recording not made, the notice
     not played."""
-    for _ in after.unrecorded[len(before.unrecorded) :]:
-        NOT_RECORDED.labels(after.on_record_failure).inc()
+    for _, why in after.unrecorded[len(before.unrecorded) :]:
+        NOT_RECORDED.labels(after.on_record_failure, not_recorded_reason(why)).inc()
     if after.announced != before.announced and after.announced not in (None, "played"):
         ANNOUNCEMENT_FAILURES.labels(after.on_announcement_failure).inc()
+
+
+def recording_gap(kind: str, missing: float | None) -> None:
+    """A recording's proof failed (counted once per recording: when its gap is audited)."""
+    RECORDING_GAPS.labels(kind).inc()
+    RECORDING_GAP_SECONDS.inc(missing or 0.0)
+
+
+def segments_changed(before: Call, after: Call) -> None:
+    """Count what one step of a call did to its segments: one begun (selected or not), one's
+    recording confirmed started."""
+    began_before, began_after = dict(before.began), dict(after.began)
+
+    def confirmed(began: dict[str, float], recording: str | None) -> bool:
+        return recording is not None and all(leg in began for leg in legs(recording, after.channels))
+
+    for i, segment in enumerate(after.segments):
+        new = i >= len(before.segments)
+        if new:
+            SEGMENTS.labels("selected" if segment.recording is not None else "not_selected").inc()
+        if confirmed(began_after, segment.recording) and (
+            new or not confirmed(began_before, segment.recording)
+        ):
+            SEGMENTS_RECORDED.inc()
+
+
+def event_handled(timestamp: str, now: float) -> None:
+    """An ARI event routed: its lag behind Asterisk's timestamp (ISO 8601, as ARI gives it)."""
+    try:
+        at = datetime.fromisoformat(timestamp).timestamp()
+    except ValueError:
+        return
+    EVENT_LAG.observe(max(0.0, now - at))
 
 
 def delivery_result(result: str, *, size: int = 0, latency: float | None = None) -> None:

@@ -14,6 +14,7 @@ import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import schemathesis
 
@@ -26,6 +27,7 @@ from tests.support.world import ADMIN_TOKEN, World, world
 
 QUEUES = {"support": QueueSettings(agents=["1001"]), "sales": QueueSettings(agents=["1002", "1003"])}
 CALLER = "15550600"
+OPEN = ("/healthz", "/readyz")  # the routes that take no token
 DEADLINE = 1200  # seconds for one schemathesis run, well above what it needs (~150 s, 400 examples)
 EXAMPLES = 10  # issue 12: ten times the examples of before (40 and 25)
 
@@ -83,11 +85,15 @@ async def run_schemathesis(
 
 
 def seen(entries: list[dict[str, Any]]) -> Counter[tuple[str, str, int]]:
-    """How many times each (method, path after /api/v1/, status) was seen."""
-    return Counter(
-        (e["request"]["method"], e["request"]["url"].partition("/api/v1/")[2], e["response"]["status"])
-        for e in entries
-    )
+    """How many times each (method, path after /api/v1/, or the whole path outside it, status)
+    was seen."""
+    request = [(e["request"], e["response"]["status"]) for e in entries]
+    return Counter((asked["method"], _path(asked["url"]), status) for asked, status in request)
+
+
+def _path(url: str) -> str:
+    path = urlsplit(url).path
+    return path.partition("/api/v1/")[2] if path.startswith("/api/v1/") else path
 
 
 async def connected_call(w: World) -> None:
@@ -106,7 +112,7 @@ async def test_the_document_is_valid_openapi() -> None:
     schema = schemathesis.openapi.from_dict(document())
     schema.validate()  # against the OpenAPI 3.0 meta-schema; raises what is wrong
     operations = [result.ok() for result in schema.get_all_operations()]
-    assert len(operations) == 9
+    assert len(operations) == 11
     assert not list(schema.iter_schema_warnings())
 
 
@@ -123,6 +129,9 @@ def test_the_document_names_every_route_of_the_server_and_no_other() -> None:
     assert routes == documented
     for path, item in document()["paths"].items():
         for method, operation in item.items():
+            if operation.get("security") == []:  # /healthz, /readyz: for the orchestrator, no token
+                assert path in ("/healthz", "/readyz"), f"{method} {path} takes no token"
+                continue
             assert {"401", "403"} <= set(operation["responses"]), (
                 f"{method} {path}: every route checks the token"
             )
@@ -142,6 +151,7 @@ async def test_schemathesis_finds_the_document_true_for_the_administrator(tmp_pa
     assert counts[("GET", "calls", 200)], "the administrator sees the calls"
     assert any(status == 200 for method, path, status in counts if path.startswith("agents/")), counts
     assert any(path == "chats" for method, path, status in counts), "chats were reported"
+    assert counts[("GET", "/healthz", 200)] and counts[("GET", "/readyz", 200)], counts
 
 
 async def test_schemathesis_finds_the_document_true_for_an_agent(tmp_path: Path) -> None:
@@ -158,7 +168,9 @@ async def test_schemathesis_finds_the_document_true_for_an_agent(tmp_path: Path)
     others = {
         (method, path, status)
         for method, path, status in counts
-        if not path.startswith("agents/1001/") and status not in (401, 403, 404, 405)
+        if not path.startswith("agents/1001/")
+        and status not in (401, 403, 404, 405)
+        and path not in OPEN  # no token asked: the orchestrator's
     }
     assert not others, f"1001's token got past the token check on others' or administrators' routes: {others}"
     assert token not in json.dumps(entries)

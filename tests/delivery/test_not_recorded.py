@@ -17,7 +17,8 @@ from tests.support.world import world
 
 
 def not_recorded() -> float:
-    return REGISTRY.get_sample_value("ari_recorder_segments_not_recorded_total", {"then": "continue"}) or 0.0
+    labels = {"then": "continue", "reason": "snoop_never_entered"}
+    return REGISTRY.get_sample_value("ari_recorder_segments_not_recorded_total", labels) or 0.0
 
 
 def announcement_failures(then: str) -> float:

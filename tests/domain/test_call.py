@@ -420,3 +420,27 @@ def test_an_announcement_not_played(setting: str, phase: c.Phase, recorded: bool
     assert (segment.recording is not None) is recorded
     if not recorded:
         assert segment.decision.reason.startswith("the recording notice was not played")
+
+
+# ----- when the call stopped wanting a recording (the proof of recording's end) -----
+def test_an_agent_side_recording_is_wanted_until_its_segment_ends_not_until_its_file_does() -> None:
+    call = connected(agent("A"), agent("B"))
+    call, _ = c.step(call, c.RecordingEnded("7.1-seg1-A"), now=5.0)  # cut short by Asterisk
+    assert call.windows == ()
+    call, _ = c.step(call, c.TransferRequested("B", agent("B")), now=6.0)
+    call, _ = c.step(call, c.AgentAnswered("7.1-agent-2"), now=9.0)
+    assert call.windows == (c.Window("7.1-seg1-A", 9.0),)
+    call, _ = c.step(call, c.CustomerLeft(), now=20.0)
+    assert call.windows == (c.Window("7.1-seg1-A", 9.0), c.Window("7.1-seg2-B", 20.0))
+
+
+def test_a_customer_side_recording_is_wanted_across_transfers_until_the_call_ends() -> None:
+    call, _ = transfer(connected(agent("A"), side=RecordSide.CUSTOMER), agent("B", percent=0))
+    assert call.windows == ()
+    call, _ = c.step(call, c.CustomerLeft(), now=30.0)
+    assert call.windows == (c.Window("7.1-seg1-A", 30.0),)
+
+
+def test_an_end_learned_by_reconciliation_is_marked_unseen() -> None:
+    call, _ = c.step(connected(agent("A")), c.AgentLeft("7.1-agent-1"), now=40.0, seen=False)
+    assert call.windows == (c.Window("7.1-seg1-A", 40.0, seen=False),)

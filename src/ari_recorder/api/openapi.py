@@ -276,6 +276,68 @@ def _pause_verb(verb: str, summary: str) -> dict[str, Any]:
     }
 
 
+_CHECK = {
+    "type": "object",
+    "required": ["ok", "detail"],
+    "properties": {"ok": {"type": "boolean"}, "detail": {"type": "string"}},
+}
+_READINESS = {
+    "type": "object",
+    "required": ["ready", "not_ready", "role", "checks"],
+    "properties": {
+        "ready": {"type": "boolean"},
+        "not_ready": {
+            "type": "array",
+            "items": {"type": "string", "enum": ["ari", "database", "role"]},
+            "description": "the checks that failed",
+        },
+        "role": {"type": "string", "enum": ["leader", "standby", "none"]},
+        "checks": {
+            "type": "object",
+            "required": ["ari", "database", "role"],
+            "properties": {"ari": _CHECK, "database": _CHECK, "role": _CHECK},
+        },
+    },
+}
+_HEALTH_PATHS: dict[str, Any] = {
+    "/healthz": {
+        "get": {
+            "summary": "Alive: the process serves (no token)",
+            "operationId": "healthz",
+            "security": [],
+            "responses": {
+                "200": {
+                    "description": "Alive",
+                    "content": {
+                        JSON: {
+                            "schema": {
+                                "type": "object",
+                                "required": ["status"],
+                                "properties": {"status": {"type": "string", "enum": ["alive"]}},
+                            }
+                        }
+                    },
+                }
+            },
+        }
+    },
+    "/readyz": {
+        "get": {
+            "summary": "Ready: ARI connected, the database answering, leader or standby (no token)",
+            "operationId": "readyz",
+            "security": [],
+            "responses": {
+                "200": {"description": "Ready", "content": {JSON: {"schema": _READINESS}}},
+                "503": {
+                    "description": "Not ready: not_ready names what is not",
+                    "content": {JSON: {"schema": _READINESS}},
+                },
+            },
+        }
+    },
+}
+
+
 def document(agents: Iterable[str] = (), queues: Iterable[str] = ()) -> dict[str, Any]:
     """The document; with the configured agents and queues, the bodies that name one take those
     only (an unknown one was a schema-valid body the server refused)."""
@@ -448,5 +510,6 @@ def _document() -> dict[str, Any]:
             "/api/v1/agents/{agent}/recording/resume": _pause_verb("resume", "Resume the agent's recording"),
             "/api/v1/chats": _CHATS,
             "/api/v1/chats/{id}": _CHAT,
+            **_HEALTH_PATHS,
         },
     }

@@ -33,6 +33,7 @@ from ari_recorder.engine.controller import (
     NoSuchTarget,
     NotNow,
 )
+from ari_recorder.health import Health
 from ari_recorder.settings import ApiSettings
 from ari_recorder.storage.store import pause_json
 from ari_recorder.storage.tokens import TokenRefused, verify_token
@@ -41,6 +42,7 @@ log = logging.getLogger("ari_recorder.api")
 CONTROLLER = web.AppKey("controller", Controller)
 SETTINGS = web.AppKey("settings", ApiSettings)
 CHATS = web.AppKey("chats", ChatIntake)
+HEALTH = web.AppKey("health", Health)
 # A chat's whole conversation comes in one body (aiohttp's default is 1 MiB); larger: 413.
 MAX_BODY = 16 * 1024 * 1024
 
@@ -274,16 +276,39 @@ async def chat_outcome(request: web.Request) -> web.Response:
     return web.json_response(outcome_json(outcome))
 
 
+async def healthz(request: web.Request) -> web.Response:
+    """GET /healthz: the process serves (no token, like /metrics: for the orchestrator)."""
+    return web.json_response({"status": "alive"})
+
+
+async def readyz(request: web.Request) -> web.Response:
+    """GET /readyz: 200 when ARI is connected, the database answers and the controller is leader
+    or standby; 503 naming what is not (no token)."""
+    checks = await request.app[HEALTH].readiness()
+    failing = [name for name, check in checks.items() if not check.ok]
+    body = {
+        "ready": not failing,
+        "not_ready": failing,
+        "role": request.app[HEALTH].role.value,
+        "checks": {name: {"ok": check.ok, "detail": check.detail} for name, check in checks.items()},
+    }
+    return web.json_response(body, status=503 if failing else 200)
+
+
 async def openapi(request: web.Request) -> web.Response:
     settings = request.app[CONTROLLER].settings
     return web.json_response(document(settings.agents, settings.queues))
 
 
-def build_app(controller: Controller, settings: ApiSettings, chats: ChatIntake) -> web.Application:
+def build_app(
+    controller: Controller, settings: ApiSettings, chats: ChatIntake, health: Health | None = None
+) -> web.Application:
     app = web.Application(middlewares=[json_errors, leader_only], client_max_size=MAX_BODY)
     app[CONTROLLER] = controller
     app[SETTINGS] = settings
     app[CHATS] = chats
+    if health is not None:
+        app[HEALTH] = health
     app.router.add_get("/api/v1/openapi.json", openapi)
     app.router.add_get("/api/v1/calls", list_calls)
     app.router.add_post("/api/v1/calls", place_call)
@@ -294,13 +319,17 @@ def build_app(controller: Controller, settings: ApiSettings, chats: ChatIntake) 
     app.router.add_post("/api/v1/chats", report_chat)
     app.router.add_get("/api/v1/chats/{id}", chat_outcome)
     app.router.add_get("/metrics", make_aiohttp_handler())
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
     return app
 
 
 @contextlib.asynccontextmanager
-async def serving(controller: Controller, settings: ApiSettings, chats: ChatIntake) -> AsyncIterator[str]:
+async def serving(
+    controller: Controller, settings: ApiSettings, chats: ChatIntake, health: Health
+) -> AsyncIterator[str]:
     """The API listening until the block ends; its base URL."""
-    runner = web.AppRunner(build_app(controller, settings, chats), access_log=None)
+    runner = web.AppRunner(build_app(controller, settings, chats, health), access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, settings.listen, settings.port)
     try:

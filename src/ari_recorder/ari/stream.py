@@ -15,6 +15,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import aiohttp
 
+from ari_recorder import metrics
 from ari_recorder.ari.events import Event, UntypedEvent, parse_event
 from ari_recorder.ari.rest import basic_auth
 
@@ -84,6 +85,11 @@ class EventStream:
         self._sleep = sleep
         self._closed = asyncio.Event()
         self._ws: aiohttp.ClientWebSocketResponse | None = None
+        self.connected = False  # the socket open now (readiness; the ari_connected gauge)
+
+    def _set_connected(self, connected: bool) -> None:
+        self.connected = connected
+        metrics.ARI_CONNECTED.set(1 if connected else 0)
 
     def __aiter__(self) -> AsyncIterator[Event | StreamConnected]:
         return self._run()
@@ -109,7 +115,9 @@ class EventStream:
                         self._ws = ws
                         opened = loop.time()
                         down_for = None if lost_at is None else opened - lost_at
+                        self._set_connected(True)
                         if connections:
+                            metrics.ARI_RECONNECTS.inc()
                             log.warning(
                                 "ARI events: reconnected to %s after %.1f s (attempt %d); "
                                 "events in the gap are lost",
@@ -151,6 +159,8 @@ class EventStream:
                     log.warning("ARI events: cannot reach %s: %s", self.url, type(error).__name__)
                 finally:
                     self._ws = None
+                    if self.connected:
+                        self._set_connected(False)
                 if self._closed.is_set():
                     break
                 delay = self.backoff.next_delay()

@@ -16,11 +16,15 @@ CODECS = {
 }
 
 
+class EmptyRecording(Permanent):
+    """Asterisk's file has not a byte in it: nothing to deliver, and a recording gap."""
+
+
 def wav_duration(path: Path) -> float:
     """Seconds of audio; Permanent when the file is empty or not a WAV Asterisk would write."""
     size = path.stat().st_size
     if size == 0:
-        raise Permanent("the recording is empty (0 bytes); kept in Asterisk")
+        raise EmptyRecording("the recording is empty (0 bytes); kept in Asterisk")
     try:
         with wave.open(str(path), "rb") as wav:
             rate, frames = wav.getframerate(), wav.getnframes()

@@ -26,6 +26,7 @@ from ari_recorder.delivery import crypto
 from ari_recorder.delivery.audio import convert, merge_stereo, wav_duration
 from ari_recorder.delivery.errors import Permanent, Retryable
 from ari_recorder.delivery.naming import render, safe
+from ari_recorder.delivery.proof import Proof, prove
 from ari_recorder.delivery.queue import Facts, Kind, Spooled
 from ari_recorder.delivery.settings import DeliverySettings
 from ari_recorder.domain.call import legs
@@ -63,9 +64,21 @@ class Spooler:
         name = render(self.settings.name_template, ext="json", **_name_fields(facts))
         return name + ".age" if self.settings.encrypt_metadata else name
 
-    async def spool(self, facts: Facts) -> list[Spooled]:
-        """Both files encrypted, fsynced and in place in the spool; the plaintext gone. On a
-        failure nothing of this attempt stays in the spool (the recording stays in Asterisk)."""
+    def prove(self, facts: Facts, audio: float) -> Proof:
+        """The file's `audio` seconds held against its segment (delivery/proof.py)."""
+        return prove(
+            audio=audio,
+            connected=facts.connected_seconds,
+            seen=facts.connected_seen,
+            pauses=facts.pauses,
+            tolerance=self.settings.gap_tolerance_seconds,
+            failure=facts.failure,
+        )
+
+    async def spool(self, facts: Facts) -> tuple[list[Spooled], Proof]:
+        """Both files encrypted, fsynced and in place in the spool, the plaintext gone; and the
+        proof of recording (also in the sidecar). On a failure nothing of this attempt stays in
+        the spool (the recording stays in Asterisk)."""
         try:
             return await self._spool(facts)
         except OSError as error:
@@ -75,7 +88,7 @@ class Spooler:
         except crypto.EncryptionFailed as error:  # its process killed (out of memory?): again later
             raise Retryable(f"cannot encrypt the recording: {error}") from None
 
-    async def _spool(self, facts: Facts) -> list[Spooled]:
+    async def _spool(self, facts: Facts) -> tuple[list[Spooled], Proof]:
         base = safe(facts.recording)
         audio_name = f"{base}.{self.settings.extension}.age"
         meta_name = f"{base}.json" + (".age" if self.settings.encrypt_metadata else "")
@@ -88,26 +101,31 @@ class Spooler:
                 crypto.discard(self.out / name)
             raise
 
-    async def sidecar(self, facts: Facts) -> Spooled:
+    async def sidecar(self, facts: Facts) -> tuple[Spooled, Proof]:
         """A selected segment that was never recorded: only its metadata, saying so, encrypted
-        into the spool (nothing to fetch from Asterisk)."""
+        into the spool (nothing to fetch from Asterisk); and its proof, a gap."""
         meta_name = f"{safe(facts.recording)}.json" + (".age" if self.settings.encrypt_metadata else "")
         keys = self.keys if self.settings.encrypt_metadata else None
+        proof = self.prove(facts, 0.0)
         try:
-            meta = await asyncio.to_thread(crypto.write_sealed, _metadata(facts), self.out / meta_name, keys)
+            document = _metadata(facts, proof=proof)
+            meta = await asyncio.to_thread(crypto.write_sealed, document, self.out / meta_name, keys)
         except OSError as error:
             crypto.discard(self.out / meta_name)
             raise Retryable(_spool_error(self.settings.spool, error)) from None
-        return Spooled(Kind.METADATA, self.metadata_path(facts), f"out/{meta_name}", meta.size, meta.sha256)
+        remote = self.metadata_path(facts)
+        return Spooled(Kind.METADATA, remote, f"out/{meta_name}", meta.size, meta.sha256), proof
 
     def discard(self, spooled: Spooled) -> None:
         crypto.discard(self.settings.spool / spooled.spool_path)
 
-    async def _seal(self, facts: Facts, base: str, audio_name: str, meta_name: str) -> list[Spooled]:
+    async def _seal(
+        self, facts: Facts, base: str, audio_name: str, meta_name: str
+    ) -> tuple[list[Spooled], Proof]:
         wav = self.plain / f"{base}.wav"
         plain = wav
         try:
-            duration = await self._fetch_wav(facts, wav)
+            duration, shortest = await self._fetch_wav(facts, wav)
             if self.settings.format != "wav":
                 plain = self.plain / f"{base}.{self.settings.extension}"
                 crypto.open_private(plain).close()
@@ -118,32 +136,36 @@ class Spooler:
             for path in {wav, plain}:
                 path.unlink(missing_ok=True)
         audio_remote = self.audio_path(facts)
-        document = _metadata(facts, _Audio(duration, self.settings.format, audio_remote, sealed))
+        proof = self.prove(facts, shortest)
+        document = _metadata(facts, _Audio(duration, self.settings.format, audio_remote, sealed), proof)
         keys = self.keys if self.settings.encrypt_metadata else None
         meta = await asyncio.to_thread(crypto.write_sealed, document, self.out / meta_name, keys)
         return [
             Spooled(Kind.AUDIO, audio_remote, f"out/{audio_name}", sealed.size, sealed.sha256),
             Spooled(Kind.METADATA, self.metadata_path(facts), f"out/{meta_name}", meta.size, meta.sha256),
-        ]
+        ], proof
 
-    async def _fetch_wav(self, facts: Facts, wav: Path) -> float:
+    async def _fetch_wav(self, facts: Facts, wav: Path) -> tuple[float, float]:
         """The recording as one WAV at `wav` (its two parties' legs merged: customer left, agent
-        right); its seconds."""
+        right); its seconds, and the shorter party's (what the proof of recording holds: one
+        party's leg cut short is a gap even when the other's runs on)."""
         if facts.channels == 1:
             await self._download(facts.recording, wav)
-            return await asyncio.to_thread(wav_duration, wav)
+            seconds = await asyncio.to_thread(wav_duration, wav)
+            return seconds, seconds
         paths = [self.plain / f"{safe(leg)}.wav" for leg in legs(facts.recording, facts.channels)]
         try:
             for leg, path in zip(legs(facts.recording, facts.channels), paths, strict=True):
                 await self._download(leg, path)
-            seconds = max([await asyncio.to_thread(wav_duration, path) for path in paths])
+            each = [await asyncio.to_thread(wav_duration, path) for path in paths]
+            seconds = max(each)
             crypto.open_private(wav).close()
             customer, agent = paths
             await merge_stereo(customer, agent, wav, seconds)
         finally:
             for path in paths:
                 path.unlink(missing_ok=True)
-        return seconds
+        return seconds, min(each)
 
     async def _download(self, recording: str, dest: Path) -> None:
         try:
@@ -215,9 +237,9 @@ class _Audio:
     sealed: crypto.Sealed
 
 
-def _metadata(facts: Facts, audio: _Audio | None = None) -> bytes:
+def _metadata(facts: Facts, audio: _Audio | None = None, proof: Proof | None = None) -> bytes:
     """The sidecar. A selected segment never recorded has one too: `recorded` false, `audio`
-    null, and `not_recorded` saying why."""
+    null, and `not_recorded` saying why. `proof`: the file held against its segment."""
     document: dict[str, Any] = {
         "recording": facts.recording,
         "interaction": facts.interaction,
@@ -243,6 +265,8 @@ def _metadata(facts: Facts, audio: _Audio | None = None) -> bytes:
         "wall_seconds": round((facts.finished_at - facts.started_at).total_seconds(), 3)
         if facts.finished_at
         else None,
+        # expected_seconds, audio_seconds, missing_seconds, ok (null: nothing to hold it against)...
+        "proof": proof.json() if proof is not None else None,
         "audio": None
         if audio is None
         else {

@@ -19,6 +19,7 @@ from typing import Any
 
 from sqlalchemy import exists, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from ari_recorder.storage.store import UNRECORDED, Store
 from ari_recorder.storage.tables import (
@@ -84,6 +85,8 @@ class Facts:
     start_offset: float | None = None  # seconds from the answer to the recording's start
     failure: str | None = None  # selected, not recorded: why
     announcement: str | None = None  # "played", or why the notice was not (None: none played)
+    connected_seconds: float | None = None  # the time the file should cover (before skip pauses)
+    connected_seen: bool | None = None  # False: that time's end was learned by reconciliation
 
 
 @dataclass(frozen=True)
@@ -148,9 +151,12 @@ class DeliveryQueue:
             pass  # a row exists: take it over if its fetch is due
         return await self._claim(delivery_id(recording, Kind.AUDIO), (State.FETCHING,), State.FETCHING)
 
-    async def spooled(self, recording: str, files: Sequence[Spooled]) -> bool:
+    async def spooled(
+        self, recording: str, files: Sequence[Spooled], gap: dict[str, Any] | None = None
+    ) -> bool:
         """The encrypted files are safe in the spool: their rows wait for an upload, and the
-        recording may be deleted in Asterisk. False when this worker had lost its claim."""
+        recording may be deleted in Asterisk; `gap`: its proof of recording failed, audited in the
+        same transaction. False when this worker had lost its claim."""
         now = self.clock()
         async with self.store.sessions.begin() as session:
             audio_id = delivery_id(recording, Kind.AUDIO)
@@ -184,6 +190,8 @@ class DeliveryQueue:
             await session.execute(
                 update(RecordingRow).where(RecordingRow.name == recording).values(state=SPOOLED)
             )
+            if gap is not None:
+                await _audit_gap(session, recording, gap, now)
         return True
 
     async def unrecorded(self, limit: int = 50) -> list[str]:
@@ -197,9 +205,12 @@ class DeliveryQueue:
         async with self.store.sessions() as session:
             return list((await session.scalars(query)).all())
 
-    async def reported(self, recording: str, sidecar: Spooled, finished_at: datetime) -> bool:
+    async def reported(
+        self, recording: str, sidecar: Spooled, finished_at: datetime, gap: dict[str, Any] | None = None
+    ) -> bool:
         """A never-made recording's sidecar, safe in the spool, queued for upload (its row due
-        now) in the transaction that marks it reported. False when another worker did it first."""
+        now) in the transaction that marks it reported, with its recording gap audited. False
+        when another worker did it first."""
         now = self.clock()
         async with self.store.sessions.begin() as session:
             result = await session.execute(
@@ -211,7 +222,15 @@ class DeliveryQueue:
             if int(result.rowcount) != 1:  # type: ignore[attr-defined]
                 return False
             session.add(queued_row(recording, sidecar, now, finished_at))
+            if gap is not None:
+                await _audit_gap(session, recording, gap, now)
         return True
+
+    async def gap(self, recording: str, detail: dict[str, Any]) -> bool:
+        """A recording gap found outside a spooling (an empty file: its row dies), audited once;
+        False when it was already."""
+        async with self.store.sessions.begin() as session:
+            return await _audit_gap(session, recording, detail, self.clock())
 
     async def to_delete(self) -> list[tuple[str, int]]:
         """Recordings (and their channels) safe in the spool whose copy in Asterisk is still to delete."""
@@ -261,6 +280,8 @@ class DeliveryQueue:
             start_offset=rec.start_offset_seconds,
             failure=rec.failure,
             announcement=interaction.announcement if interaction is not None else None,
+            connected_seconds=rec.connected_seconds,
+            connected_seen=rec.connected_seen,
         )
 
     # ----- uploading -----
@@ -570,6 +591,18 @@ async def retry_dead_rows(
             )
             revived.append(Revived(row.id, row.recording, back, attempts, error))
     return revived, refused
+
+
+async def _audit_gap(session: AsyncSession, recording: str, detail: dict[str, Any], now: datetime) -> bool:
+    """The recording's gap in the audit trail (the proof's numbers, and why): once per recording,
+    however often its file is fetched; True when written now."""
+    key = _audit_id(f"recording/{recording}/recording-gap")
+    if await session.get(AuditRow, key) is not None:
+        return False
+    session.add(
+        AuditRow(id=key, at=now, actor="controller", action="recording-gap", subject=recording, detail=detail)
+    )
+    return True
 
 
 def _audit_id(wanted: str) -> str:

@@ -17,15 +17,17 @@ import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from ari_recorder import metrics
 from ari_recorder.ari.errors import AriError
 from ari_recorder.ari.rest import AriClient
 from ari_recorder.delivery import crypto, retention
+from ari_recorder.delivery.audio import EmptyRecording
 from ari_recorder.delivery.errors import DeliveryError, NotConfigured, Permanent
 from ari_recorder.delivery.fetch import Spooler
-from ari_recorder.delivery.queue import Clock, DeliveryQueue, State, stage, utc
+from ari_recorder.delivery.proof import Proof
+from ari_recorder.delivery.queue import Clock, DeliveryQueue, Facts, State, stage, utc
 from ari_recorder.delivery.retention import Purged
 from ari_recorder.delivery.settings import DeliverySettings
 from ari_recorder.delivery.targets import OutboxTarget, SftpTarget, Target
@@ -263,13 +265,20 @@ class Delivery:
         if row is None:
             return False
         try:
-            files = await self.spooler.spool(facts)
+            files, proof = await self.spooler.spool(facts)
+        except EmptyRecording as error:
+            await _shielded(self._failed(row, error))
+            await _shielded(self._gap(facts, self.spooler.prove(facts, 0.0), self.queue.gap))
+            return True
         except DeliveryError as error:
             await _landed(functools.partial(self._failed, row, error), row.id)
             return True
-        if not await _shielded(self.queue.spooled(recording, files)):
+        gap = _gap_detail(facts, proof)
+        if not await _shielded(self.queue.spooled(recording, files, gap)):
             log.warning("recording=%s action=spool lost-claim worker=%s", recording, self.worker)
             return True
+        if gap is not None:
+            self._gap_said(facts, proof)
         self.counters.spooled += 1
         log.info("recording=%s action=spool files=%s", recording, ",".join(f.remote_path for f in files))
         self._tell(Outcome("spooled", recording))
@@ -284,16 +293,37 @@ class Delivery:
         if facts is None:
             return False
         try:
-            sidecar = await self.spooler.sidecar(facts)
+            sidecar, proof = await self.spooler.sidecar(facts)
         except DeliveryError as error:
             log.warning("recording=%s action=spool-sidecar failed: %s", recording, error)
             return False
-        if not await _shielded(self.queue.reported(recording, sidecar, facts.finished_at or self.clock())):
+        gap = _gap_detail(facts, proof)
+        finished = facts.finished_at or self.clock()
+        if not await _shielded(self.queue.reported(recording, sidecar, finished, gap)):
             self.spooler.discard(sidecar)  # another worker queued it first
             return False
+        self._gap_said(facts, proof)
         log.info("recording=%s action=spool-sidecar not-recorded file=%s", recording, sidecar.remote_path)
         self._upload_wanted.set()
         return True
+
+    async def _gap(
+        self, facts: Facts, proof: Proof, audit: Callable[[str, dict[str, Any]], Awaitable[bool]]
+    ) -> None:
+        detail = _gap_detail(facts, proof)
+        if detail is not None and await audit(facts.recording, detail):
+            self._gap_said(facts, proof)
+
+    def _gap_said(self, facts: Facts, proof: Proof) -> None:
+        """A recording gap, audited just now: counted, and said at ERROR."""
+        metrics.recording_gap(proof.gap or "short", proof.missing)
+        expected = "unknown" if proof.expected is None else f"{proof.expected:.3f}"
+        log.error(
+            'recording=%s segment=%s agent=%s action=recording-gap kind=%s expected=%s audio=%.3f '
+            'missing=%s why="%s"',
+            facts.recording, facts.segment, facts.agent, proof.gap, expected, proof.audio,
+            "unknown" if proof.missing is None else f"{proof.missing:.3f}", proof.why,
+        )  # fmt: skip
 
     async def _delete_in_asterisk(self, recording: str, channels: int) -> None:
         try:
@@ -390,6 +420,22 @@ class Delivery:
 
     def backoff(self, attempts: int) -> float:
         return backoff_seconds(attempts, self.settings.backoff_base, self.settings.backoff_cap, self._rng)
+
+
+def _gap_detail(facts: Facts, proof: Proof) -> dict[str, Any] | None:
+    """The audit trail's `recording-gap` row for a failed proof (None when it did not fail)."""
+    if proof.ok is not False:
+        return None
+    return {
+        "interaction": facts.interaction,
+        "segment": facts.segment,
+        "agent": facts.agent,
+        "side": facts.side,
+        "channels": facts.channels,
+        "start_offset_seconds": facts.start_offset,
+        "connected_seconds": facts.connected_seconds,
+        **proof.json(),
+    }
 
 
 def backoff_seconds(attempts: int, base: float, cap: float, rng: random.Random) -> float:

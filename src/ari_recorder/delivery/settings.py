@@ -50,6 +50,12 @@ class DeliverySettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown
     # database, after it ended and every file of it was delivered; absent: kept for ever.
     spool_retention_days: Annotated[int, msgspec.Meta(ge=0)] = 7
     metadata_retention_days: Annotated[int, msgspec.Meta(ge=0)] | None = None
+    # Proof of recording (delivery/proof.py): a file shorter than its segment's connected time
+    # (less skipped pauses) by more than this is a recording gap. Not 0: the recording starts one
+    # ARI round trip or more after the agent's answer (start_offset_seconds in the sidecar, a few
+    # tens of ms, up to recording.start_deadline_ms when Asterisk refused the first tries), and
+    # ends on a 20 ms frame boundary after the segment does. A late start beyond this is a gap.
+    gap_tolerance_seconds: Annotated[float, msgspec.Meta(ge=0, le=60)] = 1.0
 
     def __post_init__(self) -> None:
         problems = self.problems()

@@ -441,6 +441,19 @@ class Starting:
 
 
 @dataclass(frozen=True)
+class Window:
+    """When the call stopped wanting a recording: its segment ended (the agent left, a transfer),
+    or, for a customer-side recording, the call ended or an agent without consent answered. From
+    the answer of the segment that started it to `ended` is the time its file should cover (less
+    skipped pauses): the proof of recording holds the file against it. `seen` is False when the
+    end was learned by reconciliation (the event stream was down): the true end lies earlier."""
+
+    recording: str
+    ended: float
+    seen: bool = True
+
+
+@dataclass(frozen=True)
 class Agent:
     """An agent as the call sees it: how to reach them and what they agreed to."""
 
@@ -512,6 +525,10 @@ class Call:
     unrecorded: tuple[tuple[str, str], ...] = ()  # (recording, why): selected, could not be recorded
     announced: str | None = None  # "played", or why the announcement was not
     consultation: Consultation | None = None  # an attended transfer's, before it (domain/consult.py)
+    windows: tuple[Window, ...] = ()  # recordings the call no longer wants, and since when
+
+    def window(self, recording: str) -> Window | None:
+        return next((w for w in self.windows if w.recording == recording), None)
 
     @property
     def bridge(self) -> str:
@@ -662,8 +679,28 @@ def _outbound(call: Call, event: CallEvent) -> tuple[Call, list[Action]]:
     return call, []
 
 
-def step(call: Call, event: CallEvent, now: float = 0.0) -> tuple[Call, list[Action]]:
-    """What the call does about an event at `now`; the new call and the actions, never I/O."""
+def step(call: Call, event: CallEvent, now: float = 0.0, seen: bool = True) -> tuple[Call, list[Action]]:
+    """What the call does about an event at `now`; the new call and the actions, never I/O.
+    `seen` False: the event happened earlier, while the event stream was down (reconciliation)."""
+    after, actions = _advance(call, event, now)
+    ended = _wanted(call) - _wanted(after)
+    if ended:
+        after = replace(after, windows=(*after.windows, *(Window(r, now, seen) for r in sorted(ended))))
+    return after, actions
+
+
+def _wanted(call: Call) -> set[str]:
+    """The recordings the call wants running now: its segment's, and a customer-side one, which
+    goes on across transfers until the call ends."""
+    if call.phase is Phase.ENDED:
+        return set()
+    wanted = {call.customer_recording} if call.customer_recording is not None else set()
+    if call.segment is not None and call.segment.recording is not None:
+        wanted.add(call.segment.recording)
+    return wanted
+
+
+def _advance(call: Call, event: CallEvent, now: float) -> tuple[Call, list[Action]]:
     match event:
         case PauseRequested(by, source):
             return _pause(call, by, source, now)
@@ -795,6 +832,20 @@ def _retry(call: Call, name: str, tries: int) -> tuple[Call, list[Action]]:
     if not start.entered:  # the snoop itself was refused: made again (its StasisStart follows)
         return call, [StartRecording(start.target, start.snoop, name, start.spy)]
     return _with(call, replace(start, asked=True, tries=tries + 1)), [Record(start.snoop, name)]
+
+
+NOT_RECORDED_REASONS = ("refused", "snoop_never_entered", "never_started", "call_ended")
+
+
+def not_recorded_reason(why: str) -> str:
+    """A not-recorded segment's why (from `_deadline`) as one of NOT_RECORDED_REASONS."""
+    if "the call ended before the recording started" in why:
+        return "call_ended"
+    if "Asterisk refused it" in why:
+        return "refused"
+    if "snoop channel never entered" in why:
+        return "snoop_never_entered"
+    return "never_started"
 
 
 def _deadline(call: Call, name: str) -> tuple[Call, list[Action]]:

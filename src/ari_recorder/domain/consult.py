@@ -43,8 +43,8 @@ class ReplacesRequested:
 Event = c.CallEvent | ConsultRequested | ReplacesRequested
 
 
-def step(call: c.Call, event: Event, now: float = 0.0) -> tuple[c.Call, list[c.Action]]:
-    """call.step, with an agent's consultation and its attended transfer."""
+def step(call: c.Call, event: Event, now: float = 0.0, seen: bool = True) -> tuple[c.Call, list[c.Action]]:
+    """call.step, with an agent's consultation and its attended transfer (`seen` as there)."""
     match event:
         case ConsultRequested():
             return _open(call, event)
@@ -54,7 +54,7 @@ def step(call: c.Call, event: Event, now: float = 0.0) -> tuple[c.Call, list[c.A
         handled = _consulting(call, call.consultation, event)
         if handled is not None:
             return handled
-    call, actions = c.step(call, event, now)
+    call, actions = c.step(call, event, now, seen)
     if call.phase is c.Phase.ENDED and call.consultation is not None:
         call, closing = _close(call, "the call ended")
         actions = actions + closing

@@ -13,6 +13,7 @@ from collections.abc import AsyncIterable, Awaitable, Callable, Coroutine
 from dataclasses import dataclass, replace
 from typing import Any
 
+from ari_recorder import metrics
 from ari_recorder.ari.errors import AriError, AriNotFound
 from ari_recorder.ari.events import (
     BridgeAttendedTransfer,
@@ -27,6 +28,7 @@ from ari_recorder.ari.events import (
     RecordingStarted,
     StasisEnd,
     StasisStart,
+    UntypedEvent,
 )
 from ari_recorder.ari.rest import AriClient
 from ari_recorder.ari.stream import StreamConnected
@@ -39,7 +41,7 @@ from ari_recorder.engine.executor import Executor
 from ari_recorder.engine.inbound import Refused, agent_policy, build_call, parse_args
 from ari_recorder.engine.outbound import build_outbound, check_outbound, customer_endpoint
 from ari_recorder.engine.persister import Persister
-from ari_recorder.metrics import failures_changed, pauses_changed
+from ari_recorder.metrics import failures_changed, pauses_changed, segments_changed
 from ari_recorder.settings import Settings
 from ari_recorder.storage.store import Store
 
@@ -85,6 +87,14 @@ class _HandOver:
 
 
 @dataclass(frozen=True)
+class _Missed:
+    """An event reconciliation found missed while the event stream was down: it happened
+    earlier than it is stepped (a segment's end learned so is not the true end)."""
+
+    event: consult.Event
+
+
+@dataclass(frozen=True)
 class CallReport:
     """What happened to one call, for the log, the demo and the tests."""
 
@@ -115,7 +125,7 @@ class Controller:
         # The leader takes calls; a standby (another controller holds the leadership) takes none.
         self.leading = False
         self.executor = Executor(ari, settings.ari.app, self._feedback)
-        self._mailboxes: dict[str, asyncio.Queue[consult.Event | _Asked | _HandOver]] = {}
+        self._mailboxes: dict[str, asyncio.Queue[consult.Event | _Asked | _HandOver | _Missed]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._calls: dict[str, c.Call] = {}  # the live calls' latest states, for whom is busy
         self._turns: dict[str, int] = {}  # round robin: calls taken per queue
@@ -133,6 +143,8 @@ class Controller:
         async for item in stream:
             started = time.monotonic()
             self.intake(item)
+            if not isinstance(item, StreamConnected | UntypedEvent):
+                metrics.event_handled(item.timestamp, time.time())
             if time.monotonic() - started > SLOW_EVENT:
                 log.warning("event intake took %.0f ms", (time.monotonic() - started) * 1000)
 
@@ -349,7 +361,7 @@ class Controller:
         call_id = self._call_id(channel)
         return call_id if call_id in self._mailboxes else None
 
-    def _feedback(self, owner: str, event: consult.Event | _Asked | _HandOver) -> None:
+    def _feedback(self, owner: str, event: consult.Event | _Asked | _HandOver | _Missed) -> None:
         call_id = self._call_id(owner)
         mailbox = self._mailboxes.get(call_id)
         if mailbox is not None:
@@ -406,7 +418,7 @@ class Controller:
         loop = asyncio.get_running_loop()
         for call in calls:
             log.warning("call=%s action=resume phase=%s", call.id, call.phase.value)
-            mailbox: asyncio.Queue[consult.Event | _Asked | _HandOver] = asyncio.Queue()
+            mailbox: asyncio.Queue[consult.Event | _Asked | _HandOver | _Missed] = asyncio.Queue()
             self._mailboxes[call.id] = mailbox
             self._calls[call.id] = call
             if call.consultation is not None:
@@ -439,7 +451,7 @@ class Controller:
 
     def _begin(self, opening: tuple[c.Call, list[c.Action]]) -> None:
         call = opening[0]
-        mailbox: asyncio.Queue[consult.Event | _Asked | _HandOver] = asyncio.Queue()
+        mailbox: asyncio.Queue[consult.Event | _Asked | _HandOver | _Missed] = asyncio.Queue()
         self._mailboxes[call.id] = mailbox
         self._calls[call.id] = call
         self._spawn(self._run(call, mailbox, opening[1]), name=f"call-{call.id}")
@@ -462,12 +474,13 @@ class Controller:
     async def _run(
         self,
         call: c.Call,
-        mailbox: asyncio.Queue[consult.Event | _Asked | _HandOver],
+        mailbox: asyncio.Queue[consult.Event | _Asked | _HandOver | _Missed],
         opening: list[c.Action] | None = None,
     ) -> None:
         """The call's life: its opening actions (none when resumed after a restart), then its
         events one by one, until it ends and its recordings have finished."""
         began = time.monotonic()
+        metrics.CALLS_ACTIVE.inc()
         try:
             if opening is not None:
                 self.persister.save(call)
@@ -477,17 +490,18 @@ class Controller:
                 if isinstance(item, _HandOver):
                     log.info("call=%s action=hand-over phase=%s", call.id, call.phase.value)
                     return  # no report: the call goes on with the next leader
-                event = item.event if isinstance(item, _Asked) else item
+                event = item.event if isinstance(item, _Asked | _Missed) else item
                 waiting = self._snoops_in.get(call.id, [])
                 if event in waiting:  # not stepped between actions: stepped now, once
                     waiting.remove(event)
                 if isinstance(event, c.AnnouncementFinished | c.AgentFailed):
                     event = replace(event, busy=self._busy(call.id))
                 before = call
-                call, actions = consult.step(call, event, time.time())
+                call, actions = consult.step(call, event, time.time(), seen=not isinstance(item, _Missed))
                 self._calls[call.id] = call
                 pauses_changed(before.pauses, call.pauses)
                 failures_changed(before, call)
+                segments_changed(before, call)
                 self.persister.save(call)  # what must survive a restart, written as it acts
                 call, failed = await self._act(call, actions)
                 if isinstance(item, _Asked):
@@ -504,8 +518,11 @@ class Controller:
                             self._answer(item, call, [])
                             continue
                         before = call
-                        call, actions = consult.step(call, item, time.time())
+                        missed = isinstance(item, _Missed)
+                        event = item.event if isinstance(item, _Missed) else item
+                        call, actions = consult.step(call, event, time.time(), seen=not missed)
                         failures_changed(before, call)
+                        segments_changed(before, call)
                         self.persister.save(call)
                         # A recording not started by its deadline is said so, its snoop hung up.
                         await self.executor.run(call.id, actions)
@@ -514,6 +531,7 @@ class Controller:
                     "call=%s recordings still open: %s", call.id, ", ".join(sorted(call.recordings_open))
                 )
         finally:
+            metrics.CALLS_ACTIVE.dec()
             self._mailboxes.pop(call.id, None)
             self._calls.pop(call.id, None)
             self._snoops_in.pop(call.id, None)
@@ -537,7 +555,9 @@ class Controller:
             failed += await self.executor.run(call.id, [action])
             waiting = self._snoops_in.get(call.id)
             while waiting:
+                before = call
                 call, more = c.step(call, waiting.pop(0), time.time())
+                segments_changed(before, call)
                 self._calls[call.id] = call
                 self.persister.save(call)
                 call, refused = await self._act(call, more)
@@ -559,7 +579,7 @@ class Controller:
                 for call in list(self._calls.values()):
                     for event in await self._missed(call, live):
                         log.warning("call=%s action=reconcile missed=%s", call.id, type(event).__name__)
-                        self._feedback(call.id, event)
+                        self._feedback(call.id, _Missed(event))
                         missed = True
                 if not missed:
                     return

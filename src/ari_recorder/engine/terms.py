@@ -41,6 +41,11 @@ class Terms:
         self._on_role = on_role or (lambda role: metrics.LEADER.set(1 if role == "leader" else 0))
         self._on_role("none")
 
+    @property
+    def connected(self) -> bool:
+        """The event socket is open: this controller leads and hears Asterisk (for /readyz)."""
+        return self._stream is not None and self._stream.connected
+
     def start(self) -> None:
         self._runner = asyncio.create_task(self._run(), name="leadership")
 
@@ -51,9 +56,7 @@ class Terms:
             await self.leadership.acquire()
             await self._begin(time.monotonic() - waited)
             why = await self.leadership.lost()
-            log.error(
-                "leadership: lost (%s): stopped taking and acting on calls at once; standby now", why
-            )
+            log.error("leadership: lost (%s): stopped taking and acting on calls at once; standby now", why)
             await self._end_at_once()
             # Its connection failed, the standby's did not: the standby should take over.
             await asyncio.sleep(2 * self.settings.service.leader_poll_seconds)

@@ -269,6 +269,11 @@ class Store:
         began = dict(call.began).get(legs(segment.recording, call.channels)[0])
         if began is not None and segment.answered is not None and recording.start_offset_seconds is None:
             recording.start_offset_seconds = round(max(0.0, began - segment.answered), 3)
+        window = call.window(segment.recording)
+        first = next((s for s in call.segments if s.recording == segment.recording), segment)
+        if window is not None and first.answered is not None and recording.connected_seconds is None:
+            recording.connected_seconds = round(max(0.0, window.ended - first.answered), 3)
+            recording.connected_seen = window.seen
         failure = call.failure(segment.recording)
         if failure is not None and recording.failure is None:
             recording.failure = failure
@@ -292,8 +297,10 @@ class Store:
         if failure is not None:
             return
         still = set(legs(segment.recording, call.channels)) & call.recordings_open
-        if not still and recording.state == "recording":
-            # Finished in Asterisk: ready for the delivery stage to fetch.
+        if not still and recording.state == "recording" and window is not None:
+            # Finished in Asterisk, and its segment over (a file that ended before its segment did
+            # waits for that end, so that the proof of recording can hold it against the
+            # segment): ready for the delivery stage to fetch.
             recording.state, recording.finished_at = "ready", now
 
     async def open_calls(self) -> list[Call]:

@@ -90,6 +90,12 @@ class RecordingRow(Base):
     # Seconds from the agent's answer (outbound: the customer's) to Asterisk's RecordingStarted.
     start_offset_seconds: Mapped[float | None] = mapped_column(Float, nullable=True)
     failure: Mapped[str | None] = mapped_column(String(1024), nullable=True)
+    # The time the file should cover: from the answer of the segment that started it to when the
+    # call stopped wanting it (the segment's end; customer side: the call's end, or an agent
+    # without consent). `connected_seen` False: that end was learned by reconciliation (the event
+    # stream was down), so the true time is shorter and unknown. Both null: not ended yet.
+    connected_seconds: Mapped[float | None] = mapped_column(Float, nullable=True)
+    connected_seen: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
 
 
 class AuditRow(Base):
