@@ -54,7 +54,7 @@ async def running(
     async with leadership(
         database.url, database.schema, settings.ari.app, settings.service.leader_poll_seconds
     ) as lead:
-        store = Store(database.url, schema=database.schema or None)
+        store = Store(database.url, schema=database.schema or None, busy_timeout_ms=database.busy_timeout_ms)
         try:
             await store.migrate()
             await store.seed(settings)

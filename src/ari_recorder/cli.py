@@ -266,7 +266,11 @@ async def _database(settings: Settings) -> AsyncIterator[Store]:
 
     from ari_recorder.storage.store import Store
 
-    store = Store(settings.database.url, settings.database.schema or None)
+    store = Store(
+        settings.database.url,
+        settings.database.schema or None,
+        busy_timeout_ms=settings.database.busy_timeout_ms,
+    )
     try:
         await store.migrate()
         yield store

@@ -55,6 +55,9 @@ class DatabaseSettings(Section, frozen=True, kw_only=True):
     url: str = "sqlite+aiosqlite:///var/ari-recorder.db"
     # PostgreSQL only: the tables live in this schema (created when missing), not in `public`.
     schema: str = ""
+    # SQLite: how long a write waits for another process's (the CLI's) to end; this process's
+    # own writes take turns. A write that still cannot begin is answered 503 with Retry-After.
+    busy_timeout_ms: Annotated[int, msgspec.Meta(ge=0, le=600_000)] = 5000
 
 
 class ApiSettings(Section, frozen=True, kw_only=True):
@@ -114,6 +117,8 @@ class CompanySettings(Section, frozen=True, kw_only=True):
     outbound_ring_timeout: Seconds = 45
     pause_behavior: Literal["silence", "skip"] = "silence"
     max_pause_seconds: Seconds = 300
+    # Pauses one segment may have; the next is refused (409, the keys ignored), logged and audited.
+    max_pauses_per_segment: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 20
     dtmf_pause: DTMF = "*7"
     dtmf_resume: DTMF = "*8"
     dtmf_key_gap_ms: Annotated[int, msgspec.Meta(ge=100, le=10_000)] = 2000  # between keys of one sequence

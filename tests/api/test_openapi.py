@@ -28,7 +28,8 @@ from tests.support.world import ADMIN_TOKEN, World, world
 QUEUES = {"support": QueueSettings(agents=["1001"]), "sales": QueueSettings(agents=["1002", "1003"])}
 CALLER = "15550600"
 OPEN = ("/healthz", "/readyz")  # the routes that take no token
-DEADLINE = 120  # seconds for one schemathesis run, well above what it needs (~15 s)
+DEADLINE = 1200  # seconds for one schemathesis run, well above what it needs (~150 s, 400 examples)
+EXAMPLES = 10  # issue 12: ten times the examples of before (40 and 25)
 
 # Which checks, and why not the others. `all` but:
 # - ensure_resource_availability: it expects a resource a POST created (a call, by POST
@@ -111,7 +112,7 @@ async def test_the_document_is_valid_openapi() -> None:
     schema = schemathesis.openapi.from_dict(document())
     schema.validate()  # against the OpenAPI 3.0 meta-schema; raises what is wrong
     operations = [result.ok() for result in schema.get_all_operations()]
-    assert len(operations) == 10
+    assert len(operations) == 11
     assert not list(schema.iter_schema_warnings())
 
 
@@ -144,7 +145,7 @@ async def test_schemathesis_finds_the_document_true_for_the_administrator(tmp_pa
     )
     async with world(tmp_path, QUEUES, delivery=delivery) as w:
         await connected_call(w)
-        _, entries = await run_schemathesis(w, tmp_path, ADMIN_TOKEN, examples=40)
+        _, entries = await run_schemathesis(w, tmp_path, ADMIN_TOKEN, examples=40 * EXAMPLES)
         await w.control("hangup", {"customer": CALLER})
     counts = seen(entries)
     assert counts[("GET", "calls", 200)], "the administrator sees the calls"
@@ -159,7 +160,7 @@ async def test_schemathesis_finds_the_document_true_for_an_agent(tmp_path: Path)
     async with world(tmp_path, QUEUES) as w:
         await connected_call(w)
         token = (await issue_token(w.store, "1001")).token
-        output, entries = await run_schemathesis(w, tmp_path, token, examples=25)
+        output, entries = await run_schemathesis(w, tmp_path, token, examples=25 * EXAMPLES)
         await w.control("hangup", {"customer": CALLER})
     counts = seen(entries)
     for verb in ("pause", "resume"):
@@ -173,6 +174,22 @@ async def test_schemathesis_finds_the_document_true_for_an_agent(tmp_path: Path)
     }
     assert not others, f"1001's token got past the token check on others' or administrators' routes: {others}"
     assert token not in json.dumps(entries)
+
+
+async def test_the_served_document_names_the_configured_agents_and_queues_only(tmp_path: Path) -> None:
+    """An empty agent, an unknown queue: bodies the document allowed and the server refused."""
+    async with world(tmp_path, QUEUES) as w, w.http.get(f"{w.api_url}/api/v1/openapi.json") as r:
+        served = await r.json()
+    place = served["paths"]["/api/v1/calls"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    transfer = served["paths"]["/api/v1/calls/{id}/transfer"]["post"]["requestBody"]["content"]
+    chat = served["components"]["schemas"]["ChatReport"]["properties"]
+    agents, queues = sorted(w.controller.settings.agents), ["sales", "support"]  # type: ignore[union-attr]
+    assert place["properties"]["agent"]["enum"] == agents and "" not in agents
+    assert place["properties"]["queue"]["enum"] == queues
+    assert transfer["application/json"]["schema"]["properties"]["queue"]["enum"] == queues
+    assert chat["queue"]["enum"] == queues
+    assert chat["segments"]["items"]["properties"]["agent"]["enum"] == agents
+    assert chat["segments"]["items"]["properties"]["queue"]["enum"] == [*queues, None]
 
 
 async def test_the_server_takes_exactly_the_transfer_bodies_the_document_allows(tmp_path: Path) -> None:

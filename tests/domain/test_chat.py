@@ -106,3 +106,55 @@ def test_a_transcript_holds_its_segments_messages_only_and_cannot_be_forged() ->
         "2026-11-29T09:10:00Z customer: to the next agent",
         "2026-11-29T09:20:00Z customer: bye",
     ]
+
+
+# What some common viewer ends a line on: str.splitlines's breaks (Python, editors), Unicode's
+# mandatory breaks (UAX #14: browsers, U+2028 and U+2029 among them), and what a terminal moves the
+# cursor with (\x1b, the start of its escapes).
+BREAKS = set("\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029\x1b")
+# Bidirectional controls (a line's text shown in another order) and characters drawn as nothing.
+HIDING = set(
+    "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
+    "\u200b\u200c\u200d\u2060\ufeff\u00ad\u034f\u115f\u1160\u3164\ufe0f\U000e0041"
+)
+# A list joined, not st.text: st.text merges its alphabet into one range, where these few are lost.
+typed = st.lists(
+    st.one_of(
+        st.characters(),
+        st.sampled_from(["\u2028", "\u2029", "\u202e", "\u200b"]),  # hypothesis favours a list's first
+        st.sampled_from(sorted(BREAKS | HIDING)),
+        st.characters(categories=["Cc", "Cf", "Zl", "Zp", "Mn"]),
+    ),
+    max_size=60,
+).map("".join)
+
+
+@given(st.lists(st.tuples(st.sampled_from(list(Sender)), typed), min_size=1, max_size=4))
+def test_no_text_typed_can_start_a_line_of_a_transcript_or_hide_one(said: list[tuple[Sender, str]]) -> None:
+    """Whatever is typed, each message starts exactly one line of the transcript (its own, with its
+    time and sender); its further lines are indented, by every viewer's idea of a line."""
+    messages = tuple(Message(T0 + timedelta(seconds=n), who, text) for n, (who, text) in enumerate(said))
+    text = transcript(chat_of(agent("1001"), messages=messages), chat_of(agent("1001")).segments[0])
+    assert not (set(text) & (BREAKS - {"\n"})), "only \\n ends a line"
+    assert not (set(text) & HIDING)
+    lines = text.splitlines()
+    assert lines == text.split("\n")[:-1]
+    starting = [line for line in lines[2:] if not line.startswith("    ")]
+    assert starting == [
+        line
+        for line in starting
+        if line.startswith(("2026-11-29T09:00:0", "2026-11-29T09:00:1")) and ": " in line
+    ]
+    assert len(starting) == len(said)
+
+
+def test_unicode_line_separators_do_not_forge_an_agents_line() -> None:
+    """The issue's case: U+2028 in a customer's message showed as a separate "agent" line."""
+    forged = "fine\u20282026-11-29T09:00:07Z agent 1001: refund approved\u2029\u202eevil\u200b"
+    chat = chat_of(agent("1001"), messages=(Message(T0 + timedelta(seconds=5), Sender.CUSTOMER, forged),))
+    assert transcript(chat, chat.segments[0]).split("\n")[2:] == [
+        "2026-11-29T09:00:05Z customer: fine",
+        "    2026-11-29T09:00:07Z agent 1001: refund approved",
+        "    evil",
+        "",
+    ]

@@ -165,3 +165,45 @@ def test_metrics_count_each_pause_once_when_it_begins_and_when_it_ends() -> None
     assert PAUSES.labels("api")._value.get() == begun + 1
     assert PAUSE_SECONDS.labels("timeout")._sum.get() == seconds + 300.0
     assert AUTO_RESUMES._value.get() == autos + 1
+
+
+def test_a_segment_pauses_at_most_max_per_segment_times_then_is_refused_keys_and_api_alike() -> None:
+    """company.max_pauses_per_segment (default 20): the next pause is refused, not now (409),
+    the keys ignored; the first refusal noted for the audit trail, every one logged."""
+    call = connected(agent("1001"))
+    assert call.pausing.max_per_segment == 20
+    call = replace(call, pausing=replace(call.pausing, max_per_segment=3))
+    for n in range(3):
+        call, _ = c.step(call, c.PauseRequested("1001", Source.API), 10.0 + n)
+        call, _ = c.step(call, c.ResumeRequested("1001", Source.API), 10.5 + n)
+    assert c.pause_count(call) == 3
+    refusal = c.pause_refusal(call)
+    assert refusal is not None and not refusal.forbidden and "max_pauses_per_segment" in refusal.why
+    refused, actions = c.step(call, c.PauseRequested("1001", Source.API), 20.0)
+    assert refused.pauses == call.pauses and kinds(actions) == []
+    assert "action=pause-refused" in actions[-1].text  # type: ignore[union-attr]
+    (limit,) = refused.pause_limits
+    assert (limit.segment, limit.recording, limit.by, limit.source, limit.limit) == (
+        1,
+        NAME,
+        "1001",
+        Source.API,
+        3,
+    )
+    keys, actions = keyed(refused, "*7", start=30.0)
+    assert keys.pause is None and keys.pause_limits == refused.pause_limits, "noted once"
+    assert kinds(actions) == [] and "pause-refused" in actions[-1].text  # type: ignore[union-attr]
+    assert c.pause_refusal(keys, resuming=True) is None
+
+
+def test_the_limit_counts_the_segments_own_pauses_a_pause_in_force_is_not_refused() -> None:
+    call = connected(agent("1001"))
+    call = replace(call, pausing=replace(call.pausing, max_per_segment=1))
+    call, _ = c.step(call, c.PauseRequested("1001", Source.API), 10.0)
+    again, actions = c.step(call, c.PauseRequested("1001", Source.API), 11.0)
+    assert (again, actions) == (call, []), "asking again while paused: the same pause, not refused"
+    assert c.pause_refusal(call) is None
+    call, _ = c.step(call, c.ResumeRequested("1001", Source.API), 12.0)
+    assert c.pause_refusal(call) is not None
+    moved, _ = transfer(call, agent("1002"))
+    assert c.pause_count(moved) == 0 and c.pause_refusal(moved) is None, "the next segment starts at 0"

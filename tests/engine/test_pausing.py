@@ -134,7 +134,9 @@ async def test_a_pause_ends_by_itself_after_max_pause_seconds(tmp_path: Path) ->
         await asyncio.sleep(max(0.0, paused + 1.3 - time.monotonic()))
         status, body = await api(w, "GET", "agents/1001/recording")
         assert (status, body["state"], body["pause"]) == (200, "recording", None)
-        assert [p["ended_by"] for p in body["pauses"]] == ["timeout"]
+        assert body["pause_count"] == 1
+        status, page = await api(w, "GET", "agents/1001/recording/pauses")
+        assert [p["ended_by"] for p in page["pauses"]] == ["timeout"]
         await w.control("hangup", {"customer": "15550401"})
         report = await asyncio.wait_for(w.reports.get(), 15)
         (segment,) = report.call.segments
@@ -222,3 +224,46 @@ async def test_the_agents_keys_never_reach_the_customer(tmp_path: Path) -> None:
     assert not heard(path, 1477), "the agent's key never reached the customer"
     for metric in ("pauses_total counter", "pause_seconds histogram", "pause_auto_resumes_total counter"):
         assert f"# TYPE ari_recorder_{metric}" in metrics, metrics
+
+
+async def test_the_pause_after_max_pauses_per_segment_is_refused_and_audited(tmp_path: Path) -> None:
+    """The issue's 1,007 pauses made every answer 290 KB: the segment's pauses are capped, answers
+    carry the pause in force and a count, the list is paginated, the sidecar keeps them all."""
+    async with world(tmp_path, QUEUES, AGENTS, max_pauses_per_segment=3) as w:
+        await connected(w, "15550409")
+        for _ in range(3):
+            await ask(w, "pause", "api")
+            await ask(w, "resume", "api")
+        status, body = await api(w, "POST", "agents/1001/recording/pause")
+        assert (status, body["error"].endswith("the most company.max_pauses_per_segment allows")) == (
+            409,
+            True,
+        )
+        await ask(w, "pause", "keys")  # ignored, as the API's
+        status, body = await api(w, "GET", "agents/1001/recording")
+        assert (status, body["state"], body["pause"], body["pause_count"], body["max_pauses"]) == (
+            200,
+            "recording",
+            None,
+            3,
+            3,
+        )
+        assert "pauses" not in body
+        status, page = await api(w, "GET", "agents/1001/recording/pauses?offset=1&limit=1")
+        assert (status, page["total"], page["offset"], page["limit"]) == (200, 3, 1, 1)
+        assert [p["number"] for p in page["pauses"]] == [2]
+        bad, _ = await api(w, "GET", "agents/1001/recording/pauses?limit=1000")
+        await w.control("hangup", {"customer": "15550409"})
+        report = await asyncio.wait_for(w.reports.get(), 15)
+        (segment,) = report.call.segments
+        audit = await w.store.audit(segment.recording)
+        (row,) = await w.store.recordings()
+    assert bad == 400
+    assert [a.action for a in audit].count("pause") == 3
+    (limit,) = [a for a in audit if a.action == "pause-refused"]
+    assert (limit.detail["by"], limit.detail["source"], limit.detail["max_pauses_per_segment"]) == (
+        "admin",
+        "api",
+        3,
+    )
+    assert len(row.pauses) == 3, "the recording's metadata keeps every pause"

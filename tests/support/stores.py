@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from ari_recorder.settings import DatabaseSettings
 from ari_recorder.storage.store import Store
 
 
@@ -21,6 +22,31 @@ async def sqlite_store(directory: Path) -> AsyncIterator[Store]:
         yield store
     finally:
         await store.aclose()
+
+
+@contextlib.asynccontextmanager
+async def postgres_database() -> AsyncIterator[DatabaseSettings]:
+    """The database section of a controller's settings for a schema of its own (the store creates
+    it, this drops it) on the PostgreSQL ./dev test provides."""
+    base = _pg_url()
+    import asyncpg
+
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    try:
+        yield DatabaseSettings(url=base.replace("postgresql://", "postgresql+asyncpg://"), schema=schema)
+    finally:
+        admin = await asyncpg.connect(base.replace("postgresql://", "postgres://"))
+        await admin.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+        await admin.close()
+
+
+def _pg_url() -> str:
+    base = os.environ.get("PG_TEST_URL")
+    if not base:
+        if os.environ.get("CI"):
+            pytest.fail("PG_TEST_URL is not set: ./dev test provides a PostgreSQL")
+        pytest.skip("no PostgreSQL: run through ./dev test, which provides one")
+    return base
 
 
 @contextlib.asynccontextmanager

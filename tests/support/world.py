@@ -78,14 +78,16 @@ async def world(
     delivery: DeliverySettings | None = None,
     recording: RecordingSettings | None = None,
     api: ApiSettings | None = None,
+    database: DatabaseSettings | None = None,
     **company: object,
 ) -> AsyncIterator[World]:
     """`delivery`: its settings (the delivery runs when they name age recipients; by default none,
-    and the recordings are left in the simulator, unencrypted, by the explicit opt-out)."""
+    and the recordings are left in the simulator, unencrypted, by the explicit opt-out);
+    `database`: SQLite in tmp_path unless given."""
     async with serve() as sim, aiohttp.ClientSession() as http:
         settings = Settings(
             ari=AriSettings(url=sim.ari_url, phone_transfers=phone_transfers),
-            database=DatabaseSettings(url=f"sqlite+aiosqlite:///{tmp_path / 'db.sqlite'}"),
+            database=database or DatabaseSettings(url=f"sqlite+aiosqlite:///{tmp_path / 'db.sqlite'}"),
             api=api or ApiSettings(port=0, admin_token=ADMIN_TOKEN),
             company=CompanySettings(announcement="sim/announcement", **company),  # type: ignore[arg-type]
             queues=queues,

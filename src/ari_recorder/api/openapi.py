@@ -6,6 +6,8 @@ a field this document does not tell the truth about fails there.
 
 from __future__ import annotations
 
+import copy
+from collections.abc import Iterable
 from typing import Any
 
 JSON = "application/json"
@@ -24,6 +26,13 @@ def _ok(description: str, schema: str) -> dict[str, Any]:
 
 def _body(schema: dict[str, Any]) -> dict[str, Any]:
     return {"required": True, "content": {JSON: {"schema": schema}}}
+
+
+# What any endpoint taking a body may answer about the body itself (api/bodies.py).
+BODY_REFUSED = {
+    "413": _error("A body over 16 MiB"),
+    "415": _error("A body in a charset other than UTF-8"),
+}
 
 
 UNAUTHORISED = _error("No bearer token, or one that is wrong, expired or revoked")
@@ -85,7 +94,17 @@ SCHEMAS: dict[str, Any] = {
     "Pause": _PAUSE,
     "AgentRecording": {
         "type": "object",
-        "required": ["agent", "call", "segment", "recording", "state", "pause_allowed", "pause", "pauses"],
+        "required": [
+            "agent",
+            "call",
+            "segment",
+            "recording",
+            "state",
+            "pause_allowed",
+            "pause",
+            "pause_count",
+            "max_pauses",
+        ],
         "properties": {
             "agent": {"type": "string"},
             "call": NULLABLE_STRING,
@@ -94,6 +113,23 @@ SCHEMAS: dict[str, Any] = {
             "state": {"type": "string", "enum": ["idle", "not-recorded", "recording", "paused", "muted"]},
             "pause_allowed": {"type": "boolean", "nullable": True},
             "pause": {"allOf": [{"$ref": "#/components/schemas/Pause"}], "nullable": True},
+            "pause_count": {"type": "integer", "description": "the recording's pauses so far"},
+            "max_pauses": {
+                "type": "integer",
+                "nullable": True,
+                "description": "company.max_pauses_per_segment: the next pause is refused (409)",
+            },
+        },
+    },
+    "Pauses": {
+        "type": "object",
+        "required": ["agent", "recording", "total", "offset", "limit", "pauses"],
+        "properties": {
+            "agent": {"type": "string"},
+            "recording": NULLABLE_STRING,
+            "total": {"type": "integer"},
+            "offset": {"type": "integer"},
+            "limit": {"type": "integer"},
             "pauses": {"type": "array", "items": {"$ref": "#/components/schemas/Pause"}},
         },
     },
@@ -188,7 +224,8 @@ _CHATS = {
                 "Received: what was decided per segment; transcripts queued for delivery", "ChatOutcome"
             ),
             "200": _ok("Received before: the first report's outcome, nothing written again", "ChatOutcome"),
-            "400": _error("Not JSON"),
+            "400": _error("Not JSON, nested over 64 deep, or with a number over 100 digits"),
+            **BODY_REFUSED,
             "401": UNAUTHORISED,
             "403": ADMIN_ONLY,
             "409": _error("The id is a call's, or a chat received before with other contents"),
@@ -212,6 +249,11 @@ _CHAT = {
 }
 
 
+def _QUERY(name: str, default: int, most: int) -> dict[str, Any]:
+    schema = {"type": "integer", "minimum": 0, "maximum": most, "default": default}
+    return {"name": name, "in": "query", "required": False, "schema": schema}
+
+
 def _pause_verb(verb: str, summary: str) -> dict[str, Any]:
     return {
         "post": {
@@ -223,7 +265,10 @@ def _pause_verb(verb: str, summary: str) -> dict[str, Any]:
                 "401": UNAUTHORISED,
                 "403": _error("Another agent's recording, or pausing not allowed on the queue"),
                 "404": _error("No such agent"),
-                "409": _error("The agent is on no call, or its segment is not recorded"),
+                "409": _error(
+                    "The agent is on no call, its segment is not recorded, or has had"
+                    " company.max_pauses_per_segment pauses"
+                ),
                 "502": _error("Asterisk refused"),
                 "503": _error("The call did not answer in time"),
             },
@@ -304,7 +349,34 @@ _HEALTH_PATHS: dict[str, Any] = {
 }
 
 
-def document() -> dict[str, Any]:
+def document(agents: Iterable[str] = (), queues: Iterable[str] = ()) -> dict[str, Any]:
+    """The document; with the configured agents and queues, the bodies that name one take those
+    only (an unknown one was a schema-valid body the server refused)."""
+    doc = copy.deepcopy(_document())
+    known = {"agent": sorted(agents), "queue": sorted(queues)}
+    paths, schemas = doc["paths"], doc["components"]["schemas"]
+    bodies = [
+        _body_schema(paths["/api/v1/calls"]["post"]),
+        _body_schema(paths["/api/v1/calls/{id}/transfer"]["post"]),
+        schemas["ChatReport"],
+        schemas["ChatReport"]["properties"]["segments"]["items"],
+    ]
+    for body in bodies:
+        for name, values in known.items():
+            field = body["properties"].get(name)
+            if field is not None and values:
+                # A copy: the document shares its small schemas (_NAME) between fields.
+                enum = [*values, None] if field.get("nullable") else values
+                body["properties"][name] = {**field, "enum": enum}
+    return doc
+
+
+def _body_schema(operation: dict[str, Any]) -> dict[str, Any]:
+    schema: dict[str, Any] = operation["requestBody"]["content"][JSON]["schema"]
+    return schema
+
+
+def _document() -> dict[str, Any]:
     return {
         "openapi": "3.0.3",
         "info": {
@@ -363,7 +435,8 @@ def document() -> dict[str, Any]:
                                 }
                             },
                         },
-                        "400": _error("Not a JSON object with agent and to"),
+                        "400": _error("Not a JSON object with agent and to (see the chats' 400)"),
+                        **BODY_REFUSED,
                         "401": UNAUTHORISED,
                         "403": ADMIN_ONLY,
                         "409": _error("The agent is on another call"),
@@ -403,7 +476,8 @@ def document() -> dict[str, Any]:
                                 }
                             },
                         },
-                        "400": _error("Not exactly one of agent or queue"),
+                        "400": _error("Not exactly one of agent or queue (see the chats' 400)"),
+                        **BODY_REFUSED,
                         "401": UNAUTHORISED,
                         "403": ADMIN_ONLY,
                         "404": _error("No such live call"),
@@ -419,6 +493,24 @@ def document() -> dict[str, Any]:
                     "parameters": [AGENT],
                     "responses": {
                         "200": _ok("The agent's recording (state idle: on no call)", "AgentRecording"),
+                        "401": UNAUTHORISED,
+                        "403": _error("Another agent's"),
+                        "404": _error("No such agent"),
+                    },
+                }
+            },
+            "/api/v1/agents/{agent}/recording/pauses": {
+                "get": {
+                    "summary": "The current recording's pauses, oldest first, a page at a time",
+                    "operationId": "agentPauses",
+                    "parameters": [
+                        AGENT,
+                        _QUERY("offset", 0, 100_000),
+                        _QUERY("limit", 50, 100),
+                    ],
+                    "responses": {
+                        "200": _ok("A page of the pauses (none: on no call)", "Pauses"),
+                        "400": _error("offset or limit out of range"),
                         "401": UNAUTHORISED,
                         "403": _error("Another agent's"),
                         "404": _error("No such agent"),

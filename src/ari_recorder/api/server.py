@@ -10,17 +10,17 @@ from __future__ import annotations
 import contextlib
 import errno
 import hmac
-import json
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
-import msgspec
 from aiohttp import web
 from prometheus_client.aiohttp import make_aiohttp_handler
 
+from ari_recorder.api.bodies import read_as, read_object
+from ari_recorder.api.errors import ApiError, Handler, json_errors
 from ari_recorder.api.guard import Gate, GuardedSite, beyond_loopback, body_deadline, security_headers
 from ari_recorder.api.openapi import document
 from ari_recorder.ari.errors import AriError
@@ -44,26 +44,8 @@ CONTROLLER = web.AppKey("controller", Controller)
 SETTINGS = web.AppKey("settings", ApiSettings)
 CHATS = web.AppKey("chats", ChatIntake)
 HEALTH = web.AppKey("health", Health)
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 # A chat's whole conversation comes in one body (aiohttp's default is 1 MiB); larger: 413.
 MAX_BODY = 16 * 1024 * 1024
-
-
-class ApiError(Exception):
-    def __init__(self, status: int, error: str, detail: Any = None) -> None:
-        super().__init__(error)
-        self.status, self.error, self.detail = status, error, detail
-
-
-@web.middleware
-async def json_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
-    try:
-        return await handler(request)
-    except ApiError as e:
-        return web.json_response({"error": e.error, "detail": e.detail}, status=e.status)
-    except web.HTTPException as e:  # aiohttp's own: unknown path, wrong method (its Allow kept)
-        kept = {k: v for k, v in e.headers.items() if k.lower() not in ("content-type", "content-length")}
-        return web.json_response({"error": e.reason, "detail": None}, status=e.status, headers=kept)
 
 
 @web.middleware
@@ -118,16 +100,6 @@ async def _agent_asked(request: web.Request) -> tuple[Caller, str]:
     return caller, agent
 
 
-async def _body(request: web.Request) -> dict[str, Any]:
-    try:
-        body = await request.json()
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise ApiError(400, "the body is not JSON", str(e)) from None
-    if not isinstance(body, dict):
-        raise ApiError(400, "the body must be a JSON object")
-    return body
-
-
 def _call_json(call: c.Call) -> dict[str, Any]:
     segment = call.segment
     return {
@@ -150,7 +122,7 @@ async def list_calls(request: web.Request) -> web.Response:
 async def transfer(request: web.Request) -> web.Response:
     """POST /api/v1/calls/{id}/transfer {"agent": "1002"} or {"queue": "sales"}."""
     await _require_admin(request)
-    body = await _body(request)
+    body = await read_object(request)
     named = [key for key in ("agent", "queue") if key in body]  # present, even as null or ""
     if len(named) != 1 or not isinstance(body[named[0]], str):
         raise ApiError(400, 'name exactly one of "agent" or "queue", as a string', body)
@@ -171,7 +143,7 @@ async def transfer(request: web.Request) -> web.Response:
 async def place_call(request: web.Request) -> web.Response:
     """POST /api/v1/calls {"agent": "1001", "to": "15550100", "queue"?: "sales"}."""
     await _require_admin(request)
-    body = await _body(request)
+    body = await read_object(request)
     agent, to, queue = body.get("agent"), body.get("to"), body.get("queue")
     if not isinstance(agent, str) or not isinstance(to, str) or not isinstance(queue, str | None):
         raise ApiError(400, '"agent" and "to" are required, as strings ("queue" optional)', body)
@@ -207,7 +179,10 @@ def _recording_json(agent: str, call: c.Call | None) -> dict[str, Any]:
             "elapsed_seconds": round(pause.seconds(now), 3),
             "resumes_in_seconds": round(max(0.0, pause.started + call.pausing.max_seconds - now), 3),
         },
-        "pauses": [pause_json(p) for p in call.pauses if p.recording == recording] if call else [],
+        # A count, not the list: an agent pausing over and over made every answer heavier
+        # (290 KB after 1,007 pauses); the list is .../recording/pauses, a page at a time.
+        "pause_count": c.pause_count(call) if call is not None else 0,
+        "max_pauses": call.pausing.max_per_segment if call is not None else None,
     }
 
 
@@ -215,6 +190,35 @@ async def agent_recording(request: web.Request) -> web.Response:
     """GET /api/v1/agents/{agent}/recording: the agent's call and its recording, or idle."""
     _, agent = await _agent_asked(request)
     return web.json_response(_recording_json(agent, request.app[CONTROLLER].agent_call(agent)))
+
+
+def _page_bound(request: web.Request, name: str, default: int, most: int) -> int:
+    raw = request.query.get(name, str(default))
+    if not raw.isascii() or not raw.isdigit() or len(raw) > 6 or not 0 <= int(raw) <= most:
+        raise ApiError(400, f"{name} must be an integer from 0 to {most}", raw[:20])
+    return int(raw)
+
+
+async def agent_pauses(request: web.Request) -> web.Response:
+    """GET /api/v1/agents/{agent}/recording/pauses?offset=0&limit=50: the current recording's
+    pauses, oldest first, a page at a time (the sidecar has them all once the call ends)."""
+    _, agent = await _agent_asked(request)
+    offset = _page_bound(request, "offset", 0, 100_000)
+    limit = _page_bound(request, "limit", 50, 100)
+    call = request.app[CONTROLLER].agent_call(agent)
+    segment = call.segment if call is not None else None
+    recording = segment.recording if segment is not None else None
+    pauses = [p for p in call.pauses if p.recording == recording] if call is not None and recording else []
+    return web.json_response(
+        {
+            "agent": agent,
+            "recording": recording,
+            "total": len(pauses),
+            "offset": offset,
+            "limit": limit,
+            "pauses": [pause_json(p) for p in pauses[offset : offset + limit]],
+        }
+    )
 
 
 async def pause_or_resume(request: web.Request) -> web.Response:
@@ -240,12 +244,7 @@ async def report_chat(request: web.Request) -> web.Response:
     """POST /api/v1/chats: an ended webchat, whole; 201 with what was decided per segment, or 200
     with the first report's outcome when the chat was received before."""
     await _require_admin(request)
-    try:
-        report = msgspec.json.decode(await request.read(), type=ChatReport)
-    except msgspec.DecodeError as e:  # ValidationError included: it names the field ($.segments[0].agent)
-        raise ApiError(
-            422 if isinstance(e, msgspec.ValidationError) else 400, "not a chat report", str(e)
-        ) from None
+    report = await read_as(request, ChatReport)  # 422 names the field: $.segments[0].agent
     try:
         outcome = await request.app[CHATS].receive(report, "admin")
     except BadChat as e:
@@ -301,7 +300,8 @@ async def readyz(request: web.Request) -> web.Response:
 
 
 async def openapi(request: web.Request) -> web.Response:
-    return web.json_response(document())
+    settings = request.app[CONTROLLER].settings
+    return web.json_response(document(settings.agents, settings.queues))
 
 
 def build_app(
@@ -322,6 +322,7 @@ def build_app(
     app.router.add_post("/api/v1/calls/{id}/transfer", transfer)
     app.router.add_get("/api/v1/agents/{agent}/recording", agent_recording)
     app.router.add_post("/api/v1/agents/{agent}/recording/{verb:pause|resume}", pause_or_resume)
+    app.router.add_get("/api/v1/agents/{agent}/recording/pauses", agent_pauses)
     app.router.add_post("/api/v1/chats", report_chat)
     app.router.add_get("/api/v1/chats/{id}", chat_outcome)
     app.router.add_get("/metrics", make_aiohttp_handler())

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import os
 import random
@@ -30,7 +31,7 @@ from ari_recorder.delivery.queue import Clock, DeliveryQueue, Facts, State, stag
 from ari_recorder.delivery.retention import Purged
 from ari_recorder.delivery.settings import DeliverySettings
 from ari_recorder.delivery.targets import OutboxTarget, SftpTarget, Target
-from ari_recorder.storage.store import Store
+from ari_recorder.storage.store import Store, is_busy
 from ari_recorder.storage.tables import DeliveryRow
 
 log = logging.getLogger("ari_recorder.delivery")
@@ -161,7 +162,7 @@ class Delivery:
     async def _start(self) -> None:
         if not self._started:
             await asyncio.to_thread(self.spooler.prepare)
-            await self.queue.release_own()
+            await _landed(self.queue.release_own, "(own claims)")  # a busy store at start: wait
             self._started = True
 
     async def _loop(
@@ -270,7 +271,7 @@ class Delivery:
             await _shielded(self._gap(facts, self.spooler.prove(facts, 0.0), self.queue.gap))
             return True
         except DeliveryError as error:
-            await _shielded(self._failed(row, error))
+            await _landed(functools.partial(self._failed, row, error), row.id)
             return True
         gap = _gap_detail(facts, proof)
         if not await _shielded(self.queue.spooled(recording, files, gap)):
@@ -347,7 +348,7 @@ class Delivery:
         try:
             already = await self._deliver(row)
         except DeliveryError as error:
-            await _shielded(self._failed(row, error))
+            await _landed(functools.partial(self._failed, row, error), row.id)
             return True
         finally:
             renewing.cancel()
@@ -355,7 +356,7 @@ class Delivery:
                 await renewing
         # Under a shield: cancelled now, the file is in place but the row would say otherwise
         # (harmless, the next attempt finds it there; but needless).
-        if await _shielded(self.queue.done(row)):
+        if await _landed(functools.partial(self.queue.done, row), row.id):
             finished = utc(row.finished_at) if row.finished_at is not None else None
             latency = (self.clock() - finished).total_seconds() if finished is not None else None
             if already:
@@ -442,6 +443,22 @@ def backoff_seconds(attempts: int, base: float, cap: float, rng: random.Random) 
     failed together by one outage do not all come back at once)."""
     ceiling = min(cap, base * 2.0 ** max(0, attempts - 1))
     return ceiling / 2 + rng.uniform(0, ceiling / 2)
+
+
+async def _landed(change: Callable[[], Awaitable[T]], delivery: str) -> T:
+    """A row's change after an upload (or at start), shielded, and tried again while the store
+    is busy until it lands: a file in place whose row kept saying "uploading" would wait out its
+    lease (300 s) before anyone marked it delivered."""
+    delay = 0.05
+    while True:
+        try:
+            return await _shielded(change())
+        except Exception as error:
+            if not is_busy(error):
+                raise
+            log.warning("delivery=%s action=row-update busy, again in %.2f s: %s", delivery, delay, error)
+        await asyncio.sleep(delay)
+        delay = min(2.0, delay * 2)
 
 
 async def _shielded(work: Awaitable[T]) -> T:

@@ -24,7 +24,7 @@ from ari_recorder.delivery import crypto
 from ari_recorder.delivery.naming import render
 from ari_recorder.delivery.queue import WRITTEN, Kind, Spooled, queued_row
 from ari_recorder.delivery.settings import DeliverySettings
-from ari_recorder.domain.chat import Chat, SegmentVerdict, transcript
+from ari_recorder.domain.chat import Chat, ChatSegment, SegmentVerdict, transcript
 from ari_recorder.files import private_dir
 from ari_recorder.storage.store import Store
 from ari_recorder.storage.tables import AttachedDataRow, AuditRow, InteractionRow, RecordingRow, SegmentRow
@@ -67,9 +67,9 @@ class TranscriptSpool:
         text_name = f"{base}.{EXTENSION}.age"
         try:
             await asyncio.to_thread(private_dir, self.out)
-            text = transcript(chat, segment).encode()
+            text, count = await asyncio.to_thread(_text, chat, segment)  # a large chat: off the loop
             sealed = await asyncio.to_thread(crypto.write_sealed, text, self.out / text_name, self.keys)
-            document = _metadata(chat, verdict, name, remote, sealed, len(chat.messages_of(segment)))
+            document = _metadata(chat, verdict, name, remote, sealed, count)
             keys = self.keys if self.settings.encrypt_metadata else None
             meta = await asyncio.to_thread(crypto.write_sealed, document, self.out / meta_name, keys)
         except BaseException:
@@ -91,6 +91,11 @@ class TranscriptSpool:
     def _remove(self, *names: str) -> None:
         for name in names:
             crypto.discard(self.out / name)
+
+
+def _text(chat: Chat, segment: ChatSegment) -> tuple[bytes, int]:
+    """The segment's transcript as UTF-8, and how many messages it holds."""
+    return transcript(chat, segment).encode(), len(chat.messages_of(segment))
 
 
 async def queue_chat(

@@ -10,7 +10,16 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field, replace
 
-from ari_recorder.domain.pausing import Ending, Keys, Pause, PauseRules, Source, file_offset, read_key
+from ari_recorder.domain.pausing import (
+    Ending,
+    Keys,
+    Pause,
+    PauseLimit,
+    PauseRules,
+    Source,
+    file_offset,
+    read_key,
+)
 from ari_recorder.domain.policy import (
     AgentId,
     AgentPolicy,
@@ -506,6 +515,7 @@ class Call:
     pausing: PauseRules = field(default_factory=PauseRules)
     pauses: tuple[Pause, ...] = ()  # every pause of the call, the last one maybe still open
     keys: Keys = field(default_factory=Keys)  # the agent's keys towards a pause or resume sequence
+    pause_limits: tuple[PauseLimit, ...] = ()  # per segment, the first pause its limit refused
     began: tuple[tuple[str, float], ...] = ()  # (recording, when Asterisk started writing it)
     channels: int = 1  # 2: each party in a file of its own, merged into one stereo file later
     record_deadline: float = 2.0  # seconds for a recording to be confirmed started
@@ -584,7 +594,21 @@ def pause_refusal(call: Call, resuming: bool = False) -> Refusal | None:
         return Refusal(True, f"pausing is not allowed on queue {call.interaction.queue}")
     if segment.recording is None or call.failure(segment.recording):
         return Refusal(False, f"segment {segment.number} of call {call.id} is not recorded: nothing to pause")
+    if not resuming and call.pause is None and pause_count(call) >= call.pausing.max_per_segment:
+        return Refusal(
+            False,
+            f"segment {segment.number} of call {call.id} has been paused {pause_count(call)} times, "
+            f"the most company.max_pauses_per_segment allows",
+        )
     return None
+
+
+def pause_count(call: Call) -> int:
+    """How many pauses the current segment's recording has had (the one in force included)."""
+    segment = call.segment
+    if segment is None or segment.recording is None:
+        return 0
+    return sum(1 for p in call.pauses if p.recording == segment.recording)
 
 
 def start(call: Call) -> tuple[Call, list[Action]]:
@@ -870,6 +894,7 @@ def _pause(call: Call, by: str, source: Source, now: float) -> tuple[Call, list[
     refusal = pause_refusal(call)
     if refusal is not None:
         why = refusal.why
+        call = _limit_reached(call, by, source, now)
         return call, [Log(f'call={call.id} action=pause-refused by={by} source={source.value} why="{why}"')]
     if call.pause is not None:
         return call, []  # already paused: nothing to do
@@ -896,6 +921,20 @@ def _pause(call: Call, by: str, source: Source, now: float) -> tuple[Call, list[
             f"source={source.value} behavior={pause.behavior} recording={name}"
         ),
     ]
+
+
+def _limit_reached(call: Call, by: str, source: Source, now: float) -> Call:
+    """The call with the segment's first refusal by its pause limit noted (for the audit trail),
+    if this refusal is one; the limit's later refusals are only logged."""
+    segment = call.segment
+    if segment is None or segment.recording is None or pause_count(call) < call.pausing.max_per_segment:
+        return call
+    if any(limit.segment == segment.number for limit in call.pause_limits):
+        return call
+    limit = PauseLimit(
+        segment.number, segment.recording, segment.agent, by, source, now, call.pausing.max_per_segment
+    )
+    return replace(call, pause_limits=(*call.pause_limits, limit))
 
 
 def _resume(call: Call, by: str, source: Source, now: float) -> tuple[Call, list[Action]]:

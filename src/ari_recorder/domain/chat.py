@@ -13,6 +13,7 @@ no recording.
 from __future__ import annotations
 
 import enum
+import re
 import unicodedata
 from dataclasses import dataclass
 from datetime import datetime
@@ -115,8 +116,24 @@ def _stamp(moment: datetime) -> str:
     return moment.isoformat().replace("+00:00", "Z")
 
 
+# Every character some viewer takes for a line's end (str.splitlines's, Unicode's mandatory
+# breaks): U+2028 and U+2029 show as new lines in browsers and editors, though not in a terminal.
+LINE_BREAK = re.compile("\r\n|[\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029]")
+# Characters drawn as nothing that are not format characters (Cf, removed by category): the
+# combining grapheme joiner, Hangul fillers, Khmer's inherent vowels, Mongolian and Unicode's
+# variation selectors (Unicode's Default_Ignorable_Code_Point, less what Cf already holds).
+INVISIBLE = re.compile(
+    "[\u034f\u115f\u1160\u17b4\u17b5\u180b-\u180f\u3164\ufe00-\ufe0f\uffa0\U000e0100-\U000e01ef]"
+)
+
+
 def _printable(text: str) -> str:
-    """Newlines kept (as \\n), tabs as spaces, every other control or format character dropped:
-    a transcript line cannot be forged or hidden by what the customer typed."""
-    text = text.replace("\r\n", "\n").replace("\r", "\n").replace("\t", " ")
+    """Every kind of line break as \\n (the message's next line, indented), tabs as spaces; every
+    other control, format (bidirectional controls, zero-width characters), separator, surrogate,
+    private or unassigned character and every invisible one dropped: a transcript line cannot be
+    forged or hidden by what the customer typed."""
+    text = LINE_BREAK.sub("\n", text).replace("\t", " ")
+    text = INVISIBLE.sub("", text)
+    if text.replace("\n", "").isprintable():  # in C: no control, format, separator but " "
+        return text
     return "".join(ch for ch in text if ch == "\n" or unicodedata.category(ch)[0] != "C")

@@ -32,6 +32,7 @@ class PauseRules:
     dtmf_pause: str = "*7"
     dtmf_resume: str = "*8"
     key_gap: float = 2.0  # seconds between two keys of one sequence, at most
+    max_per_segment: int = 20  # company.max_pauses_per_segment: the next one is refused
 
     @property
     def behavior(self) -> str:
@@ -64,6 +65,19 @@ class Pause:
 
     def close(self, now: float, ending: Ending, by: str = "controller") -> Pause:
         return replace(self, ended=now, ending=ending, closed_by=by)
+
+
+@dataclass(frozen=True)
+class PauseLimit:
+    """The first pause a segment's limit refused (the audit trail's; later ones are logged only)."""
+
+    segment: int
+    recording: str
+    agent: str
+    by: str
+    source: Source
+    at: float
+    limit: int
 
 
 def file_offset(began: float | None, earlier: tuple[Pause, ...], now: float) -> float | None:

@@ -8,6 +8,7 @@ into the spool and queues them (delivery/transcripts.py), and wakes the upload w
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import uuid
 from collections.abc import Callable
@@ -174,13 +175,13 @@ class ChatIntake:
         again (its first outcome is returned). BadChat, Conflict (also for a different report of
         a chat received before: nothing is changed), NotConfigured; an OSError when the spool
         cannot be written (then nothing of this report is kept)."""
-        digest = hashlib.sha256(msgspec.json.encode(report)).hexdigest()  # of its fields, not its text
+        # A whole chat may be 16 MiB: hashed, checked and decided in a thread, off the event loop.
+        digest = await asyncio.to_thread(_digest, report)
         before = await self._received(report.id, digest)
         if before is not None:
             return before
         now = self.clock()
-        chat = build_chat(self.settings, report, now)
-        verdicts = decide_chat(chat, company_policy(self.settings))
+        chat, verdicts = await asyncio.to_thread(self._decide, report, now)
         chosen = [v for v in verdicts if v.decision.record]
         written: list[Written] = []
         if chosen:
@@ -200,6 +201,10 @@ class ChatIntake:
         if written:
             self.queued()
         return _outcome(report.id, verdicts, written, digest)
+
+    def _decide(self, report: ChatReport, now: datetime) -> tuple[Chat, tuple[SegmentVerdict, ...]]:
+        chat = build_chat(self.settings, report, now)
+        return chat, decide_chat(chat, company_policy(self.settings))
 
     async def _write(self, chat: Chat, chosen: list[SegmentVerdict]) -> list[Written]:
         if self.spool is None:
@@ -265,6 +270,10 @@ class ChatIntake:
             SegmentOutcome(r.number, r.agent, r.recorded, list(r.levels), r.reason, r.recording) for r in rows
         ]
         return ChatOutcome(chat, segments, new=False, report_sha256=interaction.report_sha256)
+
+
+def _digest(report: ChatReport) -> str:
+    return hashlib.sha256(msgspec.json.encode(report)).hexdigest()  # of its fields, not its text
 
 
 def _outcome(

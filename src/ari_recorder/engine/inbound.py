@@ -61,6 +61,7 @@ def pause_rules(settings: Settings, queue: QueueSettings | None) -> PauseRules:
         dtmf_pause=company.dtmf_pause,
         dtmf_resume=company.dtmf_resume,
         key_gap=company.dtmf_key_gap_ms / 1000,
+        max_per_segment=company.max_pauses_per_segment,
     )
 
 

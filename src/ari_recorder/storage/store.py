@@ -6,12 +6,17 @@ controller knows what was its own (the ids are deterministic) and what was recor
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import contextvars
 import hashlib
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import msgspec
+import sqlalchemy.exc
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Connection, event, func, select
@@ -41,14 +46,65 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 UNRECORDED = "unrecorded"  # a recording's state: selected, never started in Asterisk
 
 
-def _sqlite_pragmas(dbapi_connection: Any, _: Any) -> None:
-    # WAL with synchronous=NORMAL: a commit no longer waits for the disk each time (a crash of
-    # the machine may lose the last commits, never corrupt the file); foreign keys enforced,
-    # as PostgreSQL does.
-    cursor = dbapi_connection.cursor()
-    for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "foreign_keys=ON"):
-        cursor.execute(f"PRAGMA {pragma}")
-    cursor.close()
+def _sqlite_pragmas(busy_timeout_ms: int) -> Callable[[Any, Any], None]:
+    def pragmas(dbapi_connection: Any, _: Any) -> None:
+        # WAL with synchronous=NORMAL: a commit no longer waits for the disk each time (a crash
+        # of the machine may lose the last commits, never corrupt the file), and readers never
+        # wait for the writer; a writer waits busy_timeout for another process's (the CLI's);
+        # foreign keys enforced, as PostgreSQL does.
+        cursor = dbapi_connection.cursor()
+        pragmas = (
+            "journal_mode=WAL",
+            "synchronous=NORMAL",
+            "foreign_keys=ON",
+            f"busy_timeout={busy_timeout_ms}",
+        )
+        for pragma in pragmas:
+            cursor.execute(f"PRAGMA {pragma}")
+        cursor.close()
+
+    return pragmas
+
+
+class StoreBusy(RuntimeError):
+    """A write that could not begin in time: the store is busy (answered 503, asked again)."""
+
+
+_WRITING: contextvars.ContextVar[bool] = contextvars.ContextVar("writing", default=False)
+
+
+class Sessions:
+    """`sessions()` a session to read with; `sessions.begin()` a transaction to write in. SQLite
+    has one writer at a time: this process's write transactions take their turn here (in order,
+    without a thread blocked in SQLite's busy handler meanwhile), so that none fails with
+    `database is locked` because others held the lock across their awaits. A turn not come within
+    `wait` seconds is StoreBusy. PostgreSQL's writers need no turn."""
+
+    def __init__(self, maker: async_sessionmaker[AsyncSession], serialize: bool, wait: float) -> None:
+        self.maker, self.wait = maker, wait
+        self._turn = asyncio.Lock() if serialize else None
+
+    def __call__(self) -> AsyncSession:
+        return self.maker()
+
+    @contextlib.asynccontextmanager
+    async def begin(self) -> AsyncIterator[AsyncSession]:
+        if self._turn is None or _WRITING.get():  # a write within a write keeps the turn it has
+            async with self.maker.begin() as session:
+                yield session
+            return
+        try:
+            async with asyncio.timeout(self.wait):
+                await self._turn.acquire()
+        except TimeoutError:
+            raise StoreBusy(f"no turn to write within {self.wait:g} s") from None
+        token = _WRITING.set(True)
+        try:
+            async with self.maker.begin() as session:
+                yield session
+        finally:
+            _WRITING.reset(token)
+            self._turn.release()
 
 
 def _upgrade(connection: Connection) -> None:
@@ -59,8 +115,9 @@ def _upgrade(connection: Connection) -> None:
 
 
 class Store:
-    def __init__(self, url: str, schema: str | None = None) -> None:
-        """`schema` (PostgreSQL): every table, alembic's too, lives there; created when missing."""
+    def __init__(self, url: str, schema: str | None = None, busy_timeout_ms: int = 5000) -> None:
+        """`schema` (PostgreSQL): every table, alembic's too, lives there; created when missing.
+        `busy_timeout_ms` (SQLite): how long a write waits for another writer, at most."""
         parsed = make_url(url)
         if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
             # Customer numbers and the audit trail: the owner's only. SQLite gives the -wal and
@@ -81,8 +138,10 @@ class Store:
             connect_args["server_settings"] = {"search_path": schema}
         self.engine = create_async_engine(url, connect_args=connect_args)
         if parsed.get_backend_name() == "sqlite":
-            event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
-        self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+            event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas(busy_timeout_ms))
+        sqlite = parsed.get_backend_name() == "sqlite"
+        maker = async_sessionmaker(self.engine, expire_on_commit=False)
+        self.sessions = Sessions(maker, serialize=sqlite, wait=max(1.0, 2 * busy_timeout_ms / 1000))
 
     async def migrate(self) -> None:
         async with self.engine.begin() as connection:
@@ -170,6 +229,18 @@ class Store:
             await self._save_segment(session, call, segment, now)
         for pause in call.pauses:
             await _audit_pause(session, call, pause)
+        for limit in call.pause_limits:
+            facts = {
+                "call": call.id,
+                "segment": limit.segment,
+                "agent": limit.agent,
+                "by": limit.by,
+                "source": limit.source.value,
+                "at": _when(limit.at),
+                "max_pauses_per_segment": limit.limit,
+            }
+            key = f"pause/{call.id}/{limit.segment}/limit"
+            await _audit_once(session, key, "pause-refused", limit.recording, facts, now)
 
     async def _save_segment(self, session: AsyncSession, call: Call, segment: Segment, now: datetime) -> None:
         if await session.get(SegmentRow, (call.id, segment.number)) is None:
@@ -330,3 +401,23 @@ def _plain(struct: object) -> dict[str, object]:
     value = msgspec.to_builtins(struct)
     assert isinstance(value, dict)
     return value
+
+
+def is_busy(error: BaseException) -> bool:
+    """Whether `error` is the store being too busy to write now (SQLite's lock still held after
+    the busy timeout, PostgreSQL's deadlock or serialization failure, the connection pool
+    exhausted): worth asking again, not a fault."""
+    if isinstance(error, StoreBusy | sqlalchemy.exc.TimeoutError):  # TimeoutError: the pool's
+        return True
+    if not isinstance(error, sqlalchemy.exc.DBAPIError):
+        return False
+    text = str(error.orig).lower()
+    return any(
+        words in text
+        for words in (
+            "database is locked",
+            "database table is locked",
+            "deadlock detected",
+            "could not serialize",
+        )
+    )
