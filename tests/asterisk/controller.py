@@ -147,23 +147,33 @@ class Controller:
         """Started, once it has said `ready` (a standby says "leadership: standby")."""
         self.lines.clear()
         self.heard_at.clear()
-        self.process = await asyncio.create_subprocess_exec(
+        self.process = await self._spawn("run", stdout=asyncio.subprocess.DEVNULL)
+        self._reader = asyncio.create_task(self._read(self.process))
+        await self.said(ready)
+
+    async def command(self, command: str, seconds: float = 30.0) -> tuple[int, str]:
+        """`ari-recorder <command> --config <its settings>` to its end: exit code, what it said."""
+        process = await self._spawn(command, stdout=asyncio.subprocess.PIPE)
+        out, err = await asyncio.wait_for(process.communicate(), seconds)
+        assert process.returncode is not None
+        return process.returncode, (out + err).decode()
+
+    async def _spawn(self, command: str, stdout: int) -> asyncio.subprocess.Process:
+        return await asyncio.create_subprocess_exec(
             *ORPHANLESS,
             sys.executable,
             "-m",
             "ari_recorder",
-            "run",
+            command,
             "--config",
             str(self.settings()),
             stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.DEVNULL,
+            stdout=stdout,
             stderr=asyncio.subprocess.PIPE,
             env=self._env(),
             cwd=self.home,
             start_new_session=True,
         )
-        self._reader = asyncio.create_task(self._read(self.process))
-        await self.said(ready)
 
     async def _read(self, process: asyncio.subprocess.Process) -> None:
         assert process.stderr is not None

@@ -96,6 +96,7 @@ def free_tcp_port() -> int:
 # controller of an interrupted run is left reconnecting and taking CPU (util-linux's setpriv).
 ORPHANLESS = ("setpriv", "--pdeathsig", "KILL", "--")
 
+
 def _rtp_range() -> tuple[tuple[int, int], IO[str]]:
     """RTP ports of this instance: a 200-port slot between 10000 and 32000 (below the kernel's
     ephemeral ports, which the tests' own free ports come from), held with a lock file for as

@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import json
-import sys
 from pathlib import Path
 
 import pytest
 
 from tests.asterisk.controller import Controller, running_controller
-from tests.asterisk.harness import ORPHANLESS, Asterisk
+from tests.asterisk.harness import Asterisk
 
 AGENT_1001 = {"endpoint": "Local/1001@agent-phone", "permit_recordings": True, "record_percent": 100}
 
@@ -27,23 +26,8 @@ async def test_a_missing_announcement_stops_the_controller_at_start(
         queues={"support": {"agents": ["1001"], "announcement": "no-such-notice"}},
     )
     for command in ("check", "run"):
-        process = await asyncio.create_subprocess_exec(
-            *ORPHANLESS,
-            sys.executable,
-            "-m",
-            "ari_recorder",
-            command,
-            "--config",
-            str(controller.settings()),
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-            env=controller._env(),
-            cwd=controller.home,
-        )
-        out, err = await asyncio.wait_for(process.communicate(), 30)
-        said = (out + err).decode()
-        assert process.returncode == 2, (command, said)
+        code, said = await controller.command(command)
+        assert code == 2, (command, said)
         lines = [line for line in said.splitlines() if "no-such-notice" in line]
         assert len(lines) == 1 and "support" in lines[0], (command, said)
     assert await asterisk.channels() == []  # nothing was answered
