@@ -88,7 +88,9 @@ async def test_a_write_that_cannot_happen_answers_503_with_retry_after(tmp_path:
     """Another process (the CLI, a backup) holds SQLite's write lock past the busy timeout: the
     chat is refused for now, 503 with Retry-After, not 500; once the lock goes, it is taken."""
     async with world(tmp_path, QUEUES, AGENTS, delivery=outbox(tmp_path)) as w:
-        other = sqlite3.connect(tmp_path / "db.sqlite", isolation_level=None)
+        # The controller's own writes (its start's purge, the queue's gauges) may hold the lock a
+        # moment: the other process waits for its turn as long as it takes, then holds it.
+        other = sqlite3.connect(tmp_path / "db.sqlite", isolation_level=None, timeout=60)
         other.execute("BEGIN IMMEDIATE")
         try:
             async with w.http.post(
