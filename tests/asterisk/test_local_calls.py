@@ -19,13 +19,7 @@ AGENT_1001 = {"endpoint": "Local/1001@agent-phone", "permit_recordings": True, "
 
 
 async def test_an_inbound_call_is_recorded_on_the_agent_side(asterisk: Asterisk, tmp_path: Path) -> None:
-    async with running_controller(
-        home=tmp_path / "controller",
-        ari_url=asterisk.url,
-        ari_password=asterisk.password,
-        agents={"1001": AGENT_1001},
-        queues={"support": {"agents": ["1001"], "announcement": "sim/announcement"}},
-    ) as controller:
+    async with _controller(asterisk, tmp_path) as controller:
         await asterisk.originate_local("support")
         await controller.said("action=connected record=yes")
         connected = time.monotonic()
