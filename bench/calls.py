@@ -38,7 +38,7 @@ from ari_recorder.settings import (
     QueueSettings,
     Settings,
 )
-from ari_recorder.simulator.server import free_port
+from ari_simulator.server import free_port
 
 
 async def run(n: int, rate: float) -> None:

@@ -17,7 +17,7 @@ import aiohttp
 import pytest
 
 from ari_recorder.ari.rest import basic_auth
-from ari_recorder.simulator.server import free_port
+from ari_simulator.server import free_port
 
 
 @asynccontextmanager

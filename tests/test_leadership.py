@@ -19,7 +19,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from ari_recorder.simulator.server import RunningSimulator, free_port, serve
+from ari_simulator.server import RunningSimulator, free_port, serve
 from tests.asterisk.controller import Controller, Delivered
 from tests.test_cli import command, said
 

@@ -12,7 +12,6 @@ import pytest
 from sqlalchemy import select
 
 from ari_recorder.cli import main
-from ari_recorder.simulator.server import free_port
 from ari_recorder.storage.store import Store
 from ari_recorder.storage.tables import AgentTokenRow, AuditRow
 from ari_recorder.storage.tokens import (
@@ -22,6 +21,7 @@ from ari_recorder.storage.tokens import (
     revoke_token,
     verify_token,
 )
+from ari_simulator.server import free_port
 
 T0 = datetime(2030, 1, 1, 12, 0, tzinfo=UTC)
 

@@ -95,10 +95,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     configure_logging(args.verbose)
     try:
         if args.command == "simulator":
-            from ari_recorder.simulator.server import SimulatorConfig, run_forever
+            from ari_recorder.demo import simulator_package
 
-            config = SimulatorConfig(args.username, args.password, args.app, args.recordings)
-            asyncio.run(run_forever(config, args.host, args.port))
+            simulator = simulator_package()
+            config = simulator.SimulatorConfig(args.username, args.password, args.app, args.recordings)
+            asyncio.run(simulator.run_forever(config, args.host, args.port))
             return 0
         if args.command == "run":
             from ari_recorder.settings import load_settings

@@ -24,7 +24,6 @@ from ari_recorder.settings import (
     QueueSettings,
     Settings,
 )
-from ari_recorder.simulator.server import SimulatorConfig, serve
 from ari_recorder.storage.store import Store
 from ari_recorder.storage.tables import DeliveryRow, RecordingRow
 from ari_recorder.storage.tokens import issue_token
@@ -79,6 +78,7 @@ WEBCHATS = [("webchat-1", ("1001", "1002")), ("webchat-2", ("1001", "1003"))]
 
 
 async def run_demo(var: Path) -> int:
+    simulator = simulator_package()
     await asyncio.to_thread(private_dir, var)
     reports: list[CallReport] = []
     done = asyncio.Event()
@@ -91,7 +91,7 @@ async def run_demo(var: Path) -> int:
     admin_token = secrets.token_urlsafe(24)  # this run's only: the demo's API is on loopback
     key = var / "keys" / "demo.key"  # in real life the platform's, never on the controller
     recipient = await asyncio.to_thread(_demo_recipient, key)
-    async with serve(SimulatorConfig(recordings_dir=var / "asterisk-recordings")) as sim:
+    async with simulator.serve(simulator.SimulatorConfig(recordings_dir=var / "asterisk-recordings")) as sim:
         print(f"simulator: ARI on {sim.ari_url}, control API on {sim.base_url}/sim/")
         settings = Settings(
             ari=AriSettings(url=sim.ari_url),
@@ -209,6 +209,18 @@ async def run_demo(var: Path) -> int:
     expected = len(CALLS) + len(OUTBOUND)
     handled = len(reports) == expected and len(chats) == len(WEBCHATS)
     return 0 if ok and handled and not channels and not bridges and not stored else 1
+
+
+def simulator_package() -> Any:
+    """The Asterisk simulator, a package of its own that the controller's wheel does not ship."""
+    try:
+        from ari_simulator import server
+    except ImportError as error:  # a controller installed from its wheel, without the simulator
+        raise SystemExit(
+            "the demo and the simulator command need the Asterisk simulator (package ari_simulator), "
+            "which comes with a checkout of the repository: run ./dev demo there"
+        ) from error
+    return server
 
 
 def _demo_recipient(key: Path) -> str:

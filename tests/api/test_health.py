@@ -23,8 +23,8 @@ from ari_recorder.settings import (
     QueueSettings,
     Settings,
 )
-from ari_recorder.simulator.server import free_port, serve
 from ari_recorder.storage.store import Store
+from ari_simulator.server import free_port, serve
 from tests.delivery.support import until
 from tests.support.world import AGENTS, world
 

@@ -24,7 +24,7 @@ from ari_recorder.ari.errors import (
 )
 from ari_recorder.ari.naming import MAX_LENGTH, safe_recording_name
 from ari_recorder.ari.rest import AriClient
-from ari_recorder.simulator.server import serve
+from ari_simulator.server import serve
 from tests.ari.capture import capture_server
 from tests.support import apidocs
 from tests.support.sim import sim_app

@@ -15,7 +15,7 @@ from aiohttp import web
 
 from ari_recorder.ari.events import StasisStart, UntypedEvent
 from ari_recorder.ari.stream import RECONNECT_CAP, Backoff, EventStream, StreamConnected
-from ari_recorder.simulator.server import serve
+from ari_simulator.server import serve
 
 STASIS_START = {
     "type": "StasisStart",

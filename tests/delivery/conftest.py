@@ -14,8 +14,8 @@ import pytest
 
 from ari_recorder.ari.rest import AriClient
 from ari_recorder.delivery import DeliverySettings, generate_keypair
-from ari_recorder.simulator.server import RunningSimulator, serve
 from ari_recorder.storage.store import Store
+from ari_simulator.server import RunningSimulator, serve
 from tests.delivery.support import Sshd
 from tests.support.stores import sqlite_store
 

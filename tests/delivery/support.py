@@ -25,10 +25,10 @@ from typing import Any
 
 import pytest
 
-from ari_recorder.simulator.server import RunningSimulator, free_port
-from ari_recorder.simulator.state import StoredRecording
 from ari_recorder.storage.store import Store
 from ari_recorder.storage.tables import AttachedDataRow, InteractionRow, RecordingRow, SegmentRow
+from ari_simulator.server import RunningSimulator, free_port
+from ari_simulator.state import StoredRecording
 
 SSHD = Path("/usr/sbin/sshd")
 

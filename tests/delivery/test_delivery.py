@@ -19,9 +19,9 @@ import pytest
 from ari_recorder.ari.rest import AriClient
 from ari_recorder.delivery import Delivery, DeliverySettings, Outcome
 from ari_recorder.delivery.queue import State
-from ari_recorder.simulator.server import RunningSimulator
 from ari_recorder.storage.store import Store
 from ari_recorder.storage.tables import DeliveryRow
+from ari_simulator.server import RunningSimulator
 from tests.delivery.conftest import Clock, Identity, local_settings, sftp_settings
 from tests.delivery.support import Sshd, age_decrypt, noise_wav, ready_recording, require, until
 
@@ -431,7 +431,7 @@ async def test_run_delivers_what_wake_announces_until_closed(
 async def test_asterisk_unreachable_when_fetching_is_retried_and_loses_nothing(
     sqlite_store: Store, sim: RunningSimulator, identity: Identity, tmp_path: Path, clock: Clock
 ) -> None:
-    from ari_recorder.simulator.server import free_port
+    from ari_simulator.server import free_port
 
     _, audio = await ready_recording(sqlite_store, sim, "call-1")
     settings = local_settings(tmp_path, identity)

@@ -22,8 +22,8 @@ from ari_recorder.ari.rest import AriClient
 from ari_recorder.delivery import Delivery, crypto
 from ari_recorder.delivery.crypto import EncryptionFailed, Encryptor
 from ari_recorder.delivery.queue import State
-from ari_recorder.simulator.server import RunningSimulator
 from ari_recorder.storage.store import Store
+from ari_simulator.server import RunningSimulator
 from tests.delivery.conftest import Clock, Identity, sftp_settings
 from tests.delivery.support import Sshd, _descendants, age_decrypt, noise_wav, ready_recording
 

@@ -26,9 +26,9 @@ from sqlalchemy import func, select, text
 from ari_recorder.ari.rest import AriClient
 from ari_recorder.delivery import Delivery, DeliverySettings
 from ari_recorder.delivery.queue import State
-from ari_recorder.simulator.server import RunningSimulator
 from ari_recorder.storage.store import Store
 from ari_recorder.storage.tables import DeliveryRow
+from ari_simulator.server import RunningSimulator
 from tests.delivery.conftest import ROOM, Clock, Identity, SpoolDisk, sftp_settings
 from tests.delivery.support import Sshd, age_decrypt, noise_wav, ready_recording, until
 from tests.support.stores import postgres_store

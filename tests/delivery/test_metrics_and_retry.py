@@ -20,9 +20,9 @@ from ari_recorder.ari.rest import AriClient
 from ari_recorder.cli import main
 from ari_recorder.delivery import Delivery
 from ari_recorder.delivery.queue import State, retry_dead_rows
-from ari_recorder.simulator.server import RunningSimulator
 from ari_recorder.storage.store import Store
 from ari_recorder.storage.tables import AuditRow
+from ari_simulator.server import RunningSimulator
 from tests.delivery.conftest import Clock, Identity, local_settings, sftp_settings
 from tests.delivery.support import Sshd, age_decrypt, ready_recording, tone_wav
 

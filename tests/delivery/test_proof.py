@@ -18,8 +18,8 @@ from ari_recorder.ari.rest import AriClient
 from ari_recorder.delivery import Delivery
 from ari_recorder.delivery.proof import GapKind, prove
 from ari_recorder.settings import AgentSettings, QueueSettings, RecordingSettings
-from ari_recorder.simulator.server import RunningSimulator
 from ari_recorder.storage.store import Store
+from ari_simulator.server import RunningSimulator
 from tests.delivery.conftest import Identity, local_settings
 from tests.delivery.support import age_decrypt, ready_recording, until
 from tests.support.world import ADMIN_TOKEN, World, world

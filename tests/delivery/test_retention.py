@@ -15,7 +15,6 @@ from ari_recorder.ari.rest import AriClient
 from ari_recorder.delivery import Delivery
 from ari_recorder.delivery.queue import State
 from ari_recorder.delivery.retention import purge_metadata, purge_spool
-from ari_recorder.simulator.server import RunningSimulator
 from ari_recorder.storage.store import Store
 from ari_recorder.storage.tables import (
     AttachedDataRow,
@@ -24,6 +23,7 @@ from ari_recorder.storage.tables import (
     RecordingRow,
     SegmentRow,
 )
+from ari_simulator.server import RunningSimulator
 from tests.delivery.conftest import Clock, Identity, local_settings
 from tests.delivery.support import ready_recording, until
 

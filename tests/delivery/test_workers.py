@@ -11,8 +11,8 @@ from pathlib import Path
 import msgspec
 from sqlalchemy import select
 
-from ari_recorder.simulator.server import RunningSimulator
 from ari_recorder.storage.tables import DeliveryRow
+from ari_simulator.server import RunningSimulator
 from tests.delivery.conftest import Identity, sftp_settings
 from tests.delivery.support import Sshd, ready_recording
 from tests.support.stores import postgres_store

@@ -13,8 +13,8 @@ from typing import Any
 
 import aiohttp
 
-from ari_recorder.simulator.server import free_port
 from ari_recorder.storage.store import Store
+from ari_simulator.server import free_port
 
 CONFIG = """
 [ari]

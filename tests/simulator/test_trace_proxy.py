@@ -9,7 +9,7 @@ from pathlib import Path
 import aiohttp
 
 from ari_recorder.ari.rest import basic_auth
-from ari_recorder.simulator.server import serve
+from ari_simulator.server import serve
 from tests.support.reference import load_trace
 from tests.support.trace_proxy import recording_proxy
 

@@ -9,7 +9,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from ari_recorder.simulator.server import RunningSimulator, serve
+from ari_simulator.server import RunningSimulator, serve
 from tests.simulator.replay import Replayer, check
 from tests.support.reference import REFERENCE, load_trace, reference_dir
 

@@ -11,7 +11,7 @@ from typing import Any
 import aiohttp
 
 from ari_recorder.ari.rest import basic_auth
-from ari_recorder.simulator.server import RunningSimulator, serve
+from ari_simulator.server import RunningSimulator, serve
 
 
 @dataclass

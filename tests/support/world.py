@@ -23,8 +23,8 @@ from ari_recorder.settings import (
     RecordingSettings,
     Settings,
 )
-from ari_recorder.simulator.server import RunningSimulator, serve
 from ari_recorder.storage.store import Store
+from ari_simulator.server import RunningSimulator, serve
 
 AGENTS = {
     "1001": AgentSettings(endpoint="Local/1001@agent-phone", permit_recordings=True, record_percent=100),

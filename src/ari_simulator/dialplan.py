@@ -20,15 +20,15 @@ import uuid
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from ari_recorder.simulator.asterisk import BasicBridge
-from ari_recorder.simulator.audio import AGENT_HZ, CUSTOMER_HZ, dtmf_tones
-from ari_recorder.simulator.state import Channel, Json, Kind, SimError
+from ari_simulator.asterisk import BasicBridge
+from ari_simulator.audio import AGENT_HZ, CUSTOMER_HZ, dtmf_tones
+from ari_simulator.state import Channel, Json, Kind, SimError
 
 if TYPE_CHECKING:
-    from ari_recorder.simulator.asterisk import Asterisk
-    from ari_recorder.simulator.consult import Consult
+    from ari_simulator.asterisk import Asterisk
+    from ari_simulator.consult import Consult
 
-log = logging.getLogger("ari_recorder.simulator")
+log = logging.getLogger("ari_simulator")
 
 # When each key goes down, after the answer. SendDTMF(*7,250,120) after one 2 s play of the agent
 # tone, *8 after the next: the key events (at each key's end) came 2.24 s, 2.61 s, 5.08 s and

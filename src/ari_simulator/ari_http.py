@@ -11,9 +11,9 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
-from ari_recorder.simulator.asterisk import Asterisk
-from ari_recorder.simulator.dialplan import Dialplan
-from ari_recorder.simulator.state import Bridge, Channel, Json, SimError, Subscriber
+from ari_simulator.asterisk import Asterisk
+from ari_simulator.dialplan import Dialplan
+from ari_simulator.state import Bridge, Channel, Json, SimError, Subscriber
 
 ASTERISK = web.AppKey("asterisk", Asterisk)
 DIALPLAN = web.AppKey("dialplan", Dialplan)
@@ -399,7 +399,7 @@ def routes() -> web.RouteTableDef:
 
     @r.get("/ari/asterisk/ping")
     async def ping(request: web.Request) -> web.Response:
-        from ari_recorder.simulator.state import ASTERISK_ID, ari_timestamp
+        from ari_simulator.state import ASTERISK_ID, ari_timestamp
 
         return _reply({"asterisk_id": ASTERISK_ID, "ping": "pong", "timestamp": ari_timestamp()})
 

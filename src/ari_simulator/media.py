@@ -6,8 +6,8 @@ import asyncio
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ari_recorder.simulator.audio import Timeline, render_wav
-from ari_recorder.simulator.state import (
+from ari_simulator.audio import Timeline, render_wav
+from ari_simulator.state import (
     Bridge,
     Channel,
     Json,
@@ -20,7 +20,7 @@ from ari_recorder.simulator.state import (
 )
 
 if TYPE_CHECKING:
-    from ari_recorder.simulator.asterisk import Asterisk
+    from ari_simulator.asterisk import Asterisk
 
 # Sound name -> (tone in Hz, length in s): the sounds the traces were recorded with
 # (ari-reference/README.md, "The sounds"), plus the default announcement the product plays.

@@ -9,11 +9,11 @@ from typing import Any
 
 from aiohttp import web
 
-from ari_recorder.simulator.ari_http import ASTERISK, DIALPLAN, SOCKETS
-from ari_recorder.simulator.asterisk import Asterisk
-from ari_recorder.simulator.consult import consult, refer_replaces
-from ari_recorder.simulator.dialplan import CONSULT_SECONDS, Dialplan, Phone
-from ari_recorder.simulator.state import Channel, Json, Kind, SimError
+from ari_simulator.ari_http import ASTERISK, DIALPLAN, SOCKETS
+from ari_simulator.asterisk import Asterisk
+from ari_simulator.consult import consult, refer_replaces
+from ari_simulator.dialplan import CONSULT_SECONDS, Dialplan, Phone
+from ari_simulator.state import Channel, Json, Kind, SimError
 
 
 @web.middleware
@@ -127,7 +127,7 @@ def routes() -> web.RouteTableDef:
         digits = str(body.get("digits", ""))
         duration_ms, gap_ms = int(body.get("duration_ms", 120)), int(body.get("gap_ms", 250))
         dialplan: Dialplan = request.app[DIALPLAN]
-        from ari_recorder.simulator.audio import dtmf_tones
+        from ari_simulator.audio import dtmf_tones
 
         for digit in digits:
             dtmf_tones(digit)  # ValueError for a key no phone has

@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from ari_recorder.simulator.audio import Timeline
+from ari_simulator.audio import Timeline
 
 Json = dict[str, Any]
 

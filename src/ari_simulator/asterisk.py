@@ -17,9 +17,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from ari_recorder.simulator.audio import Sound
-from ari_recorder.simulator.media import Media
-from ari_recorder.simulator.state import (
+from ari_simulator.audio import Sound
+from ari_simulator.media import Media
+from ari_simulator.state import (
     ASTERISK_ID,
     Application,
     Bridge,
@@ -32,7 +32,7 @@ from ari_recorder.simulator.state import (
     ari_timestamp,
 )
 
-log = logging.getLogger("ari_recorder.simulator")
+log = logging.getLogger("ari_simulator")
 
 MOH_HZ = 523  # music on hold, as a tone of its own so that a recording of hold music shows
 CAUSE_TEXT = {

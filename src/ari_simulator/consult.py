@@ -20,10 +20,10 @@ import secrets
 import uuid
 from dataclasses import dataclass
 
-from ari_recorder.simulator.asterisk import BasicBridge
-from ari_recorder.simulator.audio import AGENT_HZ
-from ari_recorder.simulator.dialplan import Dialplan
-from ari_recorder.simulator.state import Channel, Json, Kind, SimError
+from ari_simulator.asterisk import BasicBridge
+from ari_simulator.audio import AGENT_HZ
+from ari_simulator.dialplan import Dialplan
+from ari_simulator.state import Channel, Json, Kind, SimError
 
 
 @dataclass

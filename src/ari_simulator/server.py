@@ -13,11 +13,11 @@ from pathlib import Path
 
 from aiohttp import web
 
-from ari_recorder.simulator import ari_http, control
-from ari_recorder.simulator.asterisk import Asterisk
-from ari_recorder.simulator.dialplan import Dialplan
+from ari_simulator import ari_http, control
+from ari_simulator.asterisk import Asterisk
+from ari_simulator.dialplan import Dialplan
 
-log = logging.getLogger("ari_recorder.simulator")
+log = logging.getLogger("ari_simulator")
 
 
 @dataclass(frozen=True)
