@@ -10,6 +10,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field, replace
 
+from ari_recorder.domain import ids
 from ari_recorder.domain.pausing import (
     Ending,
     Keys,
@@ -532,7 +533,7 @@ class Call:
 
     @property
     def bridge(self) -> str:
-        return f"{self.id}-bridge"
+        return ids.bridge(self.id)
 
     @property
     def segment(self) -> Segment | None:
@@ -557,23 +558,19 @@ class Call:
         return "recording"
 
 
-def legs(name: str, channels: int) -> tuple[str, ...]:
-    """The recordings Asterisk makes for one of ours: itself, or one per party (two channels:
-    the customer's, then the agent's)."""
-    return (name,) if channels == 1 else (f"{name}-customer", f"{name}-agent")
+legs = ids.recording_legs
 
 
 def _record(call: Call, target: str, number: int, name: str) -> list[Action]:
     """Record through snoops on `target`: one both ways, or one per party (the snooped channel's
     party says `in`, hears `out`: reference snoop_directions_bridge_record)."""
-    snoop = f"{call.id}-snoop-{number}"
     if call.channels == 1:
-        return [StartRecording(target, snoop, name)]
+        return [StartRecording(target, ids.snoop(call.id, number), name)]
     customers, agents = legs(name, 2)
     on_customer = target == call.customer
     return [
-        StartRecording(target, f"{snoop}c", customers, "in" if on_customer else "out"),
-        StartRecording(target, f"{snoop}a", agents, "out" if on_customer else "in"),
+        StartRecording(target, ids.snoop(call.id, number, "c"), customers, "in" if on_customer else "out"),
+        StartRecording(target, ids.snoop(call.id, number, "a"), agents, "out" if on_customer else "in"),
     ]
 
 
@@ -615,7 +612,7 @@ def start(call: Call) -> tuple[Call, list[Action]]:
     """The call entered the application: answer it and play the announcement."""
     return call, [
         Answer(call.customer),
-        Play(call.customer, call.announcement, f"{call.id}-announcement"),
+        Play(call.customer, call.announcement, ids.announcement(call.id)),
         Log(f"call={call.id} action=answer queue={call.interaction.queue}"),
     ]
 
@@ -646,7 +643,7 @@ def _outbound(call: Call, event: CallEvent) -> tuple[Call, list[Action]]:
         case CustomerAnswered(channel) if channel == call.dialling:
             decision = _decide(call, agent.policy)
             side = call.queue.record_side if call.queue else RecordSide.AGENT
-            name = f"{call.id}-seg1-{agent.policy.agent}"
+            name = ids.recording(call.id, 1, agent.policy.agent)
             target = call.customer if side is RecordSide.CUSTOMER else call.id
             starting = _record(call, target, 1, name) if decision.record else []
             segment = Segment(1, agent.policy.agent, call.id, decision, name if decision.record else None)
@@ -1121,7 +1118,7 @@ def _dial_next(call: Call, actions: list[Action], busy: frozenset[str]) -> tuple
         call, ending = _give_up(call, "no agent answered")
         return call, actions + ending
     agent = call.agents[call.tried]
-    channel = f"{call.id}-agent-{call.legs + 1}"
+    channel = ids.agent_channel(call.id, call.legs + 1)
     call = replace(call, tried=call.tried + 1, legs=call.legs + 1, dialling=channel)
     return call, [
         *actions,
@@ -1132,7 +1129,7 @@ def _dial_next(call: Call, actions: list[Action], busy: frozenset[str]) -> tuple
 
 def _dial_transfer(call: Call, to: Agent, actions: list[Action]) -> tuple[Call, list[Action]]:
     """Ring the agent the call is being transferred to; `_connect` takes over when they answer."""
-    channel = f"{call.id}-agent-{call.legs + 1}"
+    channel = ids.agent_channel(call.id, call.legs + 1)
     call = replace(call, legs=call.legs + 1, dialling=channel, transfer_to=to)
     return call, [
         *actions,
@@ -1158,7 +1155,7 @@ def _connect(call: Call, channel: str, who: Agent, joined: bool = False) -> tupl
     side = call.queue.record_side if call.queue else RecordSide.AGENT
     recording: str | None = None
     starting: list[Action] = []
-    name = f"{call.id}-seg{number}-{agent.agent}"
+    name = ids.recording(call.id, number, agent.agent)
     if side is RecordSide.AGENT:
         if decision.record:
             recording = name

@@ -16,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from ari_recorder.domain import call as c
+from ari_recorder.domain import ids
 from ari_recorder.domain.policy import AgentId, Direction
 
 
@@ -94,7 +95,8 @@ def _open(call: c.Call, ev: ConsultRequested) -> tuple[c.Call, list[c.Action]]:
     leg = call.legs + 1
     # The target's channel is named as any agent channel of the call: its events come back as
     # AgentAnswered/AgentLeft/AgentFailed, and once transferred it is the segment's channel.
-    k = c.Consultation(ev.channel, ev.agent, ev.to, f"{call.id}-agent-{leg}", f"{call.id}-consult-{leg}")
+    target, consulting = ids.agent_channel(call.id, leg), ids.consult_channel(call.id, leg)
+    k = c.Consultation(ev.channel, ev.agent, ev.to, target, consulting)
     call = replace(call, legs=leg, consultation=k)
     # Not a customer segment: nothing here is recorded (the agent's recording, on the first call,
     # hears the customer on hold, not this).

@@ -8,7 +8,6 @@ import asyncio
 import contextlib
 import logging
 import time
-import uuid
 from collections.abc import AsyncIterable, Awaitable, Callable, Coroutine
 from dataclasses import dataclass, replace
 from typing import Any
@@ -33,7 +32,8 @@ from ari_recorder.ari.events import (
 from ari_recorder.ari.rest import AriClient
 from ari_recorder.ari.stream import StreamConnected
 from ari_recorder.domain import call as c
-from ari_recorder.domain import consult
+from ari_recorder.domain import consult, ids
+from ari_recorder.domain.ids import Own
 from ari_recorder.domain.pausing import Source
 from ari_recorder.domain.policy import Direction
 from ari_recorder.engine.consult import consult_missed, consult_request, replaces_request
@@ -156,19 +156,19 @@ class Controller:
             if self._calls:
                 self._spawn(self._reconcile(), name="reconcile")
             return
-        if isinstance(item, StasisStart) and item.args[:1] == ("outbound",):
+        if isinstance(item, StasisStart) and ids.is_outbound(item.args):
             self._open_outbound(item)
             return
-        if isinstance(item, StasisStart) and any(a.startswith("queue=") for a in item.args):
+        if isinstance(item, StasisStart) and ids.is_queue_call(item.args):
             self._open(item)
             return
         if isinstance(item, ChannelTransfer):
             self._transfer(item)
             return
-        if isinstance(item, StasisStart) and item.args[:1] == ("consult",):
+        if isinstance(item, StasisStart) and ids.is_consult(item.args):
             self._consult(item)
             return
-        if isinstance(item, StasisStart) and item.args[:1] == ("transfer",):
+        if isinstance(item, StasisStart) and ids.is_transfer(item.args):
             self._transfer_leg(item)
             return
         if isinstance(item, BridgeBlindTransfer):
@@ -289,8 +289,8 @@ class Controller:
             raise NoSuchTarget(wrong)
         if agent in self._busy(""):
             raise NotNow(f"agent {agent} is on another call")
-        call_id = uuid.uuid4().hex  # no "-": ids the call makes start with it and a "-"
-        args = ["outbound", f"agent={agent}", f"to={to}", *([f"queue={queue}"] if queue else [])]
+        call_id = ids.new_call()
+        args = ids.outbound_args(agent, to, queue)
         await self.ari.originate(
             self.settings.agents[agent].endpoint,
             app=self.settings.ari.app,
@@ -352,9 +352,9 @@ class Controller:
             asyncio.get_running_loop().call_later(UNCLAIMED, self._identified.pop, party.id, None)
 
     def _call_id(self, owner: str) -> str:
-        # Every id a call creates starts with the call's id (its customer channel's id); others
-        # that joined it are aliased.
-        return self._aliases.get(owner) or owner.split("-")[0]
+        # Every id a call creates starts with the call's id (domain/ids.py); others that joined
+        # it are aliased.
+        return self._aliases.get(owner) or ids.call_of(owner)
 
     def _owner(self, channel: str) -> str | None:
         """The live call a channel belongs to, if any."""
@@ -594,7 +594,7 @@ class Controller:
         elif call.phase is c.Phase.CONNECTED and call.customer not in live:
             missed.append(c.CustomerLeft(call.customer))
         elif call.phase is c.Phase.ANSWERING and not await self._exists(
-            self.ari.get_playback(f"{call.id}-announcement")
+            self.ari.get_playback(ids.announcement(call.id))
         ):
             # Its end was in the gap: whether it played to the end, nobody can say.
             missed.append(c.AnnouncementFinished(failed="its end was not seen (the event stream was down)"))
@@ -680,29 +680,28 @@ class Controller:
 
 def _translate(event: Event) -> tuple[str, c.CallEvent] | None:
     """The ARI event as the event of the call it belongs to (by the id it names), if any."""
+    own = ids.own_start(event.args) if isinstance(event, StasisStart) else None
     match event:
-        case PlaybackFinished(playback=playback) if playback.id.endswith("-announcement"):
+        case PlaybackFinished(playback=playback) if ids.is_announcement(playback.id):
             # A sound Asterisk does not have ends "failed" 1 ms after it began: nothing was heard.
             failed = None if playback.state == "done" else f"the playback ended {playback.state}"
             return playback.id, c.AnnouncementFinished(failed=failed)
-        case StasisStart(channel=channel, args=args) if args[:1] == ("snoop",) and len(args) > 1:
-            return channel.id, c.SnoopEntered(channel.id, args[1])
+        case StasisStart(channel=channel) if own and own.kind is Own.SNOOP:
+            return channel.id, c.SnoopEntered(channel.id, own.argument)
         case RecordingFailed(recording=recording):
             why = f"Asterisk reported the recording failed ({recording.cause or recording.state})"
             return recording.name, c.RecordRefused(recording.name, why)
-        case StasisStart(channel=channel, args=args) if args[:1] == ("agent",):
+        case StasisStart(channel=channel) if own and own.kind is Own.AGENT:
             return channel.id, c.AgentAnswered(channel.id)
-        case StasisEnd(channel=channel) if "-agent-" in channel.id:
+        case StasisEnd(channel=channel) if ids.is_agent_channel(channel.id):
             return channel.id, c.AgentLeft(channel.id)
-        case ChannelDestroyed(channel=channel, cause=cause) if "-agent-" in channel.id:
+        case ChannelDestroyed(channel=channel, cause=cause) if ids.is_agent_channel(channel.id):
             return channel.id, c.AgentFailed(channel.id, cause)
-        case StasisStart(channel=channel, args=args) if args[:1] == ("customer",):
+        case StasisStart(channel=channel) if own and own.kind is Own.CUSTOMER:
             return channel.id, c.CustomerAnswered(channel.id)
-        case StasisEnd(channel=channel) | ChannelDestroyed(channel=channel) if channel.id.endswith(
-            "-customer"
-        ):
+        case StasisEnd(channel=channel) | ChannelDestroyed(channel=channel) if ids.is_leg(channel.id):
             return channel.id, c.CustomerLeft(channel.id)
-        case StasisEnd(channel=channel) if "-" not in channel.id:
+        case StasisEnd(channel=channel) if ids.is_call(channel.id):
             return channel.id, c.CustomerLeft(channel.id)
         case RecordingFinished(recording=recording):
             return recording.name, c.RecordingEnded(recording.name)

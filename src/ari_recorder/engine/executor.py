@@ -9,6 +9,7 @@ from collections.abc import Callable
 from ari_recorder.ari.errors import AriError, AriNotFound
 from ari_recorder.ari.rest import AriClient
 from ari_recorder.domain import call as c
+from ari_recorder.domain import ids
 
 log = logging.getLogger("ari_recorder.engine")
 LEVELS = {"info": logging.INFO, "warning": logging.WARNING, "error": logging.ERROR}
@@ -51,7 +52,7 @@ class Executor:
                 return
             case c.Record():
                 return  # a retried record Asterisk had taken after all: RecordingStarted follows
-            case c.Play(_, _, playback_id) if playback_id.endswith("-announcement"):
+            case c.Play(_, _, playback_id) if ids.is_announcement(playback_id):
                 why = f"Asterisk refused to play it: {error.message or error}"
                 self.feedback(call_id, c.AnnouncementFinished(failed=why))
             case c.DialAgent(channel):
@@ -86,14 +87,13 @@ class Executor:
             case c.StopMoh(channel):
                 await ari.stop_channel_moh(channel)
             case c.DialAgent(channel, agent, endpoint, timeout):
-                await ari.originate(
-                    endpoint, app=self.app, app_args=f"agent,{agent}", channel_id=channel, timeout=timeout
-                )
+                args, app = ids.agent_args(agent), self.app
+                await ari.originate(endpoint, app=app, app_args=args, channel_id=channel, timeout=timeout)
             case c.DialCustomer(channel, endpoint, timeout, caller_id):
                 await ari.originate(
                     endpoint,
                     app=self.app,
-                    app_args="customer",
+                    app_args=ids.customer_args(),
                     channel_id=channel,
                     timeout=timeout,
                     caller_id=caller_id,
@@ -101,7 +101,7 @@ class Executor:
             case c.StartRecording(target, snoop, name, spy):
                 # Recorded once it is in the application (SnoopEntered): Asterisk answers this
                 # POST before the snoop's StasisStart, and refuses a record sent before it.
-                await ari.snoop(target, self.app, spy=spy, app_args=f"snoop,{name}", snoop_id=snoop)
+                await ari.snoop(target, self.app, spy=spy, app_args=ids.snoop_args(name), snoop_id=snoop)
             case c.Record(snoop, name):
                 await ari.record(snoop, name, format="wav", if_exists="fail")
             case c.Later(seconds, event):

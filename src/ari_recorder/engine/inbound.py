@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ari_recorder.ari.events import StasisStart
+from ari_recorder.domain import ids
 from ari_recorder.domain.call import Agent, Call, Fallback
 from ari_recorder.domain.pausing import PauseRules
 from ari_recorder.domain.policy import (
@@ -30,9 +31,7 @@ class Refused:
     why: str
 
 
-def parse_args(args: tuple[str, ...]) -> dict[str, str]:
-    """Stasis(ari-recorder,queue=support,agent=1001,lang=fr): the key=value arguments."""
-    return {key: value for key, sep, value in (a.partition("=") for a in args) if sep}
+parse_args = ids.dialplan_args
 
 
 def company_policy(settings: Settings) -> CompanyPolicy:

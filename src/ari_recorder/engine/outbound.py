@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 from ari_recorder.ari.events import StasisStart
+from ari_recorder.domain import ids
 from ari_recorder.domain.call import Call
 from ari_recorder.domain.policy import Direction, Interaction, InteractionId, QueueId
 from ari_recorder.engine.inbound import (
@@ -54,7 +55,7 @@ def build_outbound(settings: Settings, start: StasisStart) -> Call | Refused:
     )
     return Call(
         id=start.channel.id,
-        customer=f"{start.channel.id}-customer",
+        customer=ids.customer_leg(start.channel.id),
         interaction=interaction,
         company=company_policy(settings),
         queue=queue_policy(queue_name, queue) if queue is not None and queue_name else None,
