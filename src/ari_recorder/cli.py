@@ -154,10 +154,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 async def _check(settings: Settings) -> int:
     """What `run` checks before it takes a call, without starting: 0 and "ok" when all is there."""
+    from ari_recorder.api.tls import server_context
     from ari_recorder.ari.errors import AriError
     from ari_recorder.ari.rest import AriClient
     from ari_recorder.engine.announcements import require_sounds
 
+    server_context(settings.api)  # a wrong certificate or key: a SettingsError, exit 2
     async with AriClient(settings.ari.url, settings.ari.username, settings.ari.password) as ari:
         try:
             checked = await require_sounds(ari, settings)  # MissingSounds: a SettingsError, exit 2

@@ -73,12 +73,16 @@ class ApiSettings(Section, frozen=True, kw_only=True):
     # A connection's request head, and its body, must arrive within this; an idle keep-alive
     # connection is closed after it too.
     request_timeout_seconds: Annotated[float, msgspec.Meta(gt=0, le=300)] = 5.0
+    # HTTPS: a PEM certificate (its chain after it) and its private key (mode 600); both or neither.
+    tls_certificate: str = ""
+    tls_key: str = ""
 
     def __repr__(self) -> str:  # the token stays out of logs and tracebacks
         return (
             f"ApiSettings(listen={self.listen!r}, port={self.port!r}, admin_token='***', "
             f"max_connections={self.max_connections!r}, "
-            f"request_timeout_seconds={self.request_timeout_seconds!r})"
+            f"request_timeout_seconds={self.request_timeout_seconds!r}, "
+            f"tls_certificate={self.tls_certificate!r}, tls_key={self.tls_key!r})"
         )
 
 
@@ -212,6 +216,8 @@ def _cross_checks(settings: Settings) -> list[str]:
         problems.append(f"api.port: expected 0..65535, got {settings.api.port}")
     if settings.api.admin_token and len(settings.api.admin_token) < 16:
         problems.append("api.admin_token: too short to be a secret (at least 16 characters)")
+    if bool(settings.api.tls_certificate) != bool(settings.api.tls_key):
+        problems.append("api.tls_certificate, api.tls_key: give both (HTTPS) or neither (HTTP)")
     if settings.ari.phone_transfers not in ("application", "asterisk"):
         problems.append(
             f"ari.phone_transfers: expected application or asterisk, got {settings.ari.phone_transfers!r}"

@@ -15,6 +15,7 @@ import asyncio
 import ipaddress
 import json
 import logging
+import ssl
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -173,18 +174,26 @@ class Gate:
 class GuardedSite(web.BaseSite):
     """A TCP site whose connections go through a gate."""
 
-    def __init__(self, runner: web.AppRunner, host: str, port: int, gate: Gate, backlog: int = 128) -> None:
-        super().__init__(runner, backlog=backlog)
+    def __init__(
+        self,
+        runner: web.AppRunner,
+        host: str,
+        port: int,
+        gate: Gate,
+        tls: ssl.SSLContext | None = None,
+        backlog: int = 128,
+    ) -> None:
+        super().__init__(runner, backlog=backlog, ssl_context=tls)
         self.host, self.port, self.gate = host, port, gate
 
     @property
     def name(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        return f"{'https' if self._ssl_context else 'http'}://{self.host}:{self.port}"
 
     async def start(self) -> None:
         await super().start()
         self._server = await asyncio.get_running_loop().create_server(
-            self.gate, self.host, self.port, backlog=self._backlog, reuse_address=True
+            self.gate, self.host, self.port, ssl=self._ssl_context, backlog=self._backlog, reuse_address=True
         )
 
 

@@ -23,6 +23,7 @@ from ari_recorder.api.bodies import read_as, read_object
 from ari_recorder.api.errors import ApiError, Handler, json_errors
 from ari_recorder.api.guard import Gate, GuardedSite, beyond_loopback, body_deadline, security_headers
 from ari_recorder.api.openapi import document
+from ari_recorder.api.tls import server_context
 from ari_recorder.ari.errors import AriError
 from ari_recorder.domain import call as c
 from ari_recorder.engine.chats import BadChat, ChatIntake, ChatReport, Conflict, NotConfigured, outcome_json
@@ -345,28 +346,31 @@ async def serving(
         "keepalive_timeout": timeout,
         "lingering_time": timeout,
     }
+    tls = server_context(settings)  # before anything listens: a wrong file stops the start
     runner = web.AppRunner(build_app(controller, settings, chats, health), **handler_args)
     await runner.setup()
     assert runner.server is not None
     gate = Gate(runner.server, settings.max_connections, handler_args)
-    site = GuardedSite(runner, settings.listen, settings.port, gate)
+    site = GuardedSite(runner, settings.listen, settings.port, gate, tls)
     try:
         await site.start()
     except OSError as e:
         await runner.cleanup()
         raise OSError(f"api: cannot listen on {settings.listen}:{settings.port}: {e.strerror}") from None
     host, port = runner.addresses[0][:2]
-    base = f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+    scheme = "https" if tls else "http"
+    base = f"{scheme}://[{host}]:{port}" if ":" in host else f"{scheme}://{host}:{port}"
     log.info(
         "api listening on %s/api/v1 (at most %d connections, %g s for a request's head and body)",
         base,
         settings.max_connections,
         settings.request_timeout_seconds,
     )
-    if beyond_loopback(settings.listen):
+    if beyond_loopback(settings.listen) and tls is None:
         log.warning(
             "api: listening on %s, beyond loopback, without TLS: bearer tokens and call data cross "
-            "the network in clear; listen on 127.0.0.1 behind a TLS proxy",
+            "the network in clear; set api.tls_certificate and api.tls_key, or listen on 127.0.0.1 "
+            "behind a TLS proxy",
             settings.listen or "every address",
         )
     try:
