@@ -22,7 +22,9 @@ from ari_recorder.delivery.queue import Facts
 SCHEMA_VERSION: Final = 1
 SCHEMA_FILE = f"schemas/sidecar-v{SCHEMA_VERSION}.json"
 
-Moment = Annotated[datetime, msgspec.Meta(tz=True, extra_json_schema={"format": "date-time"})]
+# A time as datetime.isoformat() gives it, always UTC ("2024-05-17T09:30:00.250000+00:00"): the
+# form delivered before this contract, kept (msgspec's own would be "...Z").
+Moment = Annotated[str, msgspec.Meta(extra_json_schema={"format": "date-time"})]
 Seconds = Annotated[float, msgspec.Meta(ge=0)]
 Sha256 = Annotated[str, msgspec.Meta(pattern="^[0-9a-f]{64}$")]
 
@@ -163,10 +165,10 @@ def build(
         reason=facts.reason,
         pauses=msgspec.convert(facts.pauses, list[Pause]),
         attached=dict(facts.attached),
-        started_at=facts.started_at,
-        finished_at=facts.finished_at,
-        chat_started_at=chat[0] if chat is not None else None,
-        chat_ended_at=chat[1] if chat is not None else None,
+        started_at=facts.started_at.isoformat(),
+        finished_at=_moment(facts.finished_at),
+        chat_started_at=chat[0].isoformat() if chat is not None else None,
+        chat_ended_at=chat[1].isoformat() if chat is not None else None,
         recorded=file is not None,
         not_recorded=None if file is not None else f"selected, not recorded: {facts.failure}",
         start_offset_seconds=facts.start_offset,
@@ -193,6 +195,10 @@ def json_schema() -> bytes:
         **msgspec.json.schema(Sidecar),
     }
     return msgspec.json.format(msgspec.json.encode(schema), indent=2) + b"\n"
+
+
+def _moment(at: datetime | None) -> str | None:
+    return at.isoformat() if at is not None else None
 
 
 def _announcement(outcome: str | None) -> Announcement | None:
