@@ -13,11 +13,9 @@ import errno
 import os
 import re
 import shutil
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import msgspec
 import pyrage  # type: ignore[import-untyped]
 
 from ari_recorder.ari.errors import AriError, AriNotFound
@@ -29,6 +27,7 @@ from ari_recorder.delivery.naming import render, safe
 from ari_recorder.delivery.proof import Proof, prove
 from ari_recorder.delivery.queue import Facts, Kind, Spooled
 from ari_recorder.delivery.settings import DeliverySettings
+from ari_recorder.delivery.sidecar import AudioFile, build, encode
 from ari_recorder.domain.call import legs
 from ari_recorder.files import private_dir
 
@@ -109,7 +108,7 @@ class Spooler:
         keys = self.keys if self.settings.encrypt_metadata else None
         proof = self.prove(facts, 0.0)
         try:
-            document = _metadata(facts, proof=proof)
+            document = encode(build(facts, proof=proof))
             meta = await asyncio.to_thread(crypto.write_sealed, document, self.out / meta_name, keys)
         except OSError as error:
             crypto.discard(self.out / meta_name)
@@ -138,7 +137,8 @@ class Spooler:
                 path.unlink(missing_ok=True)
         audio_remote = self.audio_path(facts)
         proof = self.prove(facts, shortest)
-        document = _metadata(facts, _Audio(duration, self.settings.format, audio_remote, sealed), proof)
+        audio = AudioFile(audio_remote, self.settings.format, sealed.plain_size, sealed.plain_sha256)
+        document = encode(build(facts, file=audio, duration=duration, proof=proof))
         keys = self.keys if self.settings.encrypt_metadata else None
         meta = await asyncio.to_thread(crypto.write_sealed, document, self.out / meta_name, keys)
         return [
@@ -228,60 +228,3 @@ def _name_fields(facts: Facts) -> dict[str, object]:
         "recording": facts.recording,
         "direction": facts.direction or "unknown",
     }
-
-
-@dataclass(frozen=True)
-class _Audio:
-    duration: float
-    format: str
-    remote: str
-    sealed: crypto.Sealed
-
-
-def _metadata(facts: Facts, audio: _Audio | None = None, proof: Proof | None = None) -> bytes:
-    """The sidecar. A selected segment never recorded has one too: `recorded` false, `audio`
-    null, and `not_recorded` saying why. `proof`: the file held against its segment."""
-    document: dict[str, Any] = {
-        "recording": facts.recording,
-        "interaction": facts.interaction,
-        "segment": facts.segment,
-        "agent": facts.agent,
-        "queue": facts.queue,
-        "direction": facts.direction,
-        "customer": facts.attached.get("customer"),
-        "side": facts.side,
-        "levels": facts.levels,
-        "reason": facts.reason,
-        "channels": facts.channels,  # 2: the customer on the left, the agent on the right
-        "pauses": facts.pauses,
-        "attached": facts.attached,
-        "started_at": facts.started_at.isoformat(),
-        "finished_at": facts.finished_at.isoformat() if facts.finished_at else None,
-        "recorded": audio is not None,
-        "not_recorded": None if audio is not None else f"selected, not recorded: {facts.failure}",
-        # Where the file begins: seconds after the agent's answer (outbound: the customer's).
-        "start_offset_seconds": facts.start_offset,
-        "announcement": _announcement(facts.announcement),
-        "duration_seconds": round(audio.duration, 3) if audio is not None else None,
-        "wall_seconds": round((facts.finished_at - facts.started_at).total_seconds(), 3)
-        if facts.finished_at
-        else None,
-        # expected_seconds, audio_seconds, missing_seconds, ok (null: nothing to hold it against)...
-        "proof": proof.json() if proof is not None else None,
-        "audio": None
-        if audio is None
-        else {
-            "file": audio.remote,
-            "format": audio.format,
-            "size": audio.sealed.plain_size,
-            "sha256": audio.sealed.plain_sha256,
-        },
-    }
-    return msgspec.json.format(msgspec.json.encode(document), indent=2) + b"\n"
-
-
-def _announcement(outcome: str | None) -> dict[str, Any] | None:
-    """The recording notice: played, or not and why (None: the call had none, as outbound calls)."""
-    if outcome is None:
-        return None
-    return {"played": outcome == "played", "why": None if outcome == "played" else outcome}

@@ -17,19 +17,20 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import msgspec
 from sqlalchemy.exc import IntegrityError
 
 from ari_recorder.delivery import crypto
 from ari_recorder.delivery.naming import render
-from ari_recorder.delivery.queue import WRITTEN, Kind, Spooled, queued_row
+from ari_recorder.delivery.queue import WRITTEN, Facts, Kind, Spooled, queued_row
 from ari_recorder.delivery.settings import DeliverySettings
+from ari_recorder.delivery.sidecar import TranscriptFile, build, encode
 from ari_recorder.domain.chat import Chat, ChatSegment, SegmentVerdict, transcript
 from ari_recorder.files import private_dir
 from ari_recorder.storage.store import Store
 from ari_recorder.storage.tables import AttachedDataRow, AuditRow, InteractionRow, RecordingRow, SegmentRow
 
 EXTENSION = "txt"
+FORMAT = "text/plain; charset=utf-8"
 SIDE = "chat"  # the {side} of the name template: a transcript holds both parties
 
 
@@ -69,7 +70,7 @@ class TranscriptSpool:
             await asyncio.to_thread(private_dir, self.out)
             text, count = await asyncio.to_thread(_text, chat, segment)  # a large chat: off the loop
             sealed = await asyncio.to_thread(crypto.write_sealed, text, self.out / text_name, self.keys)
-            document = _metadata(chat, verdict, name, remote, sealed, count)
+            document = _sidecar(chat, verdict, name, remote, sealed, count)
             keys = self.keys if self.settings.encrypt_metadata else None
             meta = await asyncio.to_thread(crypto.write_sealed, document, self.out / meta_name, keys)
         except BaseException:
@@ -217,35 +218,24 @@ def _name_fields(chat: Chat, verdict: SegmentVerdict, name: str) -> dict[str, ob
     }
 
 
-def _metadata(
+def _sidecar(
     chat: Chat, verdict: SegmentVerdict, name: str, remote: str, sealed: crypto.Sealed, messages: int
 ) -> bytes:
-    """The sidecar: the audio recordings' fields where they apply, and the transcript's own."""
+    """The transcript's sidecar, built as an audio recording's is (delivery/sidecar.py)."""
     segment = verdict.segment
-    document = {
-        "media": "webchat",
-        "recording": name,
-        "interaction": chat.interaction.id,
-        "segment": segment.number,
-        "agent": segment.agent.agent,
-        "queue": segment.queue.queue if segment.queue is not None else None,
-        "direction": chat.interaction.direction.value,
-        "customer": chat.interaction.metadata.get("customer"),
-        "side": SIDE,
-        "levels": verdict.decision.levels_json(),
-        "reason": verdict.decision.reason,
-        "pauses": [],
-        "attached": dict(chat.interaction.metadata),
-        "started_at": segment.started_at.isoformat(),
-        "finished_at": segment.ended_at.isoformat(),
-        "chat_started_at": chat.started_at.isoformat(),
-        "chat_ended_at": chat.ended_at.isoformat(),
-        "transcript": {
-            "file": remote,
-            "format": "text/plain; charset=utf-8",
-            "messages": messages,
-            "size": sealed.plain_size,
-            "sha256": sealed.plain_sha256,
-        },
-    }
-    return msgspec.json.format(msgspec.json.encode(document), indent=2) + b"\n"
+    facts = Facts(
+        recording=name,
+        interaction=chat.interaction.id,
+        segment=segment.number,
+        side=SIDE,
+        agent=segment.agent.agent,
+        queue=segment.queue.queue if segment.queue is not None else None,
+        direction=chat.interaction.direction.value,
+        levels=verdict.decision.levels_json(),
+        reason=verdict.decision.reason,
+        attached=dict(chat.interaction.metadata),
+        started_at=segment.started_at,
+        finished_at=segment.ended_at,
+    )
+    text = TranscriptFile(remote, FORMAT, messages, sealed.plain_size, sealed.plain_sha256)
+    return encode(build(facts, file=text, chat=(chat.started_at, chat.ended_at)))
