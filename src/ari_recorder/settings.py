@@ -19,6 +19,7 @@ from typing import Annotated, Any, Literal
 import msgspec
 
 from ari_recorder.delivery.settings import DeliverySettings
+from ari_recorder.domain import partitions
 
 ENV_PREFIX = "ARI_RECORDER_"
 Percent = Annotated[int, msgspec.Meta(ge=0, le=100)]
@@ -154,6 +155,8 @@ class QueueSettings(Section, frozen=True, kw_only=True):
     fallback: str = "hangup"  # or "continue", or "continue:<context>,<exten>,<priority>"
     on_record_failure: OnRecordFailure | None = None  # the company's when not given
     on_announcement_failure: OnAnnouncementFailure | None = None  # the company's when not given
+    # Its interactions' partitions when the call or chat names none (domain/partitions.py).
+    partitions: list[str] = msgspec.field(default_factory=list)
 
 
 class AgentSettings(Section, frozen=True, kw_only=True):
@@ -228,6 +231,11 @@ def _cross_checks(settings: Settings) -> list[str]:
         for agent in queue.agents:
             if agent not in settings.agents:
                 problems.append(f"queues.{name}.agents: unknown agent {agent!r}")
+        for wrong in partitions.invalid(queue.partitions):
+            problems.append(
+                f"queues.{name}.partitions: {wrong!r} is not a partition name (letters, digits, and "
+                "_ . - after the first, at most 64)"
+            )
         if not re.fullmatch(r"hangup|continue(:[^,]+,[^,]+,\d+)?", queue.fallback):
             problems.append(
                 f"queues.{name}.fallback: expected hangup, continue or "

@@ -82,8 +82,10 @@ def test_the_validator_refuses_what_the_schema_forbids() -> None:
 
 # ----- each kind, delivered -----
 async def one_channel(w: World) -> None:
-    """An inbound call, paused and resumed through the API (the pause timeline is not empty)."""
-    await w.control("calls", {"queue": "support", "caller": "15550001"})
+    """An inbound call, paused and resumed through the API (the pause timeline is not empty), its
+    partitions given by the dialplan (one of them no partition name: left out)."""
+    given = ["partitions=emea;vip;bad/name"]
+    await w.control("calls", {"queue": "support", "caller": "15550001", "args": given})
     await asyncio.sleep(2.0)
     for verb in ("pause", "resume"):
         async with w.http.post(f"{w.api_url}/api/v1/agents/1001/recording/{verb}", headers=ADMIN) as r:
@@ -141,18 +143,30 @@ KINDS: dict[str, tuple[Callable[[World], Awaitable[None]], str, dict[str, Any]]]
     "audio-one-channel": (
         one_channel,
         "audio",
-        {"media": "voice", "channels": 1, "side": "agent", "recorded": True, "queue": "support"},
+        {
+            "media": "voice",
+            "channels": 1,
+            "side": "agent",
+            "recorded": True,
+            "queue": "support",
+            "partitions": ["emea", "vip"],
+        },
     ),
-    "audio-two-channels": (two_channels, "audio", {"channels": 2, "recorded": True, "queue": "stereo"}),
+    "audio-two-channels": (
+        two_channels,
+        "audio",
+        {"channels": 2, "recorded": True, "queue": "stereo", "partitions": []},
+    ),
     "audio-outbound": (
         outbound,
         "audio",
-        {"direction": "outbound", "queue": None, "announcement": None},
+        {"direction": "outbound", "queue": None, "announcement": None, "partitions": []},
     ),
     "transcript": (
         transcript,
         "transcript",
-        {"media": "webchat", "side": "chat", "channels": None, "audio": None, "proof": None},
+        {"media": "webchat", "side": "chat", "channels": None, "audio": None, "proof": None}
+        | {"partitions": ["emea"]},  # the queue's
     ),
     "not-recorded": (not_recorded, "not_recorded", {"recorded": False, "audio": None, "transcript": None}),
 }
@@ -164,7 +178,7 @@ async def test_every_delivered_sidecar_is_valid_against_the_committed_schema(
 ) -> None:
     produce, kind, expected = KINDS[case]
     queues = {
-        "support": QueueSettings(agents=["1001"]),
+        "support": QueueSettings(agents=["1001"], partitions=["emea"]),
         "stereo": QueueSettings(agents=["1001"], channels=2),
     }
     settings = sftp_settings(tmp_path, identity, sshd)

@@ -18,6 +18,7 @@ import msgspec
 
 from ari_recorder.delivery.proof import Proof
 from ari_recorder.delivery.queue import Facts
+from ari_recorder.domain import partitions
 
 SCHEMA_VERSION: Final = 1
 SCHEMA_FILE = f"schemas/sidecar-v{SCHEMA_VERSION}.json"
@@ -115,6 +116,7 @@ class Sidecar(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     reason: str  # the decision, in words
     pauses: list[Pause]
     attached: dict[str, str]
+    partitions: list[str]  # the interaction's (attached data's `partitions`, else its queue's)
     started_at: Moment  # the recording's (a transcript's: its segment's)
     finished_at: Moment | None
     chat_started_at: Moment | None  # a webchat's own start and end; None for a call
@@ -165,6 +167,7 @@ def build(
         reason=facts.reason,
         pauses=msgspec.convert(facts.pauses, list[Pause]),
         attached=dict(facts.attached),
+        partitions=partitions.of(facts.attached),
         started_at=facts.started_at.isoformat(),
         finished_at=_moment(facts.finished_at),
         chat_started_at=chat[0].isoformat() if chat is not None else None,

@@ -22,6 +22,7 @@ from sqlalchemy import select
 from ari_recorder import metrics
 from ari_recorder.delivery import crypto
 from ari_recorder.delivery.transcripts import TranscriptSpool, Written, queue_chat
+from ari_recorder.domain import partitions
 from ari_recorder.domain.chat import Chat, ChatSegment, Message, SegmentVerdict, Sender, decide_chat
 from ari_recorder.domain.policy import Direction, Interaction, InteractionId, QueueId
 from ari_recorder.engine.inbound import agent_policy, company_policy, queue_policy
@@ -117,9 +118,11 @@ def build_chat(settings: Settings, report: ChatReport, now: datetime) -> Chat:
         for n, message in enumerate(report.messages)
         if not report.started_at <= message.at <= report.ended_at
     ]
+    of_queue = settings.queues[report.queue].partitions if report.queue in settings.queues else []
+    metadata, wrong = partitions.attach(report.attached, of_queue)
+    problems += [f"attached.partitions: {name!r} is not a partition name" for name in wrong]
     if problems:
         raise BadChat("; ".join(problems))
-    metadata = dict(report.attached)
     if report.customer is not None:
         metadata["customer"] = report.customer
     interaction = Interaction(

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 from ari_recorder.ari.events import StasisStart
-from ari_recorder.domain import ids
+from ari_recorder.domain import ids, partitions
 from ari_recorder.domain.call import Agent, Call, Fallback
 from ari_recorder.domain.pausing import PauseRules
 from ari_recorder.domain.policy import (
@@ -21,6 +22,8 @@ from ari_recorder.domain.policy import (
 )
 from ari_recorder.settings import QueueSettings, Settings
 
+log = logging.getLogger(__name__)
+
 METADATA_KEYS = ("bu", "ctype", "lang", "customer", "partitions")
 
 
@@ -32,6 +35,17 @@ class Refused:
 
 
 parse_args = ids.dialplan_args
+
+
+def partitioned(metadata: dict[str, str], start: StasisStart, queue: QueueSettings | None) -> dict[str, str]:
+    settled, wrong = partitions.attach(metadata, queue.partitions if queue else ())
+    if wrong:
+        log.warning(
+            "call=%s action=partitions-ignored names=%s (letters, digits, and _ . - after the first)",
+            start.channel.id,
+            ",".join(wrong),
+        )
+    return settled
 
 
 def company_policy(settings: Settings) -> CompanyPolicy:
@@ -91,7 +105,7 @@ def build_call(settings: Settings, start: StasisStart, rotation: int = 0) -> Cal
     if queue.strategy == "round-robin" and agents:
         turn = rotation % len(agents)
         agents = agents[turn:] + agents[:turn]
-    metadata = {k: v for k, v in args.items() if k not in ("queue", "agent")}
+    metadata = partitioned({k: v for k, v in args.items() if k not in ("queue", "agent")}, start, queue)
     if start.channel.caller.number and "customer" not in metadata:
         metadata["customer"] = start.channel.caller.number
     interaction = Interaction(InteractionId(start.channel.id), queue=QueueId(queue_name), metadata=metadata)

@@ -14,6 +14,7 @@ from ari_recorder.engine.inbound import (
     channels,
     company_policy,
     parse_args,
+    partitioned,
     pause_rules,
     queue_policy,
 )
@@ -45,7 +46,7 @@ def build_outbound(settings: Settings, start: StasisStart) -> Call | Refused:
     if wrong is not None:
         return Refused(f"outbound call: {wrong}")
     queue = settings.queues.get(queue_name) if queue_name else None
-    metadata = {k: v for k, v in args.items() if k not in ("agent", "to", "queue")}
+    metadata = partitioned({k: v for k, v in args.items() if k not in ("agent", "to", "queue")}, start, queue)
     metadata.setdefault("customer", to)
     interaction = Interaction(
         InteractionId(start.channel.id),
