@@ -8,20 +8,18 @@ status, from one table; the id and the message go in the body as they are.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 
 class AppError(Exception):
-    """What went wrong (the message), its stable `id` (a class's default, or the raiser's) and
-    more of it (`detail`: any JSON, None when the message says it all)."""
+    """What went wrong (the message), its stable `id` (its class's: one id, one kind) and more
+    of it (`detail`: any JSON, None when the message says it all)."""
 
-    id: str = "error"
+    id: ClassVar[str] = "error"
 
-    def __init__(self, message: str, detail: Any = None, *, id: str | None = None) -> None:
+    def __init__(self, message: str, detail: Any = None) -> None:
         super().__init__(message)
         self.message, self.detail = message, detail
-        if id is not None:
-            self.id = id
 
 
 class Invalid(AppError):

@@ -79,12 +79,18 @@ class WrongBody(Unprocessable):
 
 class WrongBodyForm(Invalid):
     """WrongBody where the endpoint answers a body of another shape as not well formed: the
-    calls' (and their transfers') bodies always have, the chats' not."""
+    calls' (and their transfers') bodies always have (so that schemathesis, which expects a 422
+    for an unknown agent, tells a document allowing what the server refuses by its 400); the
+    chats' not."""
 
-    id = "invalid-body"
+    id = "malformed-body"
 
-    def __init__(self, detail: str) -> None:
-        super().__init__("the body is not what this endpoint takes", detail)
+    def __init__(self, detail: str | None, message: str = "the body is not what this endpoint takes") -> None:
+        super().__init__(message, detail)
+
+
+class NotUtf8(Unsupported):
+    id = "not-utf-8"
 
 
 def decode(raw: bytes, shape: type[T], wrong: Callable[[str], AppError] = WrongBody) -> T:
@@ -103,7 +109,7 @@ async def read_body(request: web.Request) -> bytes:
     """The request's body, once its charset is known to be UTF-8 (Unsupported otherwise)."""
     charset = request.charset
     if charset is not None and charset.lower() not in UTF8:
-        raise Unsupported("the body must be JSON in UTF-8", f"charset {charset[:40]!r}", id="not-utf-8")
+        raise NotUtf8("the body must be JSON in UTF-8", f"charset {charset[:40]!r}")
     return await request.read()
 
 

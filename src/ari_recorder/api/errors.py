@@ -63,7 +63,6 @@ KIND = {status: kind for kind, status in STATUS.items()}
 # The kinds after which the connection is closed: what the client sent cannot be trusted to end
 # where the next request starts.
 CLOSING = (TooSlow,)
-AIOHTTP_IDS = {404: "no-such-route", 405: "method-not-allowed", 413: "body-too-large"}
 
 
 class Done(enum.IntEnum):
@@ -75,6 +74,14 @@ class Done(enum.IntEnum):
 
 
 # ----- the API's own errors (the use cases' are theirs: engine/, storage/) -----
+
+
+class NoSuchRoute(NotFound):
+    id = "no-such-route"
+
+
+class BodyTooLarge(TooLarge):
+    id = "body-too-large"
 
 
 class BodyTooSlow(TooSlow):
@@ -127,6 +134,10 @@ class SpoolUnwritable(Unavailable):
     id = "spool-unwritable"
 
 
+# aiohttp's own refusals, by their status (another: the kind of its status).
+AIOHTTP: dict[int, type[AppError]] = {404: NoSuchRoute, 413: BodyTooLarge}
+
+
 def status_of(error: AppError | type[AppError]) -> int:
     """The status of `error`'s kind (its nearest class in STATUS)."""
     kind = error if isinstance(error, type) else type(error)
@@ -166,7 +177,7 @@ def respond(body: msgspec.Struct, done: Done | type[AppError] = Done.OK) -> web.
 
 def _from_aiohttp(e: web.HTTPException) -> AppError:
     kind = KIND.get(e.status, Invalid if e.status < 500 else Internal)
-    return kind(e.reason, id=AIOHTTP_IDS.get(e.status, kind.id))
+    return AIOHTTP.get(e.status, kind)(e.reason)
 
 
 @web.middleware

@@ -34,6 +34,7 @@ from ari_recorder.api.errors import (
     error_response,
     status_of,
 )
+from ari_recorder.errors import Unauthorized
 from ari_recorder.settings import ApiSettings
 
 log = logging.getLogger("ari_recorder.api")
@@ -48,7 +49,7 @@ HEADERS = {"X-Content-Type-Options": "nosniff", "Cache-Control": "no-store", "Se
 async def security_headers(request: web.Request, response: web.StreamResponse) -> None:
     """on_response_prepare: the headers every answer of the app carries."""
     response.headers.update(HEADERS)
-    if response.status == 401:
+    if response.status == status_of(Unauthorized):
         response.headers.setdefault("WWW-Authenticate", "Bearer")
 
 

@@ -18,6 +18,7 @@ import msgspec
 from ari_recorder.api import bodies as b
 from ari_recorder.api.errors import (
     AdminsOnly,
+    BodyTooLarge,
     BodyTooSlow,
     CallTimedOut,
     InvalidQuery,
@@ -33,18 +34,18 @@ from ari_recorder.api.errors import (
 from ari_recorder.engine.chats import BadChat, ChatReport, NotConfigured
 from ari_recorder.engine.chats import Conflict as ChatConflict
 from ari_recorder.engine.controller import AsteriskRefused, Forbidden, NoSuchCall, NoSuchTarget, NotNow
-from ari_recorder.errors import AppError, Invalid, TooLarge, Unauthorized, Unsupported
+from ari_recorder.errors import AppError, Unauthorized
 from ari_recorder.storage.store import StoreBusy
 
 JSON = "application/json"
 REF = "#/components/schemas/{name}"
 ANSWERS = (b.Calls, b.Placed, b.Dialling, b.AgentRecording, b.Pauses, b.ChatOutcome, b.Alive, b.Readiness)
 INLINE = (b.PlaceCall, b.Transfer)  # request bodies written out where they are taken
-Said = tuple[type[AppError], str, str]  # an error's kind, its id, what it means here
+Said = tuple[type[AppError], str]  # an error, what it means here
 
 
-def said(kind: type[AppError], text: str, id: str | None = None) -> Said:
-    return kind, id or kind.id, text
+def said(error: type[AppError], text: str) -> Said:
+    return error, text
 
 
 # What any request may be answered, whatever it asks.
@@ -66,8 +67,8 @@ BODY = (
     *CHANGE,
     said(b.NotJson, "not JSON, nested over 64 deep, or with a number over 100 digits"),
     said(BodyTooSlow, "the body did not arrive within api.request_timeout_seconds of the head"),
-    said(TooLarge, "a body over 16 MiB", "body-too-large"),
-    said(Unsupported, "a body in a charset other than UTF-8", "not-utf-8"),
+    said(BodyTooLarge, "a body over 16 MiB"),
+    said(b.NotUtf8, "a body in a charset other than UTF-8"),
 )
 
 
@@ -82,12 +83,10 @@ def _ok(description: str, answer: type[msgspec.Struct]) -> dict[str, Any]:
 def _errors(*errors: Said) -> dict[str, Any]:
     """The responses for `errors`, by status: each status's description lists its ids."""
     by_status: dict[str, list[str]] = {}
-    for kind, id, text in (*ANY, *errors):
-        by_status.setdefault(str(status_of(kind)), []).append(f"`{id}`: {text}")
-    error = _content({"$ref": REF.format(name="Error")})
-    return {
-        status: {"description": "; ".join(lines), "content": error} for status, lines in by_status.items()
-    }
+    for error, text in (*ANY, *errors):
+        by_status.setdefault(str(status_of(error)), []).append(f"`{error.id}`: {text}")
+    body = _content({"$ref": REF.format(name="Error")})
+    return {status: {"description": "; ".join(lines), "content": body} for status, lines in by_status.items()}
 
 
 def _operation(
@@ -141,7 +140,7 @@ def _paths(bodies: dict[str, dict[str, Any]]) -> dict[str, Any]:
                 (
                     *ADMIN,
                     *BODY,
-                    said(Invalid, "not a JSON object with agent and to, as strings", "invalid-body"),
+                    said(b.WrongBodyForm, "not a JSON object with agent and to, as strings"),
                     said(NotNow, "the agent is on another call"),
                     said(NoSuchTarget, "no such agent or queue, or a number that cannot be dialled"),
                     said(AsteriskRefused, "Asterisk refused the call"),
@@ -157,7 +156,7 @@ def _paths(bodies: dict[str, dict[str, Any]]) -> dict[str, Any]:
                 (
                     *ADMIN,
                     *BODY,
-                    said(Invalid, "not exactly one of agent or queue, as a string", "invalid-body"),
+                    said(b.WrongBodyForm, "not exactly one of agent or queue, as a string"),
                     said(NoSuchCall, "no such live call"),
                     said(NotNow, "no agent to transfer from yet, a transfer under way, the agent busy"),
                     said(NoSuchTarget, "no such agent or queue, or no free agent"),

@@ -45,7 +45,7 @@ from ari_recorder.ari.errors import AriError
 from ari_recorder.domain import call as c
 from ari_recorder.engine.chats import BadChat, ChatIntake, ChatReport, Conflict, NotConfigured, outcome_json
 from ari_recorder.engine.controller import AsteriskRefused, Controller, NoSuchCall, NotNow
-from ari_recorder.errors import Invalid, Unauthorized, Upstream
+from ari_recorder.errors import Unauthorized
 from ari_recorder.health import Health, unencrypted
 from ari_recorder.settings import ApiSettings
 from ari_recorder.storage.store import pause_json
@@ -93,7 +93,7 @@ async def _authenticate(request: web.Request) -> Caller:
     try:
         return Caller(await verify_token(request.app[CONTROLLER].store, token))
     except TokenRefused as refused:  # its message names the token: the reason only, here
-        raise Unauthorized(UNAUTHORISED, refused.reason, id=refused.id) from None
+        raise Unauthorized(UNAUTHORISED, refused.reason) from None
 
 
 async def _require_admin(request: web.Request) -> None:
@@ -139,7 +139,7 @@ async def transfer(request: web.Request) -> web.Response:
     agent = None if body.agent is msgspec.UNSET else body.agent
     queue = None if body.queue is msgspec.UNSET else body.queue
     if (agent is None) == (queue is None):
-        raise Invalid('name exactly one of "agent" or "queue", as a string', id="invalid-body")
+        raise b.WrongBodyForm(None, 'name exactly one of "agent" or "queue", as a string')
     call_id = request.match_info["id"]
     dialling = request.app[CONTROLLER].request_transfer(call_id, agent=agent, queue=queue)
     log.info("call=%s action=api-transfer to=%s", call_id, dialling)
@@ -153,7 +153,7 @@ async def place_call(request: web.Request) -> web.Response:
     try:
         call_id = await request.app[CONTROLLER].place_call(body.agent, body.to, body.queue)
     except AriError as e:  # Asterisk's own words, translated at the boundary
-        raise Upstream("Asterisk refused the call", str(e), id="asterisk-refused") from None
+        raise AsteriskRefused("Asterisk refused the call", str(e)) from None
     log.info("call=%s action=api-dial-out agent=%s", call_id, body.agent)
     return respond(b.Placed(call_id, body.agent, body.to), Done.ACCEPTED)
 
