@@ -86,7 +86,10 @@ def _errors(*errors: Said) -> dict[str, Any]:
     for error, text in (*ANY, *errors):
         by_status.setdefault(str(status_of(error)), []).append(f"`{error.id}`: {text}")
     body = _content({"$ref": REF.format(name="Error")})
-    return {status: {"description": "; ".join(lines), "content": body} for status, lines in by_status.items()}
+    return {
+        status: {"description": "; ".join(lines), "content": body}
+        for status, lines in sorted(by_status.items())
+    }
 
 
 def _operation(
