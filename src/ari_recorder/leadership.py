@@ -40,6 +40,7 @@ from typing import Any, Protocol
 import asyncpg  # type: ignore[import-untyped]
 from sqlalchemy.engine import make_url
 
+from ari_recorder import errors
 from ari_recorder.files import private_dir
 
 log = logging.getLogger("ari_recorder.leadership")
@@ -55,8 +56,10 @@ KEEPALIVES = {
 }
 
 
-class AlreadyRunning(RuntimeError):
+class AlreadyRunning(errors.Conflict):
     """Another controller uses this SQLite database: SQLite is one process's."""
+
+    id = "already-running"
 
 
 class Leadership(Protocol):

@@ -128,7 +128,7 @@ async def test_every_agent_endpoint_answers_each_kind_of_token_rightly(live: Wor
                 if (got.body["agent"], got.body["call"] is None) != ("1001", False):
                     wrong.append(f"{cell}: not 1001's recording")
             else:
-                if set(got.body) != {"error", "detail"}:
+                if set(got.body) != {"error", "id", "detail"}:
                     wrong.append(f"{cell}: not an error body")
                 if status == 401 and (got.body["error"], got.body["detail"]) != (UNAUTHORISED, detail):
                     wrong.append(f"{cell}: expected the detail {detail!r}")
@@ -153,7 +153,10 @@ async def test_an_agent_token_is_refused_on_the_administrators_endpoints(live: W
         async with live.http.post(f"{live.api_url}/api/v1/{path}", json=body, headers=headers) as r:
             asked[f"POST {path}"] = Answer(r.status, await r.json(), await r.text())
     for name, answer in asked.items():
-        assert (answer.status, answer.body) == (403, {"error": "administrators only", "detail": None}), name
+        assert (answer.status, answer.body) == (
+            403,
+            {"error": "administrators only", "id": "administrators-only", "detail": None},
+        ), name
         assert token not in answer.text, name
 
 
@@ -162,7 +165,10 @@ async def test_an_unknown_agent_is_404_but_only_after_the_403(live: World) -> No
     for method, template in ENDPOINTS:
         path = template.format(agent="9999")
         admin = await ask(live, method, path)
-        assert (admin.status, admin.body) == (404, {"error": "no agent '9999'", "detail": None}), path
+        assert (admin.status, admin.body) == (
+            404,
+            {"error": "no agent '9999'", "id": "no-such-agent", "detail": None},
+        ), path
         agent = await ask(live, method, path, f"Bearer {token}")
         assert agent.status == 403, f"{method} {path}: 1001 learns nothing of other agents: {agent.text}"
 
@@ -171,7 +177,10 @@ async def test_an_unknown_agent_is_404_but_only_after_the_403(live: World) -> No
 async def test_pausing_an_agent_on_no_call_is_a_conflict(live: World, verb: str) -> None:
     token = (await issue_token(live.store, "1002")).token
     answer = await ask(live, "POST", f"agents/1002/recording/{verb}", f"Bearer {token}")
-    assert (answer.status, answer.body) == (409, {"error": "agent 1002 is on no call", "detail": None})
+    assert (answer.status, answer.body) == (
+        409,
+        {"error": "agent 1002 is on no call", "id": "not-now", "detail": None},
+    )
     assert await state_of(live, "1002") == "idle"
 
 
@@ -186,7 +195,11 @@ async def test_pausing_where_the_queue_allows_none_is_forbidden(live: World) -> 
     token = (await issue_token(live.store, "1004")).token
     answer = await ask(live, "POST", "agents/1004/recording/pause", f"Bearer {token}")
     assert answer.status == 403, answer.text
-    assert answer.body == {"error": "pausing is not allowed on queue no-pausing", "detail": None}
+    assert answer.body == {
+        "error": "pausing is not allowed on queue no-pausing",
+        "id": "not-allowed",
+        "detail": None,
+    }
     resumed = await ask(live, "POST", "agents/1004/recording/resume", f"Bearer {token}")
     assert (resumed.status, resumed.body["state"]) == (200, "recording"), "resuming is never refused"
     assert await state_of(live, "1004") == "recording"

@@ -111,7 +111,7 @@ async def test_a_malformed_request_is_answered_400_without_the_token_in_the_answ
         assert ADMIN_TOKEN not in answer.decode("latin-1"), kind
         assert status == 400, kind
         assert headers["content-type"].startswith("application/json"), kind
-        assert set(json.loads(body)) == {"error", "detail"}, kind
+        assert set(json.loads(body)) == {"error", "id", "detail"}, kind
         assert json.loads(body)["error"] == "malformed request", kind
     refused = [r.getMessage() for r in caplog.records if "malformed request refused" in r.getMessage()]
     assert len(refused) == len(MALFORMED), "one line each, no headers, no traceback"

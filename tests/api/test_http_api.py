@@ -97,11 +97,11 @@ async def test_bad_requests_get_a_clear_json_error(tmp_path: Path) -> None:
         await w.control("hangup", {"customer": "15550072"})
         await asyncio.wait_for(w.reports.get(), 15)
     assert status_waiting == 409 and "no agent to transfer from yet" in waiting["error"]
-    assert unknown_agent == (422, {"error": "no agent '9999'", "detail": None})
+    assert unknown_agent == (422, {"error": "no agent '9999'", "id": "no-such-target", "detail": None})
     assert both[0] == 400 and "exactly one" in both[1]["error"]
-    assert unknown_call == (404, {"error": "no live call 'nope'", "detail": None})
+    assert unknown_call == (404, {"error": "no live call 'nope'", "id": "no-such-call", "detail": None})
     assert not_json[0] == 400 and not_json[1]["error"] == "the body is not JSON"
-    assert no_route[0] == 404 and set(no_route[1]) == {"error", "detail"}
+    assert no_route[0] == 404 and set(no_route[1]) == {"error", "id", "detail"}
 
 
 async def _transfer_first_live(w: World, body: dict[str, str]) -> tuple[int, Any]:

@@ -182,14 +182,16 @@ async def test_the_served_document_names_the_configured_agents_and_queues_only(t
         served = await r.json()
     place = served["paths"]["/api/v1/calls"]["post"]["requestBody"]["content"]["application/json"]["schema"]
     transfer = served["paths"]["/api/v1/calls/{id}/transfer"]["post"]["requestBody"]["content"]
-    chat = served["components"]["schemas"]["ChatReport"]["properties"]
+    schemas = served["components"]["schemas"]
+    chat = schemas["ChatReport"]["properties"]
+    segment = schemas[chat["segments"]["items"]["$ref"].rpartition("/")[2]]["properties"]
     agents, queues = sorted(w.controller.settings.agents), ["sales", "support"]  # type: ignore[union-attr]
     assert place["properties"]["agent"]["enum"] == agents and "" not in agents
-    assert place["properties"]["queue"]["enum"] == queues
+    assert place["properties"]["queue"]["enum"] == [*queues, None]  # null: the agent's own queue
     assert transfer["application/json"]["schema"]["properties"]["queue"]["enum"] == queues
     assert chat["queue"]["enum"] == queues
-    assert chat["segments"]["items"]["properties"]["agent"]["enum"] == agents
-    assert chat["segments"]["items"]["properties"]["queue"]["enum"] == [*queues, None]
+    assert segment["agent"]["enum"] == agents
+    assert segment["queue"]["enum"] == [*queues, None]
 
 
 async def test_the_server_takes_exactly_the_transfer_bodies_the_document_allows(tmp_path: Path) -> None:

@@ -262,7 +262,7 @@ async def test_a_report_that_is_wrong_is_refused_naming_what_and_nothing_is_kept
         assert status == wanted and says in answer["detail"], answer
     assert not_json[0] == 400 and "JSON is malformed" in not_json[1]["detail"]
     assert taken_long[0] == 201 and taken_long[1]["segments"][0]["recorded"] is True
-    assert too_large == (413, {"error": "Request Entity Too Large", "detail": None})
+    assert too_large == (413, {"error": "Request Entity Too Large", "id": "body-too-large", "detail": None})
     assert as_agent[0] == 403 and anonymous[0] == 401
     assert [r.recording for r in rows] == ["chat-c-long-1"] * 2 and unknown == 404, "only the long chat's"
 

@@ -1,18 +1,29 @@
-"""Request bodies as JSON, checked before they are decoded: no body a client can send raises
-past the API. Its charset must be UTF-8, its nesting at most MAX_DEPTH deep and its numbers at
-most MAX_DIGITS digits long (Python's int refuses over 4,300, and recursion has its own limit);
-a large body (a whole chat) is checked and decoded in a thread, off the event loop."""
+"""The API's bodies: what each endpoint takes and answers, as msgspec Structs (the OpenAPI
+document is generated from them, api/openapi.py), and the reading of a request's body.
+
+A request's body is JSON, checked before it is decoded: no body a client can send raises past
+the API. Its charset must be UTF-8, its nesting at most MAX_DEPTH deep and its numbers at most
+MAX_DIGITS digits long (Python's int refuses over 4,300, and recursion has its own limit); a large
+body (a whole chat) is checked and decoded in a thread, off the event loop. An answer is converted
+to its Struct before it is sent: what the document says of it is checked on every answer.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import re
-from typing import Any, TypeVar
+from collections.abc import Callable
+from typing import Annotated, Any, Literal, TypeVar
 
 import msgspec
 from aiohttp import web
 
-from ari_recorder.api.errors import ApiError
+from ari_recorder.domain.call import Phase
+from ari_recorder.domain.pausing import Ending, Source
+from ari_recorder.domain.policy import Direction, Level
+from ari_recorder.engine.outbound import NUMBER
+from ari_recorder.errors import AppError, Invalid, Unprocessable, Unsupported
+from ari_recorder.health import Role
 
 MAX_DEPTH = 64
 MAX_DIGITS = 100
@@ -37,58 +48,256 @@ def _outside_strings(raw: bytes, brackets_only: bool) -> bytes:
 
 
 def check_shape(raw: bytes) -> None:
-    """ApiError 400 for a body nested too deep or with too long a number (outside strings:
+    """Invalid (not-json) for a body nested too deep or with too long a number (outside strings:
     their text does not count)."""
     # A long run of digits anywhere is rare: only then are the strings taken out to look again.
     long_run = b"0" * (MAX_DIGITS + 1) in raw.translate(_DIGITS_AS_0)
     if long_run and _LONG_NUMBER.search(_outside_strings(raw, False)):
-        raise ApiError(400, "the body is not JSON", f"a number of more than {MAX_DIGITS} digits")
+        raise NotJson(f"a number of more than {MAX_DIGITS} digits")
     depth = 0
     for byte in _outside_strings(raw, True):
         depth += 1 if byte in b"[{" else -1
         if depth > MAX_DEPTH:
-            raise ApiError(400, "the body is not JSON", f"nested more than {MAX_DEPTH} deep")
+            raise NotJson(f"nested more than {MAX_DEPTH} deep")
 
 
-def decode(raw: bytes, shape: type[T]) -> T:
-    """The body as `shape` (a msgspec type): ApiError 400 when it is not JSON, 422 when it is JSON
-    of another shape (msgspec names the field)."""
+class NotJson(Invalid):
+    id = "not-json"
+
+    def __init__(self, detail: str) -> None:
+        super().__init__("the body is not JSON", detail)
+
+
+class WrongBody(Unprocessable):
+    """JSON, of another shape than the endpoint's (msgspec names the field)."""
+
+    id = "invalid-body"
+
+    def __init__(self, detail: str) -> None:
+        super().__init__("the body is not what this endpoint takes", detail)
+
+
+class WrongBodyForm(Invalid):
+    """WrongBody where the endpoint answers a body of another shape as not well formed: the
+    calls' (and their transfers') bodies always have (so that schemathesis, which expects a 422
+    for an unknown agent, tells a document allowing what the server refuses by its 400); the
+    chats' not."""
+
+    id = "malformed-body"
+
+    def __init__(self, detail: str | None, message: str = "the body is not what this endpoint takes") -> None:
+        super().__init__(message, detail)
+
+
+class NotUtf8(Unsupported):
+    id = "not-utf-8"
+
+
+def decode(raw: bytes, shape: type[T], wrong: Callable[[str], AppError] = WrongBody) -> T:
+    """The body as `shape` (a msgspec type): NotJson when it is not JSON, `wrong` when it is JSON
+    of another shape."""
     check_shape(raw)
     try:
         return msgspec.json.decode(raw, type=shape)
     except msgspec.ValidationError as e:
-        raise ApiError(422, "the body is not what this endpoint takes", str(e)) from None
+        raise wrong(str(e)) from None
     except (msgspec.DecodeError, RecursionError) as e:  # recursion: a thread's smaller stack
-        raise ApiError(400, "the body is not JSON", str(e)) from None
-
-
-def decode_object(raw: bytes) -> dict[str, Any]:
-    """The body as a JSON object of any contents; ApiError 400 for anything else."""
-    check_shape(raw)
-    try:
-        body = msgspec.json.decode(raw)
-    except (msgspec.DecodeError, RecursionError) as e:  # ValidationError: a number out of range
-        raise ApiError(400, "the body is not JSON", str(e)) from None
-    if not isinstance(body, dict):
-        raise ApiError(400, "the body must be a JSON object")
-    return body
+        raise NotJson(str(e)) from None
 
 
 async def read_body(request: web.Request) -> bytes:
-    """The request's body, once its charset is known to be UTF-8 (415 otherwise)."""
+    """The request's body, once its charset is known to be UTF-8 (Unsupported otherwise)."""
     charset = request.charset
     if charset is not None and charset.lower() not in UTF8:
-        raise ApiError(415, "the body must be JSON in UTF-8", f"charset {charset[:40]!r}")
+        raise NotUtf8("the body must be JSON in UTF-8", f"charset {charset[:40]!r}")
     return await request.read()
 
 
-async def read_object(request: web.Request) -> dict[str, Any]:
-    return decode_object(await read_body(request))
-
-
-async def read_as(request: web.Request, shape: type[T]) -> T:
+async def read_as(request: web.Request, shape: type[T], wrong: Callable[[str], AppError] = WrongBody) -> T:
     """The request's body as `shape`, checked and decoded in a thread when it is large."""
     raw = await read_body(request)
     if len(raw) > OFF_LOOP:
-        return await asyncio.to_thread(decode, raw, shape)
-    return decode(raw, shape)
+        return await asyncio.to_thread(decode, raw, shape, wrong)
+    return decode(raw, shape, wrong)
+
+
+def answer(shape: type[T], data: Any) -> T:
+    """`data` (builtins, as the use cases give them) as the answer's Struct: a field missing, of
+    another type or beyond the document's values is a fault of ours, found here."""
+    return msgspec.convert(data, shape)
+
+
+# ----- what the endpoints take -----
+
+OFFSET_MOST = 100_000  # .../recording/pauses?offset=
+LIMIT_DEFAULT, LIMIT_MOST = 50, 100  # .../recording/pauses?limit=
+
+Number = Annotated[
+    str,
+    msgspec.Meta(
+        description="digits, * and #, perhaps after a +",
+        # engine/outbound.py's check, said in the document: a number it refuses is a 422.
+        extra_json_schema={"pattern": f"^{NUMBER.pattern}$"},
+    ),
+]
+
+
+class PlaceCall(msgspec.Struct, frozen=True):
+    """A call for an agent: the agent's phone rings first."""
+
+    agent: str
+    to: Number
+    queue: str | None = None
+
+
+class Transfer(msgspec.Struct, frozen=True):
+    """Exactly one of agent or queue."""
+
+    agent: str | msgspec.UnsetType = msgspec.UNSET
+    queue: str | msgspec.UnsetType = msgspec.UNSET
+
+
+# ----- what they answer -----
+
+
+class Error(msgspec.Struct, frozen=True):
+    """Every error's body: what went wrong for a person, its stable id for a program, and more of
+    it (null when the error says it all)."""
+
+    error: str
+    id: str
+    detail: Any
+
+
+class Call(msgspec.Struct, frozen=True):
+    id: str
+    direction: Direction
+    queue: str | None
+    phase: Phase
+    agent: str | None
+    segment: int | None
+    recording: str | None
+    transferring_to: str | None
+
+
+class Calls(msgspec.Struct, frozen=True):
+    calls: list[Call]
+
+
+class Placed(msgspec.Struct, frozen=True):
+    """The call placed: its agent's phone is being dialled."""
+
+    call: str
+    agent: str
+    to: str
+
+
+class Dialling(msgspec.Struct, frozen=True):
+    """The agent being dialled for the transfer."""
+
+    call: str
+    dialling: str
+
+
+Moment = Annotated[str, msgspec.Meta(extra_json_schema={"format": "date-time"})]
+
+
+class Pause(msgspec.Struct, frozen=True):
+    number: int
+    segment: int
+    agent: str
+    by: Annotated[str, msgspec.Meta(description="who paused: the agent's id, or admin")]
+    source: Source
+    behavior: Literal["silence", "skip"]
+    started_at: Moment
+    offset_seconds: Annotated[float | None, msgspec.Meta(description="where in the file")]
+    ended_at: Moment | None
+    seconds: float | None
+    ended_by: Ending | None
+    resumed_by: str | None
+
+
+class CurrentPause(Pause, frozen=True):
+    """The pause in force, with how long it has lasted and has left."""
+
+    elapsed_seconds: float
+    resumes_in_seconds: Annotated[float, msgspec.Meta(description="max_pause_seconds left")]
+
+
+class AgentRecording(msgspec.Struct, frozen=True):
+    """The agent desktop's view: the agent's call, segment, recording and pause (idle: no call)."""
+
+    agent: str
+    call: str | None
+    segment: int | None
+    recording: str | None
+    state: Literal["idle", "not-recorded", "recording", "paused", "muted"]
+    pause_allowed: bool | None
+    pause: CurrentPause | None
+    pause_count: Annotated[int, msgspec.Meta(description="the recording's pauses so far")]
+    max_pauses: Annotated[
+        int | None, msgspec.Meta(description="company.max_pauses_per_segment: the next pause is refused")
+    ]
+
+
+class Pauses(msgspec.Struct, frozen=True):
+    agent: str
+    recording: str | None
+    total: int
+    offset: int
+    limit: int
+    pauses: list[Pause]
+
+
+class Selection(msgspec.Struct, frozen=True):
+    level: Level
+    by: str
+
+
+class ChatSegmentOutcome(msgspec.Struct, frozen=True):
+    segment: int
+    agent: str
+    recorded: Annotated[bool, msgspec.Meta(description="whether a transcript was produced")]
+    levels: list[Selection]
+    reason: str
+    transcript: str | None
+
+
+class ChatOutcome(msgspec.Struct, frozen=True):
+    chat: str
+    already_received: bool
+    segments: list[ChatSegmentOutcome]
+
+
+class Alive(msgspec.Struct, frozen=True):
+    status: Literal["alive"]
+
+
+class Check(msgspec.Struct, frozen=True):
+    ok: bool
+    detail: str
+
+
+CheckName = Literal["ari", "database", "role"]  # Checks' fields
+
+
+class Checks(msgspec.Struct, frozen=True):
+    ari: Check
+    database: Check
+    role: Check
+
+
+class Unencrypted(msgspec.Struct, frozen=True):
+    """With no age recipient, by delivery.keep_unencrypted = true: how many recordings were left
+    unencrypted in Asterisk."""
+
+    recordings: Annotated[int, msgspec.Meta(ge=0)] | None
+    detail: str
+
+
+class Readiness(msgspec.Struct, frozen=True):
+    ready: bool
+    not_ready: Annotated[list[CheckName], msgspec.Meta(description="the checks that failed")]
+    role: Role
+    checks: Checks
+    unencrypted: Annotated[Unencrypted | None, msgspec.Meta(description="null when recordings are encrypted")]

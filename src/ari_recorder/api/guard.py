@@ -6,17 +6,18 @@ at most `api.max_connections` at once, the oldest connection with no request und
 for a new one, and a new one refused at once (503) when every slot has a request under way; a
 request head (and, through its keep-alive timer, an idle connection) given
 `api.request_timeout_seconds`, and so is a body; a malformed request answered
-`400 {"error", "detail"}` with what was wrong but nothing of what was sent, logged without it.
+`400 {"error", "id", "detail"}` with what was wrong but nothing of what was sent, logged without
+it. Their statuses are api/errors.py's, like every other answer's.
 """
 
 from __future__ import annotations
 
 import asyncio
 import ipaddress
-import json
 import logging
 import ssl
 from collections.abc import Awaitable, Callable
+from http import HTTPStatus
 from typing import Any
 
 from aiohttp import web
@@ -25,6 +26,16 @@ from aiohttp.typedefs import Middleware
 from aiohttp.web_protocol import RequestHandler
 from aiohttp.web_request import BaseRequest
 
+from ari_recorder.api.errors import (
+    RETRY_AFTER,
+    BodyTooSlow,
+    Malformed,
+    TooManyConnections,
+    error_body,
+    error_response,
+    status_of,
+)
+from ari_recorder.errors import Unauthorized
 from ari_recorder.settings import ApiSettings
 
 log = logging.getLogger("ari_recorder.api")
@@ -39,14 +50,14 @@ HEADERS = {"X-Content-Type-Options": "nosniff", "Cache-Control": "no-store", "Se
 async def security_headers(request: web.Request, response: web.StreamResponse) -> None:
     """on_response_prepare: the headers every answer of the app carries."""
     response.headers.update(HEADERS)
-    if response.status == 401:
+    if response.status == status_of(Unauthorized):
         response.headers.setdefault("WWW-Authenticate", "Bearer")
 
 
 def body_deadline(settings: web.AppKey[ApiSettings]) -> Middleware:
     """A middleware reading a request's body, whole, within api.request_timeout_seconds of its
-    head (the handlers' own reads then take it from memory): a slow body is answered 408 and its
-    connection closed."""
+    head (the handlers' own reads then take it from memory): a slow body is BodyTooSlow (408),
+    its connection closed."""
 
     @web.middleware
     async def deadline(request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -56,15 +67,10 @@ def body_deadline(settings: web.AppKey[ApiSettings]) -> Middleware:
                 async with asyncio.timeout(seconds):
                     await request.read()  # over client_max_size: 413, as before
             except TimeoutError:
-                answer = web.json_response(
-                    {
-                        "error": "the request's body did not arrive in time",
-                        "detail": f"within {seconds:g} s of its head (api.request_timeout_seconds)",
-                    },
-                    status=408,
-                )
-                answer.force_close()
-                return answer
+                raise BodyTooSlow(
+                    "the request's body did not arrive in time",
+                    f"within {seconds:g} s of its head (api.request_timeout_seconds)",
+                ) from None
         return await handler(request)
 
     return deadline
@@ -105,13 +111,11 @@ class Connection(RequestHandler):
         exc: BaseException | None = None,
         message: str | None = None,
     ) -> web.StreamResponse:
-        if status != 400:
+        if status != status_of(Malformed):  # aiohttp's parser says 400; anything else is its own
             return super().handle_error(request, status, exc, message)
         what = _what_was_wrong(exc)
-        log.warning("api: malformed request refused (400): %s", what)
-        answer = web.json_response(
-            {"error": "malformed request", "detail": what}, status=400, headers={**HEADERS}
-        )
+        log.warning("api: malformed request refused: %s", what)
+        answer = error_response(Malformed("malformed request", what), {**HEADERS})
         answer.force_close()
         return answer
 
@@ -119,15 +123,17 @@ class Connection(RequestHandler):
 class Refused(asyncio.Protocol):
     """A connection over the cap: told so in one answer, closed at once."""
 
-    ANSWER = json.dumps({"error": "too many connections", "detail": "try again in a moment"}).encode()
+    ERROR = TooManyConnections("too many connections", "try again in a moment")
+    ANSWER = error_body(ERROR)
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
+        status = HTTPStatus(status_of(self.ERROR))
         head = [
-            "HTTP/1.1 503 Service Unavailable",
+            f"HTTP/1.1 {status.value} {status.phrase}",
             "Content-Type: application/json; charset=utf-8",
             f"Content-Length: {len(self.ANSWER)}",
-            "Retry-After: 1",
+            f"Retry-After: {RETRY_AFTER}",
             "Connection: close",
             *(f"{name}: {value}" for name, value in HEADERS.items()),
         ]
@@ -151,7 +157,8 @@ class Gate:
             if oldest is None:
                 self.refused += 1
                 log.warning(
-                    "api: a connection refused (503): all %d have a request under way (api.max_connections)",
+                    "api: a connection refused (too-many-connections): all %d have a request under way "
+                    "(api.max_connections)",
                     self.max_connections,
                 )
                 return Refused()

@@ -1,8 +1,10 @@
 """The HTTP API (/api/v1): live calls and transfers for administrators; the agent desktop's
 pause, resume and recording state for each agent (and administrators); /metrics.
 
-Every answer is JSON; every error is `{"error": ..., "detail": ...}` with its status. Bearer tokens
-are compared in constant time and never logged. The document of it all is api/openapi.py.
+Every answer is JSON, one of api/bodies.py's Structs. Handlers raise the application's errors
+(ari_recorder/errors.py) and never choose a status: api/errors.py does, for every error, as
+`{"error", "id", "detail"}`. Bearer tokens are compared in constant time and never logged. The
+document of it all is api/openapi.py, generated from the bodies and the statuses.
 """
 
 from __future__ import annotations
@@ -16,25 +18,35 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
+import msgspec
 from aiohttp import web
 from prometheus_client.aiohttp import make_aiohttp_handler
 
-from ari_recorder.api.bodies import read_as, read_object
-from ari_recorder.api.errors import ApiError, Handler, json_errors
+from ari_recorder.api import bodies as b
+from ari_recorder.api.bodies import answer, read_as
+from ari_recorder.api.errors import (
+    AdminsOnly,
+    CallTimedOut,
+    Done,
+    Handler,
+    InvalidQuery,
+    NoSuchAgent,
+    NoSuchChat,
+    NotReady,
+    NotYours,
+    SpoolUnwritable,
+    Standby,
+    json_errors,
+    respond,
+)
 from ari_recorder.api.guard import Gate, GuardedSite, beyond_loopback, body_deadline, security_headers
 from ari_recorder.api.openapi import document
 from ari_recorder.api.tls import server_context
 from ari_recorder.ari.errors import AriError
 from ari_recorder.domain import call as c
 from ari_recorder.engine.chats import BadChat, ChatIntake, ChatReport, Conflict, NotConfigured, outcome_json
-from ari_recorder.engine.controller import (
-    AsteriskRefused,
-    Controller,
-    Forbidden,
-    NoSuchCall,
-    NoSuchTarget,
-    NotNow,
-)
+from ari_recorder.engine.controller import AsteriskRefused, Controller, NoSuchCall, NotNow
+from ari_recorder.errors import Unauthorized
 from ari_recorder.health import Health, unencrypted
 from ari_recorder.settings import ApiSettings
 from ari_recorder.storage.store import pause_json
@@ -47,14 +59,14 @@ CHATS = web.AppKey("chats", ChatIntake)
 HEALTH = web.AppKey("health", Health)
 # A chat's whole conversation comes in one body (aiohttp's default is 1 MiB); larger: 413.
 MAX_BODY = 16 * 1024 * 1024
+UNAUTHORISED = "a valid bearer token is required"
 
 
 @web.middleware
 async def leader_only(request: web.Request, handler: Handler) -> web.StreamResponse:
     """A standby takes no call and changes nothing: its calls are the leader's."""
     if request.method not in ("GET", "HEAD", "OPTIONS") and not request.app[CONTROLLER].leading:
-        raise ApiError(
-            503,
+        raise Standby(
             "standby: this controller is not the leader; send this to the leader",
             "another controller holds the leadership (PostgreSQL advisory lock) and takes the calls",
         )
@@ -75,19 +87,19 @@ class Caller:
 async def _authenticate(request: web.Request) -> Caller:
     scheme, _, token = request.headers.get("Authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not token:
-        raise ApiError(401, "a valid bearer token is required")
+        raise Unauthorized(UNAUTHORISED)
     admin = request.app[SETTINGS].admin_token
     if admin and hmac.compare_digest(token.encode(), admin.encode()):
         return Caller(None)
     try:
         return Caller(await verify_token(request.app[CONTROLLER].store, token))
-    except TokenRefused as refused:
-        raise ApiError(401, "a valid bearer token is required", refused.reason) from None
+    except TokenRefused as refused:  # its message names the token: the reason only, here
+        raise Unauthorized(UNAUTHORISED, refused.reason) from None
 
 
 async def _require_admin(request: web.Request) -> None:
     if (await _authenticate(request)).agent is not None:
-        raise ApiError(403, "administrators only")
+        raise AdminsOnly("administrators only")
 
 
 async def _agent_asked(request: web.Request) -> tuple[Caller, str]:
@@ -95,9 +107,9 @@ async def _agent_asked(request: web.Request) -> tuple[Caller, str]:
     caller = await _authenticate(request)
     agent = request.match_info["agent"]
     if caller.agent is not None and caller.agent != agent:
-        raise ApiError(403, f"agent {caller.agent} may act on its own recordings only")
+        raise NotYours(f"agent {caller.agent} may act on its own recordings only")
     if agent not in request.app[CONTROLLER].settings.agents:
-        raise ApiError(404, f"no agent {agent!r}")
+        raise NoSuchAgent(f"no agent {agent!r}")
     return caller, agent
 
 
@@ -117,47 +129,34 @@ def _call_json(call: c.Call) -> dict[str, Any]:
 
 async def list_calls(request: web.Request) -> web.Response:
     await _require_admin(request)
-    return web.json_response({"calls": [_call_json(call) for call in request.app[CONTROLLER].live_calls()]})
+    calls = [_call_json(call) for call in request.app[CONTROLLER].live_calls()]
+    return respond(answer(b.Calls, {"calls": calls}))
 
 
 async def transfer(request: web.Request) -> web.Response:
     """POST /api/v1/calls/{id}/transfer {"agent": "1002"} or {"queue": "sales"}."""
     await _require_admin(request)
-    body = await read_object(request)
-    named = [key for key in ("agent", "queue") if key in body]  # present, even as null or ""
-    if len(named) != 1 or not isinstance(body[named[0]], str):
-        raise ApiError(400, 'name exactly one of "agent" or "queue", as a string', body)
-    agent, queue = body.get("agent"), body.get("queue")
+    body = await read_as(request, b.Transfer, b.WrongBodyForm)
+    agent = None if body.agent is msgspec.UNSET else body.agent
+    queue = None if body.queue is msgspec.UNSET else body.queue
+    if (agent is None) == (queue is None):
+        raise b.WrongBodyForm(None, 'name exactly one of "agent" or "queue", as a string')
     call_id = request.match_info["id"]
-    try:
-        dialling = request.app[CONTROLLER].request_transfer(call_id, agent=agent, queue=queue)
-    except NoSuchCall as e:
-        raise ApiError(404, str(e)) from None
-    except NoSuchTarget as e:
-        raise ApiError(422, str(e)) from None
-    except NotNow as e:
-        raise ApiError(409, str(e)) from None
+    dialling = request.app[CONTROLLER].request_transfer(call_id, agent=agent, queue=queue)
     log.info("call=%s action=api-transfer to=%s", call_id, dialling)
-    return web.json_response({"call": call_id, "dialling": dialling}, status=202)
+    return respond(b.Dialling(call_id, dialling), Done.ACCEPTED)
 
 
 async def place_call(request: web.Request) -> web.Response:
     """POST /api/v1/calls {"agent": "1001", "to": "15550100", "queue"?: "sales"}."""
     await _require_admin(request)
-    body = await read_object(request)
-    agent, to, queue = body.get("agent"), body.get("to"), body.get("queue")
-    if not isinstance(agent, str) or not isinstance(to, str) or not isinstance(queue, str | None):
-        raise ApiError(400, '"agent" and "to" are required, as strings ("queue" optional)', body)
+    body = await read_as(request, b.PlaceCall, b.WrongBodyForm)
     try:
-        call_id = await request.app[CONTROLLER].place_call(agent, to, queue)
-    except NoSuchTarget as e:
-        raise ApiError(422, str(e)) from None
-    except NotNow as e:
-        raise ApiError(409, str(e)) from None
-    except AriError as e:
-        raise ApiError(502, "Asterisk refused the call", str(e)) from None
-    log.info("call=%s action=api-dial-out agent=%s", call_id, agent)
-    return web.json_response({"call": call_id, "agent": agent, "to": to}, status=202)
+        call_id = await request.app[CONTROLLER].place_call(body.agent, body.to, body.queue)
+    except AriError as e:  # Asterisk's own words, translated at the boundary
+        raise AsteriskRefused("Asterisk refused the call", str(e)) from None
+    log.info("call=%s action=api-dial-out agent=%s", call_id, body.agent)
+    return respond(b.Placed(call_id, body.agent, body.to), Done.ACCEPTED)
 
 
 def _recording_json(agent: str, call: c.Call | None) -> dict[str, Any]:
@@ -190,13 +189,14 @@ def _recording_json(agent: str, call: c.Call | None) -> dict[str, Any]:
 async def agent_recording(request: web.Request) -> web.Response:
     """GET /api/v1/agents/{agent}/recording: the agent's call and its recording, or idle."""
     _, agent = await _agent_asked(request)
-    return web.json_response(_recording_json(agent, request.app[CONTROLLER].agent_call(agent)))
+    call = request.app[CONTROLLER].agent_call(agent)
+    return respond(answer(b.AgentRecording, _recording_json(agent, call)))
 
 
 def _page_bound(request: web.Request, name: str, default: int, most: int) -> int:
     raw = request.query.get(name, str(default))
     if not raw.isascii() or not raw.isdigit() or len(raw) > 6 or not 0 <= int(raw) <= most:
-        raise ApiError(400, f"{name} must be an integer from 0 to {most}", raw[:20])
+        raise InvalidQuery(f"{name} must be an integer from 0 to {most}", raw[:20])
     return int(raw)
 
 
@@ -204,22 +204,21 @@ async def agent_pauses(request: web.Request) -> web.Response:
     """GET /api/v1/agents/{agent}/recording/pauses?offset=0&limit=50: the current recording's
     pauses, oldest first, a page at a time (the sidecar has them all once the call ends)."""
     _, agent = await _agent_asked(request)
-    offset = _page_bound(request, "offset", 0, 100_000)
-    limit = _page_bound(request, "limit", 50, 100)
+    offset = _page_bound(request, "offset", 0, b.OFFSET_MOST)
+    limit = _page_bound(request, "limit", b.LIMIT_DEFAULT, b.LIMIT_MOST)
     call = request.app[CONTROLLER].agent_call(agent)
     segment = call.segment if call is not None else None
     recording = segment.recording if segment is not None else None
     pauses = [p for p in call.pauses if p.recording == recording] if call is not None and recording else []
-    return web.json_response(
-        {
-            "agent": agent,
-            "recording": recording,
-            "total": len(pauses),
-            "offset": offset,
-            "limit": limit,
-            "pauses": [pause_json(p) for p in pauses[offset : offset + limit]],
-        }
-    )
+    page = {
+        "agent": agent,
+        "recording": recording,
+        "total": len(pauses),
+        "offset": offset,
+        "limit": limit,
+        "pauses": [pause_json(p) for p in pauses[offset : offset + limit]],
+    }
+    return respond(answer(b.Pauses, page))
 
 
 async def pause_or_resume(request: web.Request) -> web.Response:
@@ -230,40 +229,34 @@ async def pause_or_resume(request: web.Request) -> web.Response:
     ask = controller.pause if verb == "pause" else controller.resume_recording
     try:
         call = await ask(agent, caller.who)
-    except (NoSuchCall, NotNow) as e:
-        raise ApiError(409, str(e)) from None
-    except Forbidden as e:
-        raise ApiError(403, str(e)) from None
+    except NoSuchCall as e:  # the agent is there, on no call: not now (the path's agent exists)
+        raise NotNow(str(e)) from None
     except AsteriskRefused as e:
-        raise ApiError(502, f"the recording could not be {verb}d", str(e)) from None
+        raise AsteriskRefused(f"the recording could not be {verb}d", str(e)) from None
     except TimeoutError:
-        raise ApiError(503, f"the call did not answer the {verb} in time; ask for the state") from None
-    return web.json_response(_recording_json(agent, call))
+        raise CallTimedOut(f"the call did not answer the {verb} in time; ask for the state") from None
+    return respond(answer(b.AgentRecording, _recording_json(agent, call)))
 
 
 async def report_chat(request: web.Request) -> web.Response:
     """POST /api/v1/chats: an ended webchat, whole; 201 with what was decided per segment, or 200
     with the first report's outcome when the chat was received before."""
     await _require_admin(request)
-    report = await read_as(request, ChatReport)  # 422 names the field: $.segments[0].agent
+    report = await read_as(request, ChatReport)  # WrongBody names the field: $.segments[0].agent
     try:
         outcome = await request.app[CHATS].receive(report, "admin")
     except BadChat as e:
-        raise ApiError(422, "the chat cannot be taken", str(e)) from None
-    except Conflict as e:
-        raise ApiError(409, str(e)) from None
+        raise BadChat("the chat cannot be taken", str(e)) from None
     except NotConfigured as e:
-        raise ApiError(503, "transcripts cannot be delivered", str(e)) from None
+        raise NotConfigured("transcripts cannot be delivered", str(e)) from None
     except OSError as e:  # the spool: nothing of the chat was kept, the platform may send it again
         reason = "the spool's disk is full" if e.errno in (errno.ENOSPC, errno.EDQUOT) else e.strerror
-        raise ApiError(
-            503, "the transcript could not be written; send the chat again later", reason
-        ) from None
+        raise SpoolUnwritable("the transcript could not be written; send the chat again later", reason) from e
     recorded = [s.transcript for s in outcome.segments if s.transcript is not None]
     log.info(
         "chat=%s action=received new=%s transcripts=%s", report.id, outcome.new, ",".join(recorded) or "none"
     )
-    return web.json_response(outcome_json(outcome), status=201 if outcome.new else 200)
+    return respond(answer(b.ChatOutcome, outcome_json(outcome)), Done.CREATED if outcome.new else Done.OK)
 
 
 async def chat_outcome(request: web.Request) -> web.Response:
@@ -271,16 +264,16 @@ async def chat_outcome(request: web.Request) -> web.Response:
     await _require_admin(request)
     try:
         outcome = await request.app[CHATS].read(request.match_info["id"], "admin")
-    except Conflict as e:
-        raise ApiError(404, str(e)) from None
+    except Conflict as e:  # a call's id: asked for as a chat, there is no such chat
+        raise NoSuchChat(str(e)) from None
     if outcome is None:
-        raise ApiError(404, f"no chat {request.match_info['id']!r} was received")
-    return web.json_response(outcome_json(outcome))
+        raise NoSuchChat(f"no chat {request.match_info['id']!r} was received")
+    return respond(answer(b.ChatOutcome, outcome_json(outcome)))
 
 
 async def healthz(request: web.Request) -> web.Response:
     """GET /healthz: the process serves (no token, like /metrics: for the orchestrator)."""
-    return web.json_response({"status": "alive"})
+    return respond(b.Alive("alive"))
 
 
 async def readyz(request: web.Request) -> web.Response:
@@ -297,7 +290,7 @@ async def readyz(request: web.Request) -> web.Response:
         if request.app[HEALTH].keeps_unencrypted
         else None,
     }
-    return web.json_response(body, status=503 if failing else 200)
+    return respond(answer(b.Readiness, body), NotReady if failing else Done.OK)
 
 
 async def openapi(request: web.Request) -> web.Response:

@@ -19,7 +19,7 @@ from typing import Annotated, Any, Literal
 import msgspec
 from sqlalchemy import select
 
-from ari_recorder import metrics
+from ari_recorder import errors, metrics
 from ari_recorder.delivery import crypto
 from ari_recorder.delivery.transcripts import TranscriptSpool, Written, queue_chat
 from ari_recorder.domain import partitions
@@ -63,16 +63,22 @@ class ChatReport(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     attached: dict[Name, Annotated[str, msgspec.Meta(max_length=1024)]] = msgspec.field(default_factory=dict)
 
 
-class BadChat(ValueError):
+class BadChat(errors.Unprocessable):
     """A report that does not hold together, or names what the settings do not know."""
 
+    id = "bad-chat"
 
-class Conflict(ValueError):
+
+class Conflict(errors.Conflict):
     """The id is another interaction's (a call's), or a chat's received before with other contents."""
 
+    id = "chat-conflict"
 
-class NotConfigured(RuntimeError):
+
+class NotConfigured(errors.Unavailable):
     """A transcript is due, but there is no age recipient to encrypt it to."""
+
+    id = "not-configured"
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from collections.abc import AsyncIterable, Awaitable, Callable, Coroutine
 from dataclasses import dataclass, replace
 from typing import Any
 
-from ari_recorder import metrics
+from ari_recorder import errors, metrics
 from ari_recorder.ari.errors import AriError, AriNotFound
 from ari_recorder.ari.events import (
     BridgeAttendedTransfer,
@@ -52,24 +52,34 @@ RECONCILE_PASSES, RECONCILE_AGAIN = 3, 0.3  # passes at most, seconds between tw
 UNCLAIMED = 5.0  # seconds a phone transfer's Local channel may wait for its BridgeBlindTransfer
 
 
-class NoSuchCall(LookupError):
+class NoSuchCall(errors.NotFound):
     """No live call has that id."""
 
+    id = "no-such-call"
 
-class NoSuchTarget(LookupError):
+
+class NoSuchTarget(errors.Unprocessable):
     """No agent or queue of that name, or no free agent in the queue."""
 
+    id = "no-such-target"
 
-class NotNow(RuntimeError):
+
+class NotNow(errors.Conflict):
     """The call cannot do that in its present phase (no agent yet, a transfer under way)."""
 
+    id = "not-now"
 
-class Forbidden(PermissionError):
+
+class Forbidden(errors.Forbidden):
     """The settings do not allow it (pause_allowed = false)."""
 
+    id = "not-allowed"
 
-class AsteriskRefused(RuntimeError):
+
+class AsteriskRefused(errors.Upstream):
     """Asterisk refused what the call asked of it (the error says what)."""
+
+    id = "asterisk-refused"
 
 
 @dataclass

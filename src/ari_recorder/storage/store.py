@@ -23,6 +23,7 @@ from sqlalchemy import Connection, event, func, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker, create_async_engine
 
+from ari_recorder import errors
 from ari_recorder.domain.call import Call, Phase, Segment, legs
 from ari_recorder.domain.pausing import Pause
 from ari_recorder.domain.policy import RecordSide
@@ -66,8 +67,10 @@ def _sqlite_pragmas(busy_timeout_ms: int) -> Callable[[Any, Any], None]:
     return pragmas
 
 
-class StoreBusy(RuntimeError):
+class StoreBusy(errors.Unavailable):
     """A write that could not begin in time: the store is busy (answered 503, asked again)."""
+
+    id = "store-busy"
 
 
 _WRITING: contextvars.ContextVar[bool] = contextvars.ContextVar("writing", default=False)

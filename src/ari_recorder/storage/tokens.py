@@ -16,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select, update
 
+from ari_recorder import errors
 from ari_recorder.storage.store import Store
 from ari_recorder.storage.tables import AgentTokenRow, AuditRow
 
@@ -24,7 +25,7 @@ MAX_DAYS = 3650
 _TOKEN = re.compile(r"ari_([0-9a-f]{12})\.([A-Za-z0-9_-]{1,256})")
 
 
-class TokenRefused(Exception):
+class TokenRefused(errors.Unauthorized):
     """A token that does not let anyone in. `reason`: malformed, unknown, revoked or expired;
     the message never holds the secret."""
 
