@@ -131,7 +131,7 @@ class AgentTokenRow(Base):
 
 
 class DeliveryRow(Base):
-    """One file on its way to the recording platform (delivery/queue.py owns the transitions).
+    """One file on its way to the recording platform (storage/deliveries.py owns the transitions).
 
     fetching -> pending -> uploading -> done, or dead after too many attempts or a failure that
     retrying cannot mend; never deleted. While fetching or uploading, `next_attempt_at` is the
