@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from ari_recorder.domain.call import Call, Phase
+from ari_recorder.domain.call import Phase
 from ari_recorder.settings import AgentSettings, DatabaseSettings, QueueSettings
 from ari_recorder.storage import snapshots
 from ari_recorder.storage.store import Store
@@ -36,11 +36,13 @@ def test_every_previous_release_is_kept_as_a_fixture() -> None:
 
 @pytest.mark.parametrize("path", PREVIOUS, ids=lambda p: p.name)
 def test_a_previous_releases_snapshot_loads_as_todays_call(path: Path) -> None:
+    """Each fixture is what tests/storage/snapshots/capture.py leaves: a call connected to agent
+    1001, its segment recorded, one pause ended and one open."""
     call = snapshots.load(_document(path))
-    assert call.phase is Phase.CONNECTED and call.id == "1796086370.3"
+    assert call.phase is Phase.CONNECTED and call.interaction.metadata == {"customer": "15550900"}
     (segment,) = call.segments
-    assert (segment.agent, segment.recording) == ("1001", "1796086370.3-seg1-1001")
-    assert call.recordings_open == frozenset({"1796086370.3-seg1-1001"})
+    assert (segment.agent, segment.recording) == ("1001", f"{call.id}-seg1-1001")
+    assert call.recordings_open == frozenset({segment.recording})
     assert [(p.number, p.ending is not None) for p in call.pauses] == [(1, True), (2, False)]
     again = snapshots.dump(call)
     assert again["snapshot"] == snapshots.VERSION
@@ -97,7 +99,9 @@ async def test_the_controller_resumes_a_call_a_previous_release_left_open(
     reconciles it with Asterisk (which no longer has its channels: the call ends, its recording
     is taken as finished), leaving nothing open and the call's snapshot of today's version."""
     database = tmp_path / "db.sqlite"
-    await _store_holding(database, _document(path))
+    document = _document(path)
+    await _store_holding(database, document)
+    call = snapshots.load(document)
     agents = {
         "1001": AgentSettings(endpoint="Local/1001@agent-phone", permit_recordings=True, record_percent=100)
     }
@@ -110,8 +114,8 @@ async def test_the_controller_resumes_a_call_a_previous_release_left_open(
             await asyncio.sleep(0.05)
         assert await w.store.open_calls() == []
         async with w.store.sessions() as session:
-            row = await session.get(InteractionRow, "1796086370.3")
+            row = await session.get(InteractionRow, call.id)
         assert row is not None and row.state is not None
         assert row.phase == "ended" and row.state["snapshot"] == snapshots.VERSION
-        assert Call is type(snapshots.load(row.state))
-    assert "call=1796086370.3 action=resume phase=connected" in caplog.text
+        assert snapshots.load(row.state).phase is Phase.ENDED
+    assert f"call={call.id} action=resume phase=connected" in caplog.text

@@ -81,7 +81,7 @@ class Spooled:
 class DeliveryQueue:
     def __init__(self, store: Store, worker: str, clock: Clock, lease: timedelta) -> None:
         self.store, self.worker, self.clock, self.lease = store, worker, clock, lease
-        self.postgres = store.engine.dialect.name == "postgresql"
+        self.postgres = store.backend == "postgresql"
         # SQLite: one process, and its claims one at a time (it has no row locks to skip).
         self._claiming = asyncio.Lock() if not self.postgres else None
 

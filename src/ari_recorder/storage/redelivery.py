@@ -69,7 +69,7 @@ async def retry_dead_rows(
             query = query.where(DeliveryRow.state == State.DEAD)
         else:
             query = query.where(DeliveryRow.id.in_(list(ids)))
-        if store.engine.dialect.name == "postgresql":
+        if store.backend == "postgresql":
             query = query.with_for_update()
         found = {row.id: row for row in (await session.scalars(query)).all()}
         wanted = list(dict.fromkeys(ids)) if ids is not None else list(found)

@@ -148,7 +148,7 @@ class Store:
     async def _one_at_a_time(self, connection: AsyncConnection) -> None:
         """PostgreSQL: controllers starting together migrate and seed one after the other (a
         lock held until the transaction ends)."""
-        if self.engine.dialect.name == "postgresql":
+        if self.backend == "postgresql":
             key = int.from_bytes(hashlib.sha256(b"ari-recorder\0schema").digest()[:8], "big", signed=True)
             await connection.execute(select(func.pg_advisory_xact_lock(key)))
 

@@ -43,7 +43,8 @@ class InteractionRow(Base):
     phase: Mapped[str] = mapped_column(String(16))
     started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
-    state: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)  # the Call, to resume it
+    # A call's snapshot, to resume it: {"snapshot": <version>, "call": ...} (storage/snapshots.py).
+    state: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     # A chat: the SHA-256 of its report as received, to tell a resend from a different report.
     report_sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
     # A call: "played", or why the recording notice was not (None: none to play, or not yet).
