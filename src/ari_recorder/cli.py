@@ -212,7 +212,8 @@ async def _tokens(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _deliveries(args: argparse.Namespace, settings: Settings) -> int:
-    from ari_recorder.delivery.queue import State, list_deliveries, retry_dead_rows
+    from ari_recorder.storage.deliveries import State
+    from ari_recorder.storage.redelivery import list_deliveries, retry_dead_rows
 
     if args.deliveries_command == "retry" and bool(args.ids) == args.all_dead:
         print("ari-recorder: name the rows to retry (their ids), or --all-dead; not both", file=sys.stderr)
@@ -264,10 +265,7 @@ class DatabaseFailed(Exception):
 @contextlib.asynccontextmanager
 async def _database(settings: Settings) -> AsyncIterator[Store]:
     """The store, migrated, for one command; closed after."""
-    from sqlalchemy.engine import make_url
-    from sqlalchemy.exc import DBAPIError, SQLAlchemyError
-
-    from ari_recorder.storage.store import Store
+    from ari_recorder.storage.store import Store, database_error, where
 
     store = Store(
         settings.database.url,
@@ -277,12 +275,14 @@ async def _database(settings: Settings) -> AsyncIterator[Store]:
     try:
         await store.migrate()
         yield store
-    except SQLAlchemyError as error:
-        cause = error.orig if isinstance(error, DBAPIError) else type(error).__name__
-        raise DatabaseFailed(f"the database: {cause}") from None
     except OSError as error:  # not reachable: where it was looked for, without the password
-        where = make_url(settings.database.url).render_as_string(hide_password=True)
-        raise DatabaseFailed(f"the database at {where}: {error.strerror or error}") from None
+        place = where(settings.database.url)
+        raise DatabaseFailed(f"the database at {place}: {error.strerror or error}") from None
+    except Exception as error:
+        cause = database_error(error)
+        if cause is None:
+            raise
+        raise DatabaseFailed(f"the database: {cause}") from None
     finally:
         await store.aclose()
 

@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-from sqlalchemy import select
 
 from ari_recorder.app import running
 from ari_recorder.delivery import DeliverySettings, generate_keypair
@@ -24,8 +23,8 @@ from ari_recorder.settings import (
     QueueSettings,
     Settings,
 )
-from ari_recorder.storage.store import Store
-from ari_recorder.storage.tables import DeliveryRow, RecordingRow
+from ari_recorder.storage.deliveries import delivered_files
+from ari_recorder.storage.recordings import pause_timelines
 from ari_recorder.storage.tokens import issue_token
 
 # Queues and agents with different consent and percentages. Agents 1xxx live in the simulator's
@@ -161,8 +160,8 @@ async def run_demo(var: Path) -> int:
             # SFTP server configured, into the local outbox), deleted in Asterisk.
             assert app.delivery is not None
             await app.delivery.drain()
-            delivered = await _delivered(app.store)
-            pauses = await _pauses(app.store)
+            delivered = await delivered_files(app.store)
+            pauses = await pause_timelines(app.store)
             stored = await app.ari.list_stored()
     print()
     ok = True
@@ -272,21 +271,3 @@ async def _report_chat(
         outcome: dict[str, Any] = await r.json()
     print(f"chat platform: POST {api_url}/api/v1/chats ({chat_id}, agents {', '.join(agents)}): {r.status}")
     return outcome
-
-
-async def _pauses(store: Store) -> dict[str, list[dict[str, Any]]]:
-    """Recording -> its pause timeline."""
-    async with store.sessions() as session:
-        rows = await session.execute(select(RecordingRow.name, RecordingRow.pauses))
-        return {name: list(pauses) for name, pauses in rows.all()}
-
-
-async def _delivered(store: Store) -> dict[str, str]:
-    """Recording -> where its audio (or a chat's transcript) was delivered, for the rows that are done."""
-    async with store.sessions() as session:
-        rows = await session.execute(
-            select(DeliveryRow.recording, DeliveryRow.remote_path).where(
-                DeliveryRow.kind.in_(("audio", "transcript")), DeliveryRow.state == "done"
-            )
-        )
-        return {recording: path for recording, path in rows.all()}

@@ -16,11 +16,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from sqlalchemy import func, select, text
-
 from ari_recorder import metrics
+from ari_recorder.storage.recordings import kept_unencrypted
 from ari_recorder.storage.store import Store
-from ari_recorder.storage.tables import RecordingRow
 
 DATABASE_TIMEOUT = 2.0  # seconds: a database slower than this to say 1 is not ready
 
@@ -75,10 +73,8 @@ class Health:
 async def unencrypted(store: Store) -> dict[str, Any]:
     """/readyz's account of recordings left unencrypted in Asterisk, by delivery.keep_unencrypted."""
     try:
-        async with asyncio.timeout(DATABASE_TIMEOUT), store.sessions() as session:
-            count = await session.scalar(
-                select(func.count()).select_from(RecordingRow).where(RecordingRow.kept_unencrypted.is_(True))
-            )
+        async with asyncio.timeout(DATABASE_TIMEOUT):
+            count: int | None = await kept_unencrypted(store)
     except Exception:  # the database check says what is wrong with it
         count = None
     return {
@@ -91,17 +87,15 @@ async def unencrypted(store: Store) -> dict[str, Any]:
 async def database_check(store: Store) -> Check:
     """A trivial query; and for SQLite, the file still there and writable (an open connection
     goes on answering from a file deleted under it, while every write is lost)."""
-    url = store.engine.url
     try:
         async with asyncio.timeout(DATABASE_TIMEOUT):
-            async with store.engine.connect() as connection:
-                await connection.execute(text("SELECT 1"))
+            await store.ping()
     except TimeoutError:
         return Check(False, f"the database did not answer within {DATABASE_TIMEOUT:g} s")
     except Exception as error:  # whatever the driver raises: the database is not there
         return Check(False, f"the database does not answer: {type(error).__name__}: {_first_line(error)}")
-    if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
-        wrong = await asyncio.to_thread(_sqlite_file, Path(url.database or ""))
+    if (database := store.sqlite_file) is not None:
+        wrong = await asyncio.to_thread(_sqlite_file, database)
         if wrong is not None:
             return Check(False, wrong)
     return Check(True, "the database answers")

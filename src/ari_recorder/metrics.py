@@ -12,6 +12,7 @@ from prometheus_client import Counter, Gauge, Histogram
 
 from ari_recorder.domain.call import NOT_RECORDED_REASONS, Call, legs, not_recorded_reason
 from ari_recorder.domain.pausing import Ending, Pause
+from ari_recorder.storage.deliveries import State as DeliveryState
 
 PAUSES = Counter("ari_recorder_pauses", "Pauses of recordings begun, by source (keys or api).", ["source"])
 PAUSE_SECONDS = Histogram(
@@ -104,7 +105,7 @@ LEADER = Gauge(
 # ----- delivery -----
 # The queue's gauges describe the database (shared by every controller on one PostgreSQL): the
 # delivery service refreshes them from it; a scrape never touches the database.
-DELIVERY_STATES = ("fetching", "pending", "uploading", "done", "dead")
+DELIVERY_STATES = tuple(state.value for state in DeliveryState)
 DELIVERY_RESULTS = ("delivered", "already_there", "retry", "dead")
 DELIVERY_QUEUE = Gauge("ari_recorder_delivery_queue", "Delivery rows by state, in the database.", ["state"])
 DELIVERY_OLDEST_PENDING = Gauge(

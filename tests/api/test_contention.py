@@ -16,8 +16,9 @@ import pytest
 import sqlalchemy.exc
 
 from ari_recorder.delivery import DeliverySettings, generate_keypair
-from ari_recorder.delivery.queue import DeliveryQueue, State, list_deliveries
 from ari_recorder.settings import DatabaseSettings
+from ari_recorder.storage.deliveries import DeliveryQueue, State
+from ari_recorder.storage.redelivery import list_deliveries
 from ari_recorder.storage.tables import DeliveryRow
 from tests.delivery.test_transcripts import AGENTS, QUEUES, a_chat
 from tests.support.stores import postgres_database

@@ -18,7 +18,7 @@ import pytest
 
 from ari_recorder.ari.rest import AriClient
 from ari_recorder.delivery import Delivery, DeliverySettings, Outcome
-from ari_recorder.delivery.queue import State
+from ari_recorder.storage.deliveries import State
 from ari_recorder.storage.store import Store
 from ari_recorder.storage.tables import DeliveryRow
 from ari_simulator.server import RunningSimulator

@@ -21,7 +21,7 @@ import pytest
 from ari_recorder.ari.rest import AriClient
 from ari_recorder.delivery import Delivery, crypto
 from ari_recorder.delivery.crypto import EncryptionFailed, Encryptor
-from ari_recorder.delivery.queue import State
+from ari_recorder.storage.deliveries import State
 from ari_recorder.storage.store import Store
 from ari_simulator.server import RunningSimulator
 from tests.delivery.conftest import Clock, Identity, sftp_settings

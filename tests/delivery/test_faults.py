@@ -25,7 +25,7 @@ from sqlalchemy import func, select, text
 
 from ari_recorder.ari.rest import AriClient
 from ari_recorder.delivery import Delivery, DeliverySettings
-from ari_recorder.delivery.queue import State
+from ari_recorder.storage.deliveries import State
 from ari_recorder.storage.store import Store
 from ari_recorder.storage.tables import DeliveryRow
 from ari_simulator.server import RunningSimulator

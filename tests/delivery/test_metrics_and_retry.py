@@ -19,7 +19,8 @@ from ari_recorder import metrics
 from ari_recorder.ari.rest import AriClient
 from ari_recorder.cli import main
 from ari_recorder.delivery import Delivery
-from ari_recorder.delivery.queue import State, retry_dead_rows
+from ari_recorder.storage.deliveries import State
+from ari_recorder.storage.redelivery import retry_dead_rows
 from ari_recorder.storage.store import Store
 from ari_recorder.storage.tables import AuditRow
 from ari_simulator.server import RunningSimulator

@@ -13,8 +13,8 @@ from sqlalchemy import func, select, update
 
 from ari_recorder.ari.rest import AriClient
 from ari_recorder.delivery import Delivery
-from ari_recorder.delivery.queue import State
 from ari_recorder.delivery.retention import purge_metadata, purge_spool
+from ari_recorder.storage.deliveries import State
 from ari_recorder.storage.store import Store
 from ari_recorder.storage.tables import (
     AttachedDataRow,

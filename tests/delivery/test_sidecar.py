@@ -14,9 +14,9 @@ from typing import Any
 import jsonschema_rs
 import pytest
 
-from ari_recorder.delivery.queue import Facts
 from ari_recorder.delivery.sidecar import SCHEMA_FILE, SCHEMA_VERSION, build, encode, json_schema
 from ari_recorder.settings import AgentSettings, QueueSettings, RecordingSettings
+from ari_recorder.storage.recordings import Facts
 from tests.delivery.conftest import Identity, sftp_settings
 from tests.delivery.support import Sshd, age_decrypt, until
 from tests.support.world import ADMIN_TOKEN, World, world

@@ -16,9 +16,10 @@ from typing import Any
 import msgspec
 
 from ari_recorder.delivery import DeliverySettings
-from ari_recorder.delivery.queue import State, list_deliveries
 from ari_recorder.engine.chats import ChatIntake, ChatReport
 from ari_recorder.settings import AgentSettings, QueueSettings, Settings
+from ari_recorder.storage.deliveries import State
+from ari_recorder.storage.redelivery import list_deliveries
 from ari_recorder.storage.store import Store
 from ari_recorder.storage.tables import InteractionRow
 from ari_recorder.storage.tokens import issue_token

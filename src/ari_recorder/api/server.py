@@ -49,7 +49,7 @@ from ari_recorder.engine.controller import AsteriskRefused, Controller, NoSuchCa
 from ari_recorder.errors import Unauthorized
 from ari_recorder.health import Health, unencrypted
 from ari_recorder.settings import ApiSettings
-from ari_recorder.storage.store import pause_json
+from ari_recorder.storage.calls import pause_json
 from ari_recorder.storage.tokens import TokenRefused, verify_token
 
 log = logging.getLogger("ari_recorder.api")

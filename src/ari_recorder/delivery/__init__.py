@@ -1,7 +1,8 @@
 """After the call: fetch each finished recording, encrypt it with its metadata, deliver it by SFTP.
 
-The path a recording takes: `fetch` (Asterisk -> spool, via `audio` and `crypto`), `queue` (one
-row per file in the database), `targets` (SFTP, or a local outbox), driven by `service.Delivery`.
+The path a recording takes: `fetch` (Asterisk -> spool, via `audio` and `crypto`), the queue (one
+row per file in the database: storage/deliveries.py), `targets` (SFTP, or a local outbox), driven
+by `service.Delivery`.
 """
 
 from ari_recorder.delivery.crypto import generate_keypair

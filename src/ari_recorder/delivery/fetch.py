@@ -25,11 +25,12 @@ from ari_recorder.delivery.audio import convert, merge_stereo, wav_duration
 from ari_recorder.delivery.errors import Permanent, Retryable
 from ari_recorder.delivery.naming import render, safe
 from ari_recorder.delivery.proof import Proof, prove
-from ari_recorder.delivery.queue import Facts, Kind, Spooled
 from ari_recorder.delivery.settings import DeliverySettings
 from ari_recorder.delivery.sidecar import AudioFile, build, encode
 from ari_recorder.domain.call import legs
 from ari_recorder.files import private_dir
+from ari_recorder.storage.deliveries import Kind, Spooled
+from ari_recorder.storage.recordings import Facts
 
 
 class Spooler:

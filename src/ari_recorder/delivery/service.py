@@ -27,10 +27,11 @@ from ari_recorder.delivery.audio import EmptyRecording
 from ari_recorder.delivery.errors import DeliveryError, NotConfigured, Permanent
 from ari_recorder.delivery.fetch import Spooler
 from ari_recorder.delivery.proof import Proof
-from ari_recorder.delivery.queue import Clock, DeliveryQueue, Facts, State, stage, utc
 from ari_recorder.delivery.retention import Purged
 from ari_recorder.delivery.settings import DeliverySettings
 from ari_recorder.delivery.targets import OutboxTarget, SftpTarget, Target
+from ari_recorder.storage.deliveries import Clock, DeliveryQueue, State, stage
+from ari_recorder.storage.recordings import Facts, utc
 from ari_recorder.storage.store import Store, is_busy
 from ari_recorder.storage.tables import DeliveryRow
 

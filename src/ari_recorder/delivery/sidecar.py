@@ -17,7 +17,7 @@ from typing import Annotated, Any, Final, Literal
 import msgspec
 
 from ari_recorder.delivery.proof import Proof
-from ari_recorder.delivery.queue import Facts
+from ari_recorder.storage.recordings import Facts
 from ari_recorder.domain import partitions
 
 SCHEMA_VERSION: Final = 1

@@ -12,35 +12,22 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy.exc import IntegrityError
-
 from ari_recorder.delivery import crypto
 from ari_recorder.delivery.naming import render
-from ari_recorder.delivery.queue import WRITTEN, Facts, Kind, Spooled, queued_row
 from ari_recorder.delivery.settings import DeliverySettings
 from ari_recorder.delivery.sidecar import TranscriptFile, build, encode
 from ari_recorder.domain.chat import Chat, ChatSegment, SegmentVerdict, transcript
 from ari_recorder.files import private_dir
-from ari_recorder.storage.store import Store
-from ari_recorder.storage.tables import AttachedDataRow, AuditRow, InteractionRow, RecordingRow, SegmentRow
+from ari_recorder.storage.chats import SIDE, Written, queue_chat
+from ari_recorder.storage.deliveries import Kind, Spooled
+from ari_recorder.storage.recordings import Facts
 
 EXTENSION = "txt"
 FORMAT = "text/plain; charset=utf-8"
-SIDE = "chat"  # the {side} of the name template: a transcript holds both parties
-
-
-@dataclass(frozen=True)
-class Written:
-    """A segment's transcript and its metadata, encrypted in the spool, not yet queued."""
-
-    recording: str  # the transcript's name, as a recording's ("chat-<id>-<segment>")
-    verdict: SegmentVerdict
-    files: tuple[Spooled, ...]
+__all__ = ["SIDE", "TranscriptSpool", "Written", "queue_chat", "recording_name"]
 
 
 def recording_name(chat: Chat, number: int) -> str:
@@ -97,111 +84,6 @@ class TranscriptSpool:
 def _text(chat: Chat, segment: ChatSegment) -> tuple[bytes, int]:
     """The segment's transcript as UTF-8, and how many messages it holds."""
     return transcript(chat, segment).encode(), len(chat.messages_of(segment))
-
-
-async def queue_chat(
-    store: Store,
-    chat: Chat,
-    verdicts: tuple[SegmentVerdict, ...],
-    written: list[Written],
-    *,
-    digest: str,
-    actor: str,
-    now: datetime,
-) -> bool:
-    """The chat, its decisions, its transcripts' delivery rows and its audit row, in one
-    transaction. False, with nothing written, when a chat of this id was already received."""
-    by_segment = {w.verdict.segment.number: w for w in written}
-    try:
-        async with store.sessions.begin() as session:
-            session.add(_interaction_row(chat, digest))
-            await session.flush()  # a second report of the chat stops here
-            metadata = chat.interaction.metadata
-            session.add_all(
-                AttachedDataRow(interaction_id=chat.interaction.id, key=k, value=v)
-                for k, v in metadata.items()
-            )
-            for verdict in verdicts:
-                kept = by_segment.get(verdict.segment.number)
-                session.add(_segment_row(chat, verdict, kept))
-                if kept is not None:
-                    session.add(_recording_row(chat, kept))
-                    session.add_all(queued_row(kept.recording, f, now, chat.ended_at) for f in kept.files)
-            await session.flush()
-            session.add(_audit_row(chat, verdicts, written, digest, actor, now))
-    except IntegrityError:
-        return False
-    return True
-
-
-def _interaction_row(chat: Chat, digest: str) -> InteractionRow:
-    return InteractionRow(
-        id=chat.interaction.id,
-        media="webchat",
-        report_sha256=digest,
-        direction=chat.interaction.direction.value,
-        queue=chat.interaction.queue,
-        customer_channel="",
-        phase="ended",
-        started_at=chat.started_at,
-        ended_at=chat.ended_at,
-    )
-
-
-def _segment_row(chat: Chat, verdict: SegmentVerdict, kept: Written | None) -> SegmentRow:
-    segment = verdict.segment
-    return SegmentRow(
-        interaction_id=chat.interaction.id,
-        number=segment.number,
-        agent=segment.agent.agent,
-        channel="webchat",
-        recorded=kept is not None,
-        levels=verdict.decision.levels_json(),
-        reason=verdict.decision.reason,
-        recording=kept.recording if kept is not None else None,
-        started_at=segment.started_at,
-    )
-
-
-def _recording_row(chat: Chat, kept: Written) -> RecordingRow:
-    segment = kept.verdict.segment
-    return RecordingRow(
-        name=kept.recording,
-        interaction_id=chat.interaction.id,
-        segment=segment.number,
-        side=SIDE,
-        channels=1,
-        state=WRITTEN,
-        levels=kept.verdict.decision.levels_json(),
-        started_at=segment.started_at,
-        finished_at=segment.ended_at,
-        pauses=[],
-    )
-
-
-def _audit_row(
-    chat: Chat,
-    verdicts: tuple[SegmentVerdict, ...],
-    written: list[Written],
-    digest: str,
-    actor: str,
-    now: datetime,
-) -> AuditRow:
-    return AuditRow(
-        id=f"chat/{chat.interaction.id}/received",
-        at=now,
-        actor=actor,
-        action="chat-received",
-        subject=chat.interaction.id,
-        detail={
-            "segments": [
-                {"segment": v.segment.number, "agent": v.segment.agent.agent, "reason": v.decision.reason}
-                for v in verdicts
-            ],
-            "transcripts": [w.recording for w in written],
-            "report_sha256": digest,
-        },
-    )
 
 
 def _name_fields(chat: Chat, verdict: SegmentVerdict, name: str) -> dict[str, object]:

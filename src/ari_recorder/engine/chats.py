@@ -10,14 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
 import msgspec
-from sqlalchemy import select
 
 from ari_recorder import errors, metrics
 from ari_recorder.delivery import crypto
@@ -27,8 +25,8 @@ from ari_recorder.domain.chat import Chat, ChatSegment, Message, SegmentVerdict,
 from ari_recorder.domain.policy import Direction, Interaction, InteractionId, QueueId
 from ari_recorder.engine.inbound import agent_policy, company_policy, queue_policy
 from ari_recorder.settings import Settings
+from ari_recorder.storage.chats import chat_read, stored_chat
 from ari_recorder.storage.store import Store
-from ari_recorder.storage.tables import AuditRow, InteractionRow, SegmentRow
 
 Moment = Annotated[datetime, msgspec.Meta(tz=True)]  # with its offset: no guessing the zone
 # As the API document says (api/openapi.py's CHAT_ID), but \Z: Python's $ lets a newline through.
@@ -238,17 +236,7 @@ class ChatIntake:
         """`outcome`, for someone asking: the access is in the audit trail (who read what, when)."""
         outcome = await self.outcome(chat)
         if outcome is not None:
-            async with self.store.sessions.begin() as session:
-                session.add(
-                    AuditRow(
-                        id=f"read/{chat}/{uuid.uuid4().hex}",
-                        at=self.clock(),
-                        actor=actor,
-                        action="metadata-read",
-                        subject=chat,
-                        detail={"what": "the chat's segments, decisions and transcripts"},
-                    )
-                )
+            await chat_read(self.store, chat, actor, self.clock())
         return outcome
 
     async def _received(self, chat: str, digest: str) -> ChatOutcome | None:
@@ -264,21 +252,16 @@ class ChatIntake:
     async def outcome(self, chat: str) -> ChatOutcome | None:
         """What was decided for a chat received before; None if never received; Conflict when
         the id is a call's."""
-        async with self.store.sessions() as session:
-            interaction = await session.get(InteractionRow, chat)
-            if interaction is None:
-                return None
-            if interaction.media != "webchat":
-                raise Conflict(f"{chat!r} is the id of a {interaction.media} interaction, not a chat's")
-            rows = (
-                await session.scalars(
-                    select(SegmentRow).where(SegmentRow.interaction_id == chat).order_by(SegmentRow.number)
-                )
-            ).all()
+        stored = await stored_chat(self.store, chat)
+        if stored is None:
+            return None
+        if stored.media != "webchat":
+            raise Conflict(f"{chat!r} is the id of a {stored.media} interaction, not a chat's")
         segments = [
-            SegmentOutcome(r.number, r.agent, r.recorded, list(r.levels), r.reason, r.recording) for r in rows
+            SegmentOutcome(r.number, r.agent, r.recorded, list(r.levels), r.reason, r.recording)
+            for r in stored.segments
         ]
-        return ChatOutcome(chat, segments, new=False, report_sha256=interaction.report_sha256)
+        return ChatOutcome(chat, segments, new=False, report_sha256=stored.report_sha256)
 
 
 def _digest(report: ChatReport) -> str:

@@ -1,8 +1,5 @@
-"""The store: migrations, the settings the file seeds, and each call's lasting state.
-
-A call is written after every step, before its actions are carried out, so that a restarted
-controller knows what was its own (the ids are deterministic) and what was recorded.
-"""
+"""The store: the database's connection, its migrations, the settings the file seeds; the
+repositories beside it (calls, recordings, deliveries, chats, audit, tokens, retention) take it."""
 
 from __future__ import annotations
 
@@ -11,7 +8,6 @@ import contextlib
 import contextvars
 import hashlib
 from collections.abc import AsyncIterator, Callable
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -19,22 +15,19 @@ import msgspec
 import sqlalchemy.exc
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Connection, event, func, select
+from sqlalchemy import Connection, event, func, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker, create_async_engine
 
 from ari_recorder import errors
-from ari_recorder.domain.call import Call, Phase, Segment, legs
-from ari_recorder.domain.pausing import Pause
-from ari_recorder.domain.policy import RecordSide
+from ari_recorder.domain.call import Call
 from ari_recorder.files import private_dir, private_file
-from ari_recorder.metrics import UNENCRYPTED
+from ari_recorder.storage import audit, calls, recordings
+from ari_recorder.storage.recordings import RecordingState
 from ari_recorder.storage.tables import (
     AgentRow,
-    AttachedDataRow,
     AuditRow,
     CompanySettingRow,
-    InteractionRow,
     QueueRow,
     RecordingRow,
     SegmentRow,
@@ -44,7 +37,6 @@ if TYPE_CHECKING:  # the settings hold the delivery section, whose package needs
     from ari_recorder.settings import Settings
 
 MIGRATIONS = Path(__file__).parent / "migrations"
-UNRECORDED = "unrecorded"  # a recording's state: selected, never started in Asterisk
 
 
 def _sqlite_pragmas(busy_timeout_ms: int) -> Callable[[Any, Any], None]:
@@ -159,7 +151,7 @@ class Store:
     async def _one_at_a_time(self, connection: AsyncConnection) -> None:
         """PostgreSQL: controllers starting together migrate and seed one after the other (a
         lock held until the transaction ends)."""
-        if self.engine.dialect.name == "postgresql":
+        if self.backend == "postgresql":
             key = int.from_bytes(hashlib.sha256(b"ari-recorder\0schema").digest()[:8], "big", signed=True)
             await connection.execute(select(func.pg_advisory_xact_lock(key)))
 
@@ -182,168 +174,23 @@ class Store:
                 await session.merge(CompanySettingRow(key=key, value=value))
 
     async def save_call(self, call: Call) -> None:
-        await self.save_calls([call])
+        await calls.save_calls(self, [call])
 
-    async def save_calls(self, calls: list[Call]) -> None:
+    async def save_calls(self, saved: list[Call]) -> None:
         """Several calls' states in one transaction (the persister batches them under load)."""
-        now = datetime.now(UTC)
-        async with self.sessions.begin() as session:
-            for call in calls:
-                await self._save_call(session, call, now)
-
-    async def _save_call(self, session: AsyncSession, call: Call, now: datetime) -> None:
-        row = await session.get(InteractionRow, call.id)
-        new = row is None
-        if row is None:
-            row = InteractionRow(
-                id=call.id,
-                direction=call.interaction.direction.value,
-                queue=call.interaction.queue,
-                customer_channel=call.customer,
-                phase=call.phase.value,
-                started_at=now,
-            )
-            session.add(row)
-        row.phase = call.phase.value
-        row.state = msgspec.to_builtins(call)
-        if call.announced is not None and row.announcement != call.announced:
-            row.announcement = call.announced
-            if call.announced != "played":
-                await _audit_once(
-                    session,
-                    f"announcement/{call.id}/failed",
-                    "announcement-failed",
-                    call.id,
-                    {
-                        "call": call.id,
-                        "announcement": call.announcement,
-                        "why": call.announced,
-                        "then": call.on_announcement_failure,
-                    },
-                    now,
-                )
-        if call.phase is Phase.ENDED and row.ended_at is None:
-            row.ended_at = now
-        await session.flush()  # the interaction first: the other rows refer to it
-        if new:
-            for key, value in call.interaction.metadata.items():
-                session.add(AttachedDataRow(interaction_id=call.id, key=key, value=value))
-        for segment in call.segments:
-            await self._save_segment(session, call, segment, now)
-        for pause in call.pauses:
-            await _audit_pause(session, call, pause)
-        for limit in call.pause_limits:
-            facts = {
-                "call": call.id,
-                "segment": limit.segment,
-                "agent": limit.agent,
-                "by": limit.by,
-                "source": limit.source.value,
-                "at": _when(limit.at),
-                "max_pauses_per_segment": limit.limit,
-            }
-            key = f"pause/{call.id}/{limit.segment}/limit"
-            await _audit_once(session, key, "pause-refused", limit.recording, facts, now)
-
-    async def _save_segment(self, session: AsyncSession, call: Call, segment: Segment, now: datetime) -> None:
-        if await session.get(SegmentRow, (call.id, segment.number)) is None:
-            levels = segment.decision.levels_json()
-            session.add(
-                SegmentRow(
-                    interaction_id=call.id,
-                    number=segment.number,
-                    agent=segment.agent,
-                    channel=segment.channel,
-                    recorded=segment.recording is not None,
-                    levels=levels,
-                    reason=segment.decision.reason,
-                    recording=segment.recording,
-                    started_at=now,
-                )
-            )
-        if segment.recording is None:
-            return
-        recording = await session.get(RecordingRow, segment.recording)
-        if recording is None:
-            side = call.queue.record_side if call.queue else RecordSide.AGENT
-            recording = RecordingRow(
-                name=segment.recording,
-                interaction_id=call.id,
-                segment=segment.number,
-                side=side.value,
-                channels=call.channels,
-                state="recording",
-                levels=segment.decision.levels_json(),
-                started_at=now,
-            )
-            session.add(recording)
-        pauses = [pause_json(p) for p in call.pauses if p.recording == segment.recording]
-        if recording.pauses != pauses:
-            recording.pauses = pauses
-        began = dict(call.began).get(legs(segment.recording, call.channels)[0])
-        if began is not None and segment.answered is not None and recording.start_offset_seconds is None:
-            recording.start_offset_seconds = round(max(0.0, began - segment.answered), 3)
-        window = call.window(segment.recording)
-        first = next((s for s in call.segments if s.recording == segment.recording), segment)
-        if window is not None and first.answered is not None and recording.connected_seconds is None:
-            recording.connected_seconds = round(max(0.0, window.ended - first.answered), 3)
-            recording.connected_seen = window.seen
-        failure = call.failure(segment.recording)
-        if failure is not None and recording.failure is None:
-            recording.failure = failure
-            if recording.state == "recording":
-                recording.state, recording.finished_at = UNRECORDED, now
-            facts = {
-                "call": call.id,
-                "segment": segment.number,
-                "agent": segment.agent,
-                "why": failure,
-                "then": call.on_record_failure,
-            }
-            await _audit_once(
-                session,
-                f"recording/{segment.recording}/not-recorded",
-                "not-recorded",
-                segment.recording,
-                facts,
-                now,
-            )
-        if failure is not None:
-            return
-        still = set(legs(segment.recording, call.channels)) & call.recordings_open
-        if not still and recording.state == "recording" and window is not None:
-            # Finished in Asterisk, and its segment over (a file that ended before its segment did
-            # waits for that end, so that the proof of recording can hold it against the
-            # segment): ready for the delivery stage to fetch.
-            recording.state, recording.finished_at = "ready", now
-            if self.keeps_unencrypted:
-                recording.kept_unencrypted = True
-                UNENCRYPTED.inc()
+        await calls.save_calls(self, saved)
 
     async def open_calls(self) -> list[Call]:
         """Calls a previous controller did not see to their end (or whose recordings had not
         finished), as it left them: to be resumed and reconciled with Asterisk."""
-        async with self.sessions() as session:
-            rows = (
-                await session.scalars(select(InteractionRow).where(InteractionRow.state.is_not(None)))
-            ).all()
-        calls = [msgspec.convert(row.state, Call) for row in rows]
-        return [call for call in calls if call.phase is not Phase.ENDED or call.recordings_open]
+        return await calls.open_calls(self)
 
-    async def recordings(self, state: str | None = None) -> list[RecordingRow]:
-        async with self.sessions() as session:
-            query = select(RecordingRow).order_by(RecordingRow.name)
-            if state is not None:
-                query = query.where(RecordingRow.state == state)
-            return list((await session.scalars(query)).all())
+    async def recordings(self, state: RecordingState | str | None = None) -> list[RecordingRow]:
+        return await recordings.listed(self, state)
 
     async def audit(self, subject: str | None = None) -> list[AuditRow]:
         """The audit trail, oldest first (of one subject: a recording, "agent/1001"...)."""
-        async with self.sessions() as session:
-            query = select(AuditRow).order_by(AuditRow.at, AuditRow.id)
-            if subject is not None:
-                query = query.where(AuditRow.subject == subject)
-            return list((await session.scalars(query)).all())
+        return await audit.trail(self, subject)
 
     async def segments(self, interaction: str) -> list[SegmentRow]:
         async with self.sessions() as session:
@@ -352,52 +199,48 @@ class Store:
             )
             return list((await session.scalars(query)).all())
 
+    async def ping(self) -> None:
+        """A trivial query (the readiness check)."""
+        async with self.engine.connect() as connection:
+            await connection.execute(text("SELECT 1"))
 
-def _when(seconds: float | None) -> str | None:
-    return None if seconds is None else datetime.fromtimestamp(seconds, UTC).isoformat()
+    @property
+    def backend(self) -> str:
+        """sqlite or postgresql."""
+        return self.engine.dialect.name
 
-
-def pause_json(pause: Pause) -> dict[str, Any]:
-    """One pause as the recording's metadata gives it."""
-    return {
-        "number": pause.number,
-        "segment": pause.segment,
-        "agent": pause.agent,
-        "by": pause.by,
-        "source": pause.source.value,
-        "behavior": pause.behavior,
-        "started_at": _when(pause.started),
-        "offset_seconds": None if pause.offset is None else round(pause.offset, 3),
-        "ended_at": _when(pause.ended),
-        "seconds": None if pause.ended is None else round(pause.ended - pause.started, 3),
-        "ended_by": pause.ending.value if pause.ending else None,
-        "resumed_by": pause.closed_by,
-    }
+    @property
+    def sqlite_file(self) -> Path | None:
+        """SQLite: the database's file (None in memory)."""
+        url = self.engine.url
+        if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
+            return None
+        return Path(url.database or "")
 
 
-async def _audit_pause(session: AsyncSession, call: Call, pause: Pause) -> None:
-    """A pause's start and end in the audit trail, each written once however often the call is."""
-    facts = {"call": call.id, **pause_json(pause)}
-    entries = [(f"pause/{call.id}/{pause.number}/start", pause.by, "pause", pause.started)]
-    if pause.ended is not None:
-        actor = pause.closed_by or "controller"
-        entries.append((f"pause/{call.id}/{pause.number}/end", actor, "pause-ended", pause.ended))
-    for key, actor, action, at in entries:
-        if await session.get(AuditRow, key) is None:
-            when = datetime.fromtimestamp(at, UTC)
-            session.add(
-                AuditRow(id=key, at=when, actor=actor, action=action, subject=pause.recording, detail=facts)
-            )
+def where(url: str) -> str:
+    """The database's address for messages, without its password."""
+    return make_url(url).render_as_string(hide_password=True)
 
 
-async def _audit_once(
-    session: AsyncSession, key: str, action: str, subject: str, detail: dict[str, Any], now: datetime
-) -> None:
-    """A fact the controller states in the audit trail, once however often the call is written."""
-    if await session.get(AuditRow, key) is None:
-        session.add(
-            AuditRow(id=key, at=now, actor="controller", action=action, subject=subject, detail=detail)
-        )
+def libpq_dsn(url: str) -> str:
+    """A PostgreSQL URL as the driver's own connections take it (no SQLAlchemy dialect)."""
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+def backend_of(url: str) -> tuple[str, str | None]:
+    """The database's kind (sqlite, postgresql) and its database (SQLite: the file)."""
+    parsed = make_url(url)
+    return parsed.get_backend_name(), parsed.database
+
+
+def database_error(error: BaseException) -> str | None:
+    """The driver's words for a database failure; None when `error` is not one."""
+    if isinstance(error, sqlalchemy.exc.DBAPIError):
+        return str(error.orig)
+    if isinstance(error, sqlalchemy.exc.SQLAlchemyError):
+        return type(error).__name__
+    return None
 
 
 def _plain(struct: object) -> dict[str, object]:

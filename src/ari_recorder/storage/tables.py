@@ -43,7 +43,8 @@ class InteractionRow(Base):
     phase: Mapped[str] = mapped_column(String(16))
     started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
-    state: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)  # the Call, to resume it
+    # A call's snapshot, to resume it: {"snapshot": <version>, "call": ...} (storage/snapshots.py).
+    state: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     # A chat: the SHA-256 of its report as received, to tell a resend from a different report.
     report_sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
     # A call: "played", or why the recording notice was not (None: none to play, or not yet).
@@ -131,7 +132,7 @@ class AgentTokenRow(Base):
 
 
 class DeliveryRow(Base):
-    """One file on its way to the recording platform (delivery/queue.py owns the transitions).
+    """One file on its way to the recording platform (storage/deliveries.py owns the transitions).
 
     fetching -> pending -> uploading -> done, or dead after too many attempts or a failure that
     retrying cannot mend; never deleted. While fetching or uploading, `next_attempt_at` is the

@@ -17,8 +17,9 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import select, update
 
 from ari_recorder import errors
+from ari_recorder.storage import audit
 from ari_recorder.storage.store import Store
-from ari_recorder.storage.tables import AgentTokenRow, AuditRow
+from ari_recorder.storage.tables import AgentTokenRow
 
 PREFIX = "ari_"
 MAX_DAYS = 3650
@@ -80,16 +81,9 @@ async def issue_token(
                 revoked_at=None,
             )
         )
-        session.add(
-            AuditRow(
-                id=f"token/{token_id}/issued",
-                at=created,
-                actor=actor,
-                action="token-issued",
-                subject=f"agent/{agent}",
-                detail={"token": token_id, "expires_at": expires.isoformat()},
-            )
-        )
+        detail = {"token": token_id, "expires_at": expires.isoformat()}
+        key = audit.audit_id("token", token_id, "issued")
+        await audit.write(session, audit.Entry(key, created, "token-issued", f"agent/{agent}", detail, actor))
     return IssuedToken(id=token_id, agent=agent, token=f"{PREFIX}{token_id}.{secret}", expires_at=expires)
 
 
@@ -132,16 +126,10 @@ async def revoke_token(
         if row is None:
             return False
         if changed == 1:  # this call revoked it (a concurrent one found it revoked already)
-            session.add(
-                AuditRow(
-                    id=f"token/{token_id}/revoked",
-                    at=at,
-                    actor=actor,
-                    action="token-revoked",
-                    subject=f"agent/{row.agent}",
-                    detail={"token": token_id, "expires_at": _utc(row.expires_at).isoformat()},
-                )
-            )
+            detail = {"token": token_id, "expires_at": _utc(row.expires_at).isoformat()}
+            key = audit.audit_id("token", token_id, "revoked")
+            entry = audit.Entry(key, at, "token-revoked", f"agent/{row.agent}", detail, actor)
+            await audit.write(session, entry)
     return True
 
 

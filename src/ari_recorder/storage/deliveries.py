@@ -10,26 +10,21 @@ from __future__ import annotations
 
 import asyncio
 import enum
-import hashlib
-import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
-from typing import Any
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import exists, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ari_recorder.storage.store import UNRECORDED, Store
-from ari_recorder.storage.tables import (
-    AttachedDataRow,
-    AuditRow,
-    DeliveryRow,
-    InteractionRow,
-    RecordingRow,
-    SegmentRow,
-)
+from ari_recorder.storage import audit
+from ari_recorder.storage.recordings import Facts, RecordingState, facts, move_where, names_in, utc
+from ari_recorder.storage.tables import DeliveryRow, RecordingRow
+
+if TYPE_CHECKING:
+    from ari_recorder.storage.store import Store
 
 Clock = Callable[[], datetime]
 
@@ -48,45 +43,28 @@ class Kind(enum.StrEnum):
     METADATA = "metadata"
 
 
-# RecordingRow.state after "ready" (storage/store.py sets recording -> ready).
-SPOOLED = "spooled"  # encrypted copy safe in the spool; the copy in Asterisk still to delete
-FETCHED = "fetched"  # deleted in Asterisk
-WRITTEN = "written"  # a chat's transcript: in the spool from the start, nothing in Asterisk
-REPORTED = "reported"  # never recorded (unrecorded): its sidecar saying so is queued
+# Where each state may go (the claims, the compare-and-sets and `deliveries retry` below).
+TRANSITIONS: dict[State, frozenset[State]] = {
+    State.FETCHING: frozenset({State.FETCHING, State.PENDING, State.DEAD}),
+    State.PENDING: frozenset({State.UPLOADING}),
+    State.UPLOADING: frozenset({State.UPLOADING, State.PENDING, State.DONE, State.DEAD}),
+    State.DONE: frozenset(),
+    State.DEAD: frozenset({State.FETCHING, State.PENDING}),
+}
+UNFINISHED = (State.FETCHING, State.PENDING, State.UPLOADING)
+
+
+class IllegalTransition(RuntimeError):
+    """A row asked to go where the queue's states do not lead: a bug, never data."""
+
+
+def allowed(frm: State, to: State) -> None:
+    if to not in TRANSITIONS[frm]:
+        raise IllegalTransition(f"a delivery row cannot go from {frm} to {to}")
 
 
 def delivery_id(recording: str, kind: Kind) -> str:
     return f"{recording}/{kind.value}"
-
-
-def utc(moment: datetime) -> datetime:
-    """SQLite hands datetimes back without their zone; every one stored here is UTC."""
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
-
-
-@dataclass(frozen=True)
-class Facts:
-    """What the database knows about a recording: its metadata and what its name is built from."""
-
-    recording: str
-    interaction: str
-    segment: int
-    side: str
-    agent: str
-    queue: str | None
-    direction: str
-    levels: list[dict[str, str]]
-    reason: str
-    attached: dict[str, str]
-    started_at: datetime
-    finished_at: datetime | None
-    pauses: list[dict[str, Any]] = field(default_factory=list)  # the pause timeline
-    channels: int = 1  # 2: held in Asterisk as one recording per party, merged on fetching
-    start_offset: float | None = None  # seconds from the answer to the recording's start
-    failure: str | None = None  # selected, not recorded: why
-    announcement: str | None = None  # "played", or why the notice was not (None: none played)
-    connected_seconds: float | None = None  # the time the file should cover (before skip pauses)
-    connected_seen: bool | None = None  # False: that time's end was learned by reconciliation
 
 
 @dataclass(frozen=True)
@@ -103,7 +81,7 @@ class Spooled:
 class DeliveryQueue:
     def __init__(self, store: Store, worker: str, clock: Clock, lease: timedelta) -> None:
         self.store, self.worker, self.clock, self.lease = store, worker, clock, lease
-        self.postgres = store.engine.dialect.name == "postgresql"
+        self.postgres = store.backend == "postgresql"
         # SQLite: one process, and its claims one at a time (it has no row locks to skip).
         self._claiming = asyncio.Lock() if not self.postgres else None
 
@@ -117,7 +95,7 @@ class DeliveryQueue:
         )
         query = (
             select(RecordingRow.name)
-            .where(RecordingRow.state == "ready", ~blocking)
+            .where(RecordingRow.state == RecordingState.READY, ~blocking)
             .order_by(RecordingRow.finished_at, RecordingRow.name)
             .limit(limit)
         )
@@ -187,23 +165,14 @@ class DeliveryQueue:
                 row.state, row.attempts, row.next_attempt_at = State.PENDING.value, 0, now
                 row.remote_path, row.spool_path = spooled.remote_path, spooled.spool_path
                 row.size, row.sha256, row.last_error, row.worker = spooled.size, spooled.sha256, None, None
-            await session.execute(
-                update(RecordingRow).where(RecordingRow.name == recording).values(state=SPOOLED)
-            )
+            await move_where(session, recording, RecordingState.READY, RecordingState.SPOOLED)
             if gap is not None:
                 await _audit_gap(session, recording, gap, now)
         return True
 
     async def unrecorded(self, limit: int = 50) -> list[str]:
         """Selected recordings that were never made, their sidecar not yet queued."""
-        query = (
-            select(RecordingRow.name)
-            .where(RecordingRow.state == UNRECORDED)
-            .order_by(RecordingRow.name)
-            .limit(limit)
-        )
-        async with self.store.sessions() as session:
-            return list((await session.scalars(query)).all())
+        return await names_in(self.store, RecordingState.UNRECORDED, limit)
 
     async def reported(
         self, recording: str, sidecar: Spooled, finished_at: datetime, gap: dict[str, Any] | None = None
@@ -213,13 +182,7 @@ class DeliveryQueue:
         when another worker did it first."""
         now = self.clock()
         async with self.store.sessions.begin() as session:
-            result = await session.execute(
-                update(RecordingRow)
-                .where(RecordingRow.name == recording, RecordingRow.state == UNRECORDED)
-                .values(state=REPORTED)
-                .execution_options(synchronize_session=False)
-            )
-            if int(result.rowcount) != 1:  # type: ignore[attr-defined]
+            if not await move_where(session, recording, RecordingState.UNRECORDED, RecordingState.REPORTED):
                 return False
             session.add(queued_row(recording, sidecar, now, finished_at))
             if gap is not None:
@@ -237,52 +200,17 @@ class DeliveryQueue:
         async with self.store.sessions() as session:
             query = (
                 select(RecordingRow.name, RecordingRow.channels)
-                .where(RecordingRow.state == SPOOLED)
+                .where(RecordingRow.state == RecordingState.SPOOLED)
                 .order_by(RecordingRow.name)
             )
             return [(name, channels) for name, channels in (await session.execute(query)).all()]
 
     async def deleted(self, recording: str) -> None:
         async with self.store.sessions.begin() as session:
-            await session.execute(
-                update(RecordingRow)
-                .where(RecordingRow.name == recording, RecordingRow.state == SPOOLED)
-                .values(state=FETCHED)
-            )
+            await move_where(session, recording, RecordingState.SPOOLED, RecordingState.FETCHED)
 
     async def facts(self, recording: str) -> Facts | None:
-        async with self.store.sessions() as session:
-            rec = await session.get(RecordingRow, recording)
-            if rec is None:
-                return None
-            interaction = await session.get(InteractionRow, rec.interaction_id)
-            segment = await session.get(SegmentRow, (rec.interaction_id, rec.segment))
-            attached = (
-                await session.scalars(
-                    select(AttachedDataRow).where(AttachedDataRow.interaction_id == rec.interaction_id)
-                )
-            ).all()
-        return Facts(
-            recording=rec.name,
-            interaction=rec.interaction_id,
-            segment=rec.segment,
-            side=rec.side,
-            agent=segment.agent if segment is not None else "",
-            queue=interaction.queue if interaction is not None else None,
-            direction=interaction.direction if interaction is not None else "",
-            levels=list(rec.levels),
-            reason=segment.reason if segment is not None else "",
-            attached={a.key: a.value for a in attached},
-            started_at=utc(rec.started_at),
-            finished_at=utc(rec.finished_at) if rec.finished_at is not None else None,
-            pauses=list(rec.pauses),
-            channels=rec.channels,
-            start_offset=rec.start_offset_seconds,
-            failure=rec.failure,
-            announcement=interaction.announcement if interaction is not None else None,
-            connected_seconds=rec.connected_seconds,
-            connected_seen=rec.connected_seen,
-        )
+        return await facts(self.store, recording)
 
     # ----- uploading -----
     async def claim_upload(self) -> DeliveryRow | None:
@@ -317,6 +245,8 @@ class DeliveryQueue:
         return await self._claim_now(row_id, states, claimed)
 
     async def _claim_now(self, row_id: str, states: tuple[State, ...], claimed: State) -> DeliveryRow | None:
+        for state in states:
+            allowed(state, claimed)
         now = self.clock()
         async with self.store.sessions.begin() as session:
             if self.postgres:
@@ -349,13 +279,13 @@ class DeliveryQueue:
 
     async def done(self, row: DeliveryRow) -> bool:
         now = self.clock()
-        audit = self._audit(
+        entry = self._audit(
             row, "delivered", now, remote_path=row.remote_path, size=row.size, sha256=row.sha256
         )
         return await self._change(
             row,
             State.UPLOADING,
-            audit,
+            entry,
             state=State.DONE.value,
             delivered_at=now,
             last_error=None,
@@ -372,24 +302,23 @@ class DeliveryQueue:
         now = self.clock()
         what = "delivery-dead" if state is State.DEAD else "delivery-failed"
         retry = retry_at.isoformat() if retry_at else None
-        audit = self._audit(row, what, now, stage=stage(row), error=error[:1024], retry_at=retry)
+        entry = self._audit(row, what, now, stage=stage(row), error=error[:1024], retry_at=retry)
         return await self._change(
             row,
             State(row.state),
-            audit,
+            entry,
             state=state.value,
             last_error=error[:1024],
             next_attempt_at=retry_at or now,
         )
 
-    def _audit(self, row: DeliveryRow, action: str, now: datetime, **detail: Any) -> AuditRow:
+    def _audit(self, row: DeliveryRow, action: str, now: datetime, **detail: Any) -> audit.Entry:
         """What happened to a file, for the audit trail: written in the transaction of the change it
-        describes (so once). Its id is its own: after `deliveries retry` the attempts count from 1
-        again, and an earlier attempt's row must stay as it was."""
-        return AuditRow(
-            id=_audit_id(f"delivery/{row.id}/{row.attempts}/{action}/{uuid.uuid4().hex}"),
+        describes (so once). Repeatable: after `deliveries retry` the attempts count from 1 again,
+        and an earlier attempt's row must stay as it was."""
+        return audit.Entry(
+            id=audit.audit_id("delivery", row.id, row.attempts, action, repeatable=True),
             at=now,
-            actor="controller",
             action=action,
             subject=row.recording,
             detail={
@@ -402,9 +331,10 @@ class DeliveryQueue:
         )
 
     async def _change(
-        self, row: DeliveryRow, current: State, audit: AuditRow | None = None, **values: Any
+        self, row: DeliveryRow, current: State, entry: audit.Entry | None = None, **values: Any
     ) -> bool:
         """Compare-and-set on this worker's claim; the audit row only if the change was made."""
+        allowed(current, State(values.get("state", current)))
         async with self.store.sessions.begin() as session:
             result = await session.execute(
                 update(DeliveryRow)
@@ -417,8 +347,8 @@ class DeliveryQueue:
                 .execution_options(synchronize_session=False)
             )
             changed: int = result.rowcount  # type: ignore[attr-defined]
-            if changed == 1 and audit is not None:
-                session.add(audit)
+            if changed == 1 and entry is not None:
+                await audit.write(session, entry)
         return changed == 1
 
     # ----- looking -----
@@ -437,7 +367,7 @@ class DeliveryQueue:
     async def depth(self) -> tuple[dict[str, int], datetime | None]:
         """Rows by state (every state, 0 when none), and when the oldest row neither done nor
         dead began: its recording's end (else the row's creation). For the gauges."""
-        unfinished = DeliveryRow.state.in_((State.FETCHING, State.PENDING, State.UPLOADING))
+        unfinished = DeliveryRow.state.in_(UNFINISHED)
         began = func.coalesce(DeliveryRow.finished_at, DeliveryRow.created_at)
         async with self.store.sessions() as session:
             rows = (
@@ -457,6 +387,8 @@ class DeliveryQueue:
 
     async def retry_dead(self, ids: Sequence[str] | None = None, *, actor: str = "cli") -> int:
         """Dead rows back in the queue with fresh attempts (`ari-recorder deliveries retry`)."""
+        from ari_recorder.storage.redelivery import retry_dead_rows  # it builds on this module
+
         revived, _ = await retry_dead_rows(self.store, ids, actor=actor, now=self.clock())
         return len(revived)
 
@@ -497,116 +429,19 @@ def queued_row(recording: str, spooled: Spooled, now: datetime, finished_at: dat
     )
 
 
-# ----- by hand (`ari-recorder deliveries`) -----
-@dataclass(frozen=True)
-class Revived:
-    """A dead row back in the queue."""
-
-    id: str
-    recording: str
-    state: State  # where it waits again: fetching (died before the spool) or pending
-    attempts: int  # the attempts it had used
-    previous_error: str | None
-
-
-@dataclass(frozen=True)
-class NotRetried:
-    """A row named that stays as it is, and why."""
-
-    id: str
-    state: str | None  # as read; None: no such row
-    why: str
-
-
-async def list_deliveries(store: Store, state: State | None = None, limit: int = 100) -> list[DeliveryRow]:
-    """Rows, newest first."""
-    query = select(DeliveryRow).order_by(DeliveryRow.created_at.desc(), DeliveryRow.id.desc()).limit(limit)
-    if state is not None:
-        query = query.where(DeliveryRow.state == state)
-    async with store.sessions() as session:
-        return list((await session.scalars(query)).all())
-
-
-def stage_of_dead(row: DeliveryRow) -> State:
-    """Where a dead row goes back to. A row dies in the state it was claimed in; a dead row no
-    longer says which, but only rows safe in the spool have a spool path (`spooled` sets it on
-    every file): without one it died fetching from Asterisk."""
-    return State.PENDING if row.spool_path is not None else State.FETCHING
-
-
-async def retry_dead_rows(
-    store: Store, ids: Sequence[str] | None, *, actor: str, now: datetime
-) -> tuple[list[Revived], list[NotRetried]]:
-    """The named rows (every dead row when `ids` is None) back to waiting, due, attempts 0,
-    each with its audit row in the same transaction; rows unknown or not dead are left as they
-    are and returned. Only dead rows change (compare-and-set: a row that changes under us, or
-    that another `retry` took first, is not touched twice)."""
-    revived: list[Revived] = []
-    refused: list[NotRetried] = []
-    async with store.sessions.begin() as session:
-        query = select(DeliveryRow).order_by(DeliveryRow.id)
-        if ids is None:
-            query = query.where(DeliveryRow.state == State.DEAD)
-        else:
-            query = query.where(DeliveryRow.id.in_(list(ids)))
-        if store.engine.dialect.name == "postgresql":
-            query = query.with_for_update()
-        found = {row.id: row for row in (await session.scalars(query)).all()}
-        wanted = list(dict.fromkeys(ids)) if ids is not None else list(found)
-        for row_id in wanted:
-            row = found.get(row_id)
-            if row is None:
-                refused.append(NotRetried(row_id, None, "no such delivery"))
-                continue
-            if row.state != State.DEAD:
-                refused.append(NotRetried(row_id, row.state, f"not dead ({row.state})"))
-                continue
-            back, attempts, error = stage_of_dead(row), row.attempts, row.last_error
-            # Due now, or since it died (a controller's clock stamped it) if that is earlier:
-            # due at once for every controller, whatever this host's clock says.
-            due = min(now, utc(row.next_attempt_at))
-            result = await session.execute(
-                update(DeliveryRow)
-                .where(DeliveryRow.id == row.id, DeliveryRow.state == State.DEAD)
-                .values(state=back.value, attempts=0, next_attempt_at=due, worker=None)
-                .execution_options(synchronize_session=False)
-            )
-            if int(result.rowcount) != 1:  # type: ignore[attr-defined]
-                refused.append(NotRetried(row_id, row.state, "changed meanwhile: not dead any more"))
-                continue
-            session.add(
-                AuditRow(
-                    id=_audit_id(f"delivery/{row.id}/retry/{now.isoformat()}"),
-                    at=now,
-                    actor=actor,
-                    action="delivery-retry",
-                    subject=row.recording,
-                    detail={
-                        "delivery": row.id,
-                        "previous_error": error,
-                        "attempts": attempts,
-                        "state": back.value,
-                    },
-                )
-            )
-            revived.append(Revived(row.id, row.recording, back, attempts, error))
-    return revived, refused
-
-
 async def _audit_gap(session: AsyncSession, recording: str, detail: dict[str, Any], now: datetime) -> bool:
     """The recording's gap in the audit trail (the proof's numbers, and why): once per recording,
     however often its file is fetched; True when written now."""
-    key = _audit_id(f"recording/{recording}/recording-gap")
-    if await session.get(AuditRow, key) is not None:
-        return False
-    session.add(
-        AuditRow(id=key, at=now, actor="controller", action="recording-gap", subject=recording, detail=detail)
-    )
-    return True
+    key = audit.audit_id("recording", recording, "recording-gap")
+    return await audit.write(session, audit.Entry(key, now, "recording-gap", recording, detail))
 
 
-def _audit_id(wanted: str) -> str:
-    """The audit id as wanted, unless too long for its column (300): then shortened by a hash."""
-    if len(wanted) <= 300:
-        return wanted
-    return f"{wanted[:200]}...{hashlib.sha256(wanted.encode()).hexdigest()}"
+async def delivered_files(store: Store) -> dict[str, str]:
+    """Recording -> where its audio (or a chat's transcript) was delivered, for the rows that are done."""
+    async with store.sessions() as session:
+        rows = await session.execute(
+            select(DeliveryRow.recording, DeliveryRow.remote_path).where(
+                DeliveryRow.kind.in_((Kind.AUDIO, Kind.TRANSCRIPT)), DeliveryRow.state == State.DONE
+            )
+        )
+        return {recording: path for recording, path in rows.all()}
