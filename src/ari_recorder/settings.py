@@ -20,6 +20,7 @@ import msgspec
 
 from ari_recorder.delivery.settings import DeliverySettings
 from ari_recorder.domain.pausing import PauseBehavior
+from ari_recorder.domain.policy import RecordSide
 from ari_recorder.domain.state import OnAnnouncementFailure, OnRecordFailure
 
 ENV_PREFIX = "ARI_RECORDER_"
@@ -139,7 +140,7 @@ class QueueSettings(Section, frozen=True, kw_only=True):
     announcement: SoundName | None = None  # the company's when not given
     music_on_hold: str | None = "default"
     record_percent: Percent | None = None
-    record_side: Literal["agent", "customer"] = "agent"
+    record_side: RecordSide = RecordSide.AGENT
     channels: Literal[1, 2] | None = None  # the company's when not given
     pause_allowed: bool = True
     ring_timeout: Seconds = 15
