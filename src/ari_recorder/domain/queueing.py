@@ -63,8 +63,10 @@ def _announced(call: Call, busy: frozenset[str], failed: str | None) -> Outcome:
     actions: list[Action] = []
     if failed is not None:
         then = THEN.get(call.on_announcement_failure, "not recorded")
-        told = note(call.id, "announcement-failed", then=then, announcement=call.announcement, why=failed)
-        actions.append(replace(told, level=Severity.ERROR))
+        sound, level = call.announcement, Severity.ERROR
+        actions.append(
+            note(call.id, "announcement-failed", then=then, announcement=sound, why=failed, level=level)
+        )
         if call.on_announcement_failure == OnAnnouncementFailure.HANGUP:
             call, ending = end(call, "the recording notice was not played")
             return call, actions + ending
