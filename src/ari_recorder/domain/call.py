@@ -105,7 +105,7 @@ start = queueing.start
 start_outbound = outbound.start
 Log = Note  # the name notes had before they were data
 
-# The policy's and the pauses' names, as the engine and tests have always found them here.
+# Every name callers found here before the split (the policy's and the pauses' among them).
 __all__ = [
     "NOT_RECORDED_REASONS",
     "PLAYED",
