@@ -12,6 +12,7 @@ import aiohttp
 
 from ari_recorder.app import running
 from ari_recorder.delivery import DeliverySettings, generate_keypair
+from ari_recorder.domain.policy import RecordSide
 from ari_recorder.engine.controller import CallReport
 from ari_recorder.files import private_dir
 from ari_recorder.settings import (
@@ -34,9 +35,9 @@ DEMO_SETTINGS = Settings(
     queues={
         "support": QueueSettings(agents=["1001"]),
         "sales": QueueSettings(agents=["1003"], record_percent=100),
-        "billing": QueueSettings(agents=["1004"], record_percent=100, record_side="customer"),
+        "billing": QueueSettings(agents=["1004"], record_percent=100, record_side=RecordSide.CUSTOMER),
         "claims": QueueSettings(agents=["3001"]),
-        "vip": QueueSettings(agents=["3004"], record_side="customer"),
+        "vip": QueueSettings(agents=["3004"], record_side=RecordSide.CUSTOMER),
         "payments": QueueSettings(agents=["2001"]),
     },
     agents={

@@ -20,6 +20,9 @@ import msgspec
 
 from ari_recorder.delivery.settings import DeliverySettings
 from ari_recorder.domain import partitions
+from ari_recorder.domain.pausing import PauseBehavior
+from ari_recorder.domain.policy import RecordSide
+from ari_recorder.domain.state import OnAnnouncementFailure, OnRecordFailure
 
 ENV_PREFIX = "ARI_RECORDER_"
 Percent = Annotated[int, msgspec.Meta(ge=0, le=100)]
@@ -103,10 +106,6 @@ class ServiceSettings(Section, frozen=True, kw_only=True):
     leader_poll_seconds: Annotated[float, msgspec.Meta(ge=0.1, le=10)] = 0.5
 
 
-OnRecordFailure = Literal["continue", "hangup"]
-OnAnnouncementFailure = Literal["no-record", "hangup", "record"]
-
-
 class RuleSettings(Section, frozen=True, kw_only=True):
     name: str
     percent: Percent
@@ -120,7 +119,7 @@ class CompanySettings(Section, frozen=True, kw_only=True):
     # How calls agents place reach the customer; {to} is the number (checked: digits, +, *, #).
     outbound_endpoint: str = "PJSIP/{to}@trunk"
     outbound_ring_timeout: Seconds = 45
-    pause_behavior: Literal["silence", "skip"] = "silence"
+    pause_behavior: PauseBehavior = PauseBehavior.SILENCE
     max_pause_seconds: Seconds = 300
     # Pauses one segment may have; the next is refused (409, the keys ignored), logged and audited.
     max_pauses_per_segment: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 20
@@ -134,11 +133,11 @@ class CompanySettings(Section, frozen=True, kw_only=True):
     unknown_queue: Literal["hangup", "continue"] = "hangup"
     # A selected segment whose recording could not be started by recording.start_deadline_ms:
     # the call goes on unrecorded ("continue"), or is hung up ("hangup"). Queues may say otherwise.
-    on_record_failure: OnRecordFailure = "continue"
+    on_record_failure: OnRecordFailure = OnRecordFailure.CONTINUE
     # The announcement not played (the sound missing, the playback failed or cut): the call is
     # not recorded ("no-record"), hung up ("hangup"), or recorded all the same ("record"), the
     # failure in its metadata. Queues may say otherwise.
-    on_announcement_failure: OnAnnouncementFailure = "no-record"
+    on_announcement_failure: OnAnnouncementFailure = OnAnnouncementFailure.NO_RECORD
 
 
 class QueueSettings(Section, frozen=True, kw_only=True):
@@ -146,7 +145,7 @@ class QueueSettings(Section, frozen=True, kw_only=True):
     announcement: SoundName | None = None  # the company's when not given
     music_on_hold: str | None = "default"
     record_percent: Percent | None = None
-    record_side: Literal["agent", "customer"] = "agent"
+    record_side: RecordSide = RecordSide.AGENT
     channels: Literal[1, 2] | None = None  # the company's when not given
     pause_allowed: bool = True
     ring_timeout: Seconds = 15

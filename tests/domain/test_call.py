@@ -40,7 +40,12 @@ def new_call(*agents: c.Agent, side: RecordSide = RecordSide.AGENT) -> c.Call:
 
 
 def kinds(actions: list[c.Action]) -> list[str]:
-    return [type(a).__name__ for a in actions if not isinstance(a, c.Log)]
+    return [type(a).__name__ for a in actions if not isinstance(a, c.Note)]
+
+
+def notes(actions: list[c.Action]) -> list[str]:
+    """The actions' notes, by what they tell."""
+    return [a.action for a in actions if isinstance(a, c.Note)]
 
 
 def recordings(actions: list[c.Action]) -> list[c.Action]:
@@ -118,7 +123,7 @@ def test_hangups_end_the_call_and_leave_nothing_behind() -> None:
     call, _ = c.step(c.start(new_call(agent("1001")))[0], c.AnnouncementFinished())
     call, _ = c.step(call, c.AgentAnswered("7.1-agent-1"))
     ended, actions = c.step(call, c.CustomerLeft())
-    assert [a for a in actions if not isinstance(a, c.Log)] == [
+    assert [a for a in actions if not isinstance(a, c.Note)] == [
         c.Hangup("7.1-agent-1"),
         c.Hangup("7.1"),
         c.DestroyBridge("7.1-bridge"),
@@ -141,7 +146,7 @@ def test_no_agent_within_the_wait_limit_takes_the_fallback() -> None:
     base = replace(new_call(agent("1001")), fallback=c.Fallback("continue", "voicemail", "s", 1))
     call, _ = c.step(c.start(base)[0], c.AnnouncementFinished())
     ended, actions = c.step(call, c.WaitLimitReached())
-    assert [a for a in actions if not isinstance(a, c.Log)] == [
+    assert [a for a in actions if not isinstance(a, c.Note)] == [
         c.Hangup("7.1-agent-1"),
         c.ContinueInDialplan("7.1", "voicemail", "s", 1),
         c.DestroyBridge("7.1-bridge"),
@@ -340,7 +345,8 @@ def test_the_snoop_is_recorded_only_once_it_is_in_the_application() -> None:
     assert kinds(actions) == ["Record"] and actions[0] == c.Record("7.1-snoop-1", NAME)
     call, actions = c.step(call, c.RecordingBegan(NAME), 10.25)
     assert call.starting == () and dict(call.began)[NAME] == 10.25
-    assert "action=recording-started tries=1 offset=0.250" in actions[0].text  # type: ignore[union-attr]
+    started = c.Note("7.1", "recording-started", (("tries", 1), ("offset", "0.250")), recording=NAME)
+    assert actions == [started]
     assert c.step(call, c.RecordDeadline(NAME), 12.0) == (call, []), "confirmed: the deadline says nothing"
     assert call.recording_state() == "recording"
 
@@ -369,8 +375,9 @@ def test_a_snoop_that_never_enters_is_selected_not_recorded_and_said_loudly() ->
     assert call.recordings_open == frozenset() and call.starting == ()
     assert call.recording_state() == "not-recorded"
     assert c.Hangup("7.1-snoop-1") in actions
-    (error,) = [a for a in actions if isinstance(a, c.Log) and a.level == "error"]
-    assert 'why="selected, not recorded: not started within 2 s' in error.text
+    (error,) = [a for a in actions if isinstance(a, c.Note) and a.level is c.Severity.ERROR]
+    assert error.action == "not-recorded" and error.get("then") == "continue"
+    assert str(error.get("why")).startswith("selected, not recorded: not started within 2 s")
     assert call.phase is c.Phase.CONNECTED, "on_record_failure = continue: the call goes on"
     assert c.pause_refusal(call) is not None
 
@@ -409,7 +416,7 @@ def test_two_channels_one_leg_failing_stops_the_other_and_the_recording_is_not_m
 def test_an_announcement_not_played(setting: str, phase: c.Phase, recorded: bool | None) -> None:
     call = replace(new_call(agent("1001")), on_announcement_failure=setting)
     call, actions = c.step(c.start(call)[0], c.AnnouncementFinished(failed="the playback ended failed"))
-    assert next(a.level for a in actions if isinstance(a, c.Log)) == "error"
+    assert next(a.level for a in actions if isinstance(a, c.Note)) == "error"
     assert call.announced == "the playback ended failed"
     call, _ = c.step(call, c.AgentAnswered("7.1-agent-1"))
     assert call.phase is phase

@@ -17,8 +17,8 @@ from typing import Annotated, Any, Final, Literal
 import msgspec
 
 from ari_recorder.delivery.proof import Proof
-from ari_recorder.storage.recordings import Facts
 from ari_recorder.domain import partitions
+from ari_recorder.storage.recordings import Facts
 
 SCHEMA_VERSION: Final = 1
 SCHEMA_FILE = f"schemas/sidecar-v{SCHEMA_VERSION}.json"

@@ -17,6 +17,7 @@ from dataclasses import dataclass, replace
 
 from ari_recorder.domain import call as c
 from ari_recorder.domain import ids
+from ari_recorder.domain.notes import note
 from ari_recorder.domain.policy import AgentId, Direction
 
 
@@ -85,10 +86,9 @@ def _open(call: c.Call, ev: ConsultRequested) -> tuple[c.Call, list[c.Action]]:
     """Answer the agent's second call, hold it in a bridge of its own and dial the target."""
     refusal = _refusal(call, ev)
     if refusal is not None or ev.to is None:
-        where = f"call={call.id} agent={ev.agent}"
         return call, [
             c.Hangup(ev.channel),
-            c.Log(f'{where} action=consult-refused to={ev.destination} why="{refusal}"'),
+            note(call.id, "consult-refused", agent=ev.agent, to=ev.destination, why=refusal),
         ]
     segment = call.segment
     assert segment is not None
@@ -109,9 +109,13 @@ def _open(call: c.Call, ev: ConsultRequested) -> tuple[c.Call, list[c.Action]]:
         c.CreateBridge(k.bridge),
         c.AddToBridge(k.bridge, k.channel),
         c.DialAgent(k.dialled, k.to.policy.agent, k.to.endpoint, call.ring_timeout),
-        c.Log(
-            f"call={call.id} segment={segment.number} agent={k.agent} action=consult "
-            f"to={k.to.policy.agent} endpoint={k.to.endpoint}"
+        note(
+            call.id,
+            "consult",
+            segment=segment.number,
+            agent=k.agent,
+            to=k.to.policy.agent,
+            endpoint=k.to.endpoint,
         ),
     ]
 
@@ -125,7 +129,7 @@ def _consulting(call: c.Call, k: c.Consultation, event: Event) -> tuple[c.Call, 
             number = segment.number if segment else 0
             return replace(call, consultation=replace(k, answered=True)), [
                 c.AddToBridge(k.bridge, channel),
-                c.Log(f"call={call.id} segment={number} agent={k.agent} action=consult-connected to={to}"),
+                note(call.id, "consult-connected", segment=number, agent=k.agent, to=to),
             ]
         case c.AgentFailed(channel, cause) if channel == k.dialled and not k.answered:
             return _close(call, f"agent {to} did not answer (cause {cause})")
@@ -135,7 +139,7 @@ def _consulting(call: c.Call, k: c.Consultation, event: Event) -> tuple[c.Call, 
             return _close(call, f"agent {k.agent} hung up the consultation")
         case c.TransferRequested(destination):
             why = "a consultation is under way"
-            return call, [c.Log(f'call={call.id} action=transfer-refused to={destination} why="{why}"')]
+            return call, [note(call.id, "transfer-refused", to=destination, why=why)]
     return None
 
 
@@ -147,10 +151,7 @@ def _close(call: c.Call, why: str) -> tuple[c.Call, list[c.Action]]:
     segment = call.segment
     number = segment.number if segment else 0
     return replace(call, consultation=None), [
-        c.Log(
-            f"call={call.id} segment={number} agent={k.agent} action=consult-ended "
-            f'to={k.to.policy.agent} why="{why}"'
-        ),
+        note(call.id, "consult-ended", segment=number, agent=k.agent, to=k.to.policy.agent, why=why),
         c.Hangup(k.channel),
         c.Hangup(k.dialled),
         c.DestroyBridge(k.bridge),
@@ -166,12 +167,9 @@ def _replaces(call: c.Call, channel: str, replaces: str, now: float) -> tuple[c.
     if k is None or segment is None or {channel, replaces} != {segment.channel, k.channel}:
         # A consultation the application did not place (dialled outside it) cannot be moved.
         why = f"the consultation {replaces} is not one this call placed"
-        return call, [c.Log(f'call={call.id} action=transfer-refused why="{why}"')]
+        return call, [note(call.id, "transfer-refused", why=why)]
     to = k.to
-    log = c.Log(
-        f"call={call.id} segment={segment.number} agent={segment.agent} action=attended-transfer "
-        f"to={to.policy.agent}"
-    )
+    log = note(call.id, "attended-transfer", segment=segment.number, agent=segment.agent, to=to.policy.agent)
     # The agent's consultation call goes first: the target, alone a moment in the consultation's
     # bridge, is recorded only once it is with the customer.
     call = replace(call, consultation=None, dialling=k.dialled, transfer_to=to)

@@ -14,6 +14,20 @@ class Source(enum.Enum):
     API = "api"  # the agent desktop (or an administrator) through the HTTP API
 
 
+class PauseBehavior(enum.StrEnum):
+    """What a paused recording holds of the paused time (the company's pause_behavior)."""
+
+    SILENCE = "silence"  # silence in its place: ARI mute, the timeline kept
+    SKIP = "skip"  # nothing: ARI pause, the time left out
+
+
+class KeyCommand(enum.StrEnum):
+    """What a complete key sequence of the agent's asks."""
+
+    PAUSE = "pause"
+    RESUME = "resume"
+
+
 class Ending(enum.Enum):
     RESUME = "resume"
     TIMEOUT = "timeout"  # max_pause_seconds passed
@@ -35,8 +49,8 @@ class PauseRules:
     max_per_segment: int = 20  # company.max_pauses_per_segment: the next one is refused
 
     @property
-    def behavior(self) -> str:
-        return "silence" if self.mute else "skip"
+    def behavior(self) -> PauseBehavior:
+        return PauseBehavior.SILENCE if self.mute else PauseBehavior.SKIP
 
 
 @dataclass(frozen=True)
@@ -49,7 +63,7 @@ class Pause:
     agent: str  # whose segment it paused
     by: str  # who asked: the agent's id, or "admin"
     source: Source
-    behavior: str  # silence | skip
+    behavior: PauseBehavior
     started: float
     offset: float | None  # seconds into the file's own timeline (None: the file's start unknown)
     ended: float | None = None
@@ -85,7 +99,7 @@ def file_offset(began: float | None, earlier: tuple[Pause, ...], now: float) -> 
     skipped pauses left out of the file."""
     if began is None:
         return None
-    skipped = sum(p.seconds(now) for p in earlier if p.behavior == "skip")
+    skipped = sum(p.seconds(now) for p in earlier if p.behavior is PauseBehavior.SKIP)
     return max(0.0, now - began - skipped)
 
 
@@ -98,12 +112,14 @@ class Keys:
     at: float = 0.0
 
 
-def read_key(keys: Keys, channel: str, digit: str, now: float, rules: PauseRules) -> tuple[Keys, str | None]:
-    """The agent pressed `digit`: the keys kept, and "pause" or "resume" if a sequence is complete.
+def read_key(
+    keys: Keys, channel: str, digit: str, now: float, rules: PauseRules
+) -> tuple[Keys, KeyCommand | None]:
+    """The agent pressed `digit`: the keys kept, and the command if a sequence is complete.
     Keys further apart than `key_gap`, or from another channel, start over."""
     typed = keys.typed if keys.channel == channel and now - keys.at <= rules.key_gap else ""
     typed += digit
-    for command, sequence in (("pause", rules.dtmf_pause), ("resume", rules.dtmf_resume)):
+    for command, sequence in ((KeyCommand.PAUSE, rules.dtmf_pause), (KeyCommand.RESUME, rules.dtmf_resume)):
         if typed.endswith(sequence):
             return Keys(channel, "", now), command
     # Keep the longest tail that may still grow into a sequence ("**" keeps "*").

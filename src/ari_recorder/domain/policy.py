@@ -22,7 +22,7 @@ class Direction(enum.Enum):
     OUTBOUND = "outbound"
 
 
-class RecordSide(enum.Enum):
+class RecordSide(enum.StrEnum):  # a setting's value (queues.<name>.record_side), as written
     AGENT = "agent"  # the agent's leg: ends when the agent leaves
     CUSTOMER = "customer"  # the customer's leg: runs on across transfers
 

@@ -10,9 +10,10 @@ from ari_recorder.ari.errors import AriError, AriNotFound
 from ari_recorder.ari.rest import AriClient
 from ari_recorder.domain import call as c
 from ari_recorder.domain import ids
+from ari_recorder.domain.notes import Note, Severity, Value
 
 log = logging.getLogger("ari_recorder.engine")
-LEVELS = {"info": logging.INFO, "warning": logging.WARNING, "error": logging.ERROR}
+LEVELS = {Severity.INFO: logging.INFO, Severity.WARNING: logging.WARNING, Severity.ERROR: logging.ERROR}
 
 
 class Executor:
@@ -72,8 +73,8 @@ class Executor:
     async def _do(self, call_id: str, action: c.Action) -> None:
         ari = self.ari
         match action:
-            case c.Log(text, level):
-                log.log(LEVELS.get(level, logging.INFO), text)
+            case Note():
+                log.log(LEVELS.get(action.level, logging.INFO), line(action))
             case c.Answer(channel):
                 await ari.answer(channel)
             case c.Play(channel, media, playback_id):
@@ -101,7 +102,8 @@ class Executor:
             case c.StartRecording(target, snoop, name, spy):
                 # Recorded once it is in the application (SnoopEntered): Asterisk answers this
                 # POST before the snoop's StasisStart, and refuses a record sent before it.
-                await ari.snoop(target, self.app, spy=spy, app_args=ids.snoop_args(name), snoop_id=snoop)
+                args = ids.snoop_args(name)
+                await ari.snoop(target, self.app, spy=spy.value, app_args=args, snoop_id=snoop)
             case c.Record(snoop, name):
                 await ari.record(snoop, name, format="wav", if_exists="fail")
             case c.Later(seconds, event):
@@ -128,6 +130,24 @@ class Executor:
             case c.StartPauseTimer(seconds, number):
                 loop = asyncio.get_running_loop()
                 loop.call_later(seconds, self.feedback, call_id, c.PauseExpired(number))
+
+
+def line(note: Note) -> str:
+    """A note as one line: `call=... [segment=...] [agent=...] [recording=...] action=... key=value...`.
+    A reason (why) is always quoted, so it reads the same whether one word or many; any other
+    value only when it holds a space, a quote or an = (or nothing)."""
+    words = [f"{k}={_value(k, v)}" for k, v in note.subject()]
+    words.append(f"action={note.action}")
+    words += [f"{k}={_value(k, v)}" for k, v in note.fields]
+    return " ".join(words)
+
+
+def _value(key: str, value: Value) -> str:
+    text = str(value)
+    if key != "why" and text and not any(ch in text for ch in ' "=\n\t\\'):
+        return text
+    escaped = text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+    return f'"{escaped}"'
 
 
 def _exists_already(error: AriError) -> bool:

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 
 from ari_recorder.ari.events import StasisStart
 from ari_recorder.domain import ids, partitions
-from ari_recorder.domain.call import Agent, Call, Fallback
-from ari_recorder.domain.pausing import PauseRules
+from ari_recorder.domain.call import Agent, Call, Fallback, FallbackAction
+from ari_recorder.domain.pausing import PauseBehavior, PauseRules
 from ari_recorder.domain.policy import (
     AgentId,
     AgentPolicy,
@@ -69,7 +69,7 @@ def pause_rules(settings: Settings, queue: QueueSettings | None) -> PauseRules:
     company = settings.company
     return PauseRules(
         allowed=queue.pause_allowed if queue is not None else True,
-        mute=company.pause_behavior == "silence",
+        mute=company.pause_behavior == PauseBehavior.SILENCE,
         max_seconds=company.max_pause_seconds,
         dtmf_pause=company.dtmf_pause,
         dtmf_resume=company.dtmf_resume,
@@ -86,9 +86,9 @@ def fallback(text: str) -> Fallback:
     """ "hangup", "continue", or "continue:<context>,<exten>,<priority>" (checked by the settings)."""
     action, _, where = text.partition(":")
     if not where:
-        return Fallback(action)
+        return Fallback(FallbackAction(action))
     context, extension, priority = where.split(",")
-    return Fallback(action, context, extension, int(priority))
+    return Fallback(FallbackAction(action), context, extension, int(priority))
 
 
 def build_call(settings: Settings, start: StasisStart, rotation: int = 0) -> Call | Refused:
