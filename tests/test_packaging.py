@@ -20,6 +20,9 @@ def test_the_wheel_ships_the_controller_and_not_the_simulator(tmp_path: Path) ->
     names = zipfile.ZipFile(wheel).namelist()
     assert "ari_recorder/engine/controller.py" in names
     assert "ari_recorder/py.typed" in names
+    assert {
+        f"ari_recorder/api/pages/static/{n}" for n in ("agent.html", "login.html", "agent.css", "agent.js")
+    } <= set(names)
     assert not [name for name in names if name.startswith("ari_simulator/")]
 
 

@@ -41,6 +41,7 @@ from ari_recorder.api.errors import (
 )
 from ari_recorder.api.guard import Gate, GuardedSite, beyond_loopback, body_deadline, security_headers
 from ari_recorder.api.openapi import document
+from ari_recorder.api.pages import add_agent_page
 from ari_recorder.api.tls import server_context
 from ari_recorder.ari.errors import AriError
 from ari_recorder.domain import call as c
@@ -322,6 +323,7 @@ def build_app(
     app.router.add_get("/metrics", make_aiohttp_handler())
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
+    add_agent_page(app, controller, settings)  # /agent: HTML for people, not in the JSON API's document
     return app
 
 

@@ -8,6 +8,7 @@ import contextlib
 import logging
 
 from ari_recorder.domain.call import Call
+from ari_recorder.engine.notifier import Notifier
 from ari_recorder.storage.store import Store
 
 log = logging.getLogger("ari_recorder.engine")
@@ -21,10 +22,12 @@ class Persister:
         self._idle = asyncio.Event()
         self._idle.set()
         self._task: asyncio.Task[None] | None = None
+        self.notifier = Notifier()  # every state saved is told to whoever listens (the agent page)
 
     def save(self, call: Call) -> None:
         """Keep `call` as its latest state; written soon (a newer state replaces an unwritten one)."""
         self._pending[call.id] = call
+        self.notifier.changed(call)
         self._idle.clear()
         self._wake.set()
         if self._task is None:

@@ -1,0 +1,5 @@
+"""Pages served by the controller itself, for people: the agent's page (/agent)."""
+
+from ari_recorder.api.pages.agent import add_agent_page
+
+__all__ = ["add_agent_page"]
