@@ -1,4 +1,5 @@
-"""Agents' bearer tokens: issued once, checked by hash, revoked for good, audited; and the CLI."""
+"""Agents' bearer tokens: issued once, checked by hash, revoked for good, audited; and the CLI.
+(The other roles' tokens: tests/test_token_roles.py.)"""
 
 from __future__ import annotations
 
@@ -73,7 +74,7 @@ async def test_a_wrong_secret_is_unknown_as_a_missing_id_is(store: Store) -> Non
 async def test_anything_but_ari_id_dot_secret_is_malformed(store: Store, presented: str) -> None:
     refused = await refusal(store, presented)
     assert refused.reason == "malformed"
-    assert str(refused) == "not an agent token (expected ari_<id>.<secret>)"  # never what was presented
+    assert str(refused) == "not a token of ours (expected ari_<id>.<secret>)"  # never what was presented
 
 
 async def test_a_token_past_its_expiry_is_expired(store: Store) -> None:
@@ -146,11 +147,11 @@ async def test_issuing_and_revoking_are_audited(store: Store) -> None:
     issued_row, revoked_row = audit[f"token/{issued.id}/issued"], audit[f"token/{issued.id}/revoked"]
     facts = (issued_row.actor, issued_row.action, issued_row.subject)
     assert facts == ("admin", "token-issued", "agent/1001")
-    assert issued_row.detail == {"token": issued.id, "expires_at": expires}
+    assert issued_row.detail == {"token": issued.id, "expires_at": expires, "role": "agent"}
     assert issued_row.at.replace(tzinfo=issued_row.at.tzinfo or UTC) == T0
     facts = (revoked_row.actor, revoked_row.action, revoked_row.subject)
     assert facts == ("supervisor", "token-revoked", "agent/1001")
-    assert revoked_row.detail == {"token": issued.id, "expires_at": expires}
+    assert revoked_row.detail == {"token": issued.id, "expires_at": expires, "role": "agent"}
     assert revoked_row.at.replace(tzinfo=revoked_row.at.tzinfo or UTC) == T0 + timedelta(days=1)
 
 

@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ari_recorder import cli_tokens
 from ari_recorder.logs import configure as configure_logging
 from ari_recorder.settings import Settings, SettingsError
 
@@ -41,17 +42,7 @@ def _parser() -> argparse.ArgumentParser:
     generate = keys_commands.add_parser("generate", help="write a new private key; print its public key")
     generate.add_argument("--out", type=Path, required=True, help="where to write the private key (mode 600)")
 
-    tokens = commands.add_parser("tokens", help="the agents' bearer tokens for the agent desktop API")
-    tokens_commands = tokens.add_subparsers(dest="tokens_command", required=True)
-    issue = tokens_commands.add_parser("issue", help="issue a token to an agent; print it, once")
-    issue.add_argument("--agent", required=True, help="the agent's id, as in the settings")
-    issue.add_argument("--days", type=int, default=90, help="how long it lasts (1..3650, default 90)")
-    listing = tokens_commands.add_parser("list", help="the tokens (never their secrets) and their state")
-    listing.add_argument("--agent", default=None, help="only this agent's")
-    revoke = tokens_commands.add_parser("revoke", help="revoke a token, at once and for good")
-    revoke.add_argument("id", help="the token's id (as issue and list print it)")
-    for sub in (issue, listing, revoke):
-        sub.add_argument("--config", type=Path, default=None, help="the TOML settings file (as for run)")
+    cli_tokens.add_parser(commands)
 
     deliveries = commands.add_parser("deliveries", help="the delivery queue: one row per file to deliver")
     deliveries_commands = deliveries.add_subparsers(dest="deliveries_command", required=True)
@@ -132,7 +123,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "tokens":
             from ari_recorder.settings import load_settings
 
-            return asyncio.run(_tokens(args, load_settings(args.config)))
+            return asyncio.run(cli_tokens.run(args, load_settings(args.config), _database))
         if args.command == "deliveries":
             from ari_recorder.settings import load_settings
 
@@ -169,46 +160,6 @@ async def _check(settings: Settings) -> int:
     sounds = ", ".join(checked.sounds) or "none"
     print(f"ok: the settings, and the announcements of {checked.queues} queue(s) in Asterisk: {sounds}")
     return 0
-
-
-async def _tokens(args: argparse.Namespace, settings: Settings) -> int:
-    from ari_recorder.storage.tokens import issue_token, list_tokens, revoke_token
-
-    if args.tokens_command == "issue" and args.agent not in settings.agents:
-        known = ", ".join(sorted(settings.agents)) or "none"
-        print(f"ari-recorder: no agent {args.agent!r} in the settings (agents: {known})", file=sys.stderr)
-        return 2
-    async with _database(settings) as store:
-        if args.tokens_command == "issue":
-            try:
-                issued = await issue_token(store, args.agent, args.days)
-            except ValueError as error:
-                print(f"ari-recorder: {error}", file=sys.stderr)
-                return 2
-            print(f"token for agent {issued.agent} (shown only once: it is kept nowhere, copy it now):")
-            print(f"  {issued.token}")
-            print(f"id {issued.id}, expires {_when(issued.expires_at)}")
-            print(f"the agent desktop sends it as:  Authorization: Bearer {issued.token}")
-            print(f"to revoke it:  ari-recorder tokens revoke {issued.id}")
-            return 0
-        if args.tokens_command == "list":
-            now = datetime.now(UTC)
-            rows = await list_tokens(store, args.agent)
-            for row in rows:
-                expires = _utc(row.expires_at)
-                state = "revoked" if row.revoked_at is not None else "expired" if now >= expires else "active"
-                print(
-                    f"{row.id}  agent {row.agent}  created {_when(row.created_at)}  "
-                    f"expires {_when(expires)}  {state}"
-                )
-            if not rows:
-                print("no tokens" + (f" for agent {args.agent}" if args.agent else ""))
-            return 0
-        if await revoke_token(store, args.id):
-            print(f"token {args.id} revoked")
-            return 0
-        print(f"ari-recorder: no token {args.id!r}", file=sys.stderr)
-        return 1
 
 
 async def _deliveries(args: argparse.Namespace, settings: Settings) -> int:

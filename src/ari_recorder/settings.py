@@ -164,6 +164,8 @@ class AgentSettings(Section, frozen=True, kw_only=True):
     endpoint: str  # PJSIP/1001, or Local/1001@agent-phone in tests
     permit_recordings: bool = False
     record_percent: Percent | None = None
+    name: str | None = None  # the agent's name, for people
+    team: str | None = None  # a supervisor's scope is made of teams (and partitions)
 
 
 class Settings(Section, frozen=True, kw_only=True):
@@ -241,6 +243,13 @@ def _cross_checks(settings: Settings) -> list[str]:
             problems.append(
                 f"queues.{name}.fallback: expected hangup, continue or "
                 f"continue:<context>,<exten>,<priority>, got {queue.fallback!r}"
+            )
+    for number, agent_settings in settings.agents.items():
+        team = agent_settings.team
+        if team is not None and partitions.invalid([team]):
+            problems.append(
+                f"agents.{number}.team: {team!r} is not a team name (letters, digits, and "
+                "_ . - after the first, at most 64)"
             )
     for i, rule in enumerate(settings.company.rules):
         known: dict[str, set[str]] = {"queue": set(settings.queues), "agent": set(settings.agents)}

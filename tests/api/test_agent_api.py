@@ -152,10 +152,20 @@ async def test_an_agent_token_is_refused_on_the_administrators_endpoints(live: W
     ]:
         async with live.http.post(f"{live.api_url}/api/v1/{path}", json=body, headers=headers) as r:
             asked[f"POST {path}"] = Answer(r.status, await r.json(), await r.text())
+    privileges = {
+        "GET calls": "calls:read",
+        "POST calls": "calls:place",
+        "POST calls/x/transfer": "calls:transfer",
+    }
     for name, answer in asked.items():
+        privilege = privileges[name]
         assert (answer.status, answer.body) == (
             403,
-            {"error": "administrators only", "id": "administrators-only", "detail": None},
+            {
+                "error": f"a token of role agent does not hold {privilege}",
+                "id": "forbidden-role",
+                "detail": {"role": "agent", "privilege": privilege},
+            },
         ), name
         assert token not in answer.text, name
 

@@ -108,8 +108,10 @@ class NotReady(Unavailable):
     id = "not-ready"
 
 
-class AdminsOnly(Forbidden):
-    id = "administrators-only"
+class ForbiddenRole(Forbidden):
+    """The token's role does not hold the endpoint's privilege (api/privileges.py)."""
+
+    id = "forbidden-role"
 
 
 class NotYours(Forbidden):

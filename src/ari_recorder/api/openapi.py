@@ -1,6 +1,7 @@
 """The OpenAPI 3.1 document of /api/v1, served at /api/v1/openapi.json, generated: its schemas
 from api/bodies.py's Structs (and engine/chats.py's ChatReport) by msgspec, its error statuses from
-api/errors.py's table, each with the ids of the errors it stands for.
+api/errors.py's table, each with the ids of the errors it stands for; each operation's privilege
+(api/privileges.py) as `x-privilege` and in its description, with the roles that hold it.
 
 tests/api/test_openapi.py runs schemathesis against the live server with it: a route, a status or
 a field this document does not tell the truth about fails there.
@@ -17,10 +18,10 @@ import msgspec
 
 from ari_recorder.api import bodies as b
 from ari_recorder.api.errors import (
-    AdminsOnly,
     BodyTooLarge,
     BodyTooSlow,
     CallTimedOut,
+    ForbiddenRole,
     InvalidQuery,
     NoSuchAgent,
     NoSuchChat,
@@ -31,6 +32,8 @@ from ari_recorder.api.errors import (
     TooManyConnections,
     status_of,
 )
+from ari_recorder.api.privileges import PAUSE_VERBS, privilege_of
+from ari_recorder.domain.access import OPEN, PRIVILEGES, Privilege
 from ari_recorder.engine.chats import BadChat, ChatReport, NotConfigured
 from ari_recorder.engine.chats import Conflict as ChatConflict
 from ari_recorder.engine.controller import AsteriskRefused, Forbidden, NoSuchCall, NoSuchTarget, NotNow
@@ -54,11 +57,11 @@ TOKEN = (
     said(Unauthorized, "no bearer token, or one that is wrong, expired or revoked (the detail says which)"),
     said(StoreBusy, "the store is too busy to answer now: ask again (Retry-After)"),
 )
-ADMIN = (*TOKEN, said(AdminsOnly, "an agent's token where an administrator's is needed"))
+ADMIN = TOKEN
 AGENT = (
     *TOKEN,
     said(NotYours, "an agent's token on another agent's recording"),
-    said(NoSuchAgent, "no such agent"),
+    said(NoSuchAgent, "no such agent, or one outside a supervisor's teams and partitions"),
 )
 # What a request that changes something may be answered: a standby changes nothing.
 CHANGE = (said(Standby, "this controller is the standby: send it to the leader"),)
@@ -92,11 +95,36 @@ def _errors(*errors: Said) -> dict[str, Any]:
     }
 
 
+def _privileged(method: str, path: str) -> tuple[Privilege, str, tuple[Said, ...]]:
+    """The route's privilege, the description saying it, and the refusal of a role without it."""
+    privilege = privilege_of(method.upper(), path)
+    assert privilege is not None, f"api/privileges.py: no privilege for {method} {path}"
+    if privilege in OPEN:
+        return privilege, "No token.", ()
+    roles = ", ".join(role.value for role, held in PRIVILEGES.items() if privilege in held)
+    text = f"Privilege `{privilege.value}`: held by {roles}."
+    return privilege, text, (said(ForbiddenRole, f"the token's role does not hold `{privilege.value}`"),)
+
+
 def _operation(
-    summary: str, id: str, answers: dict[str, Any], errors: Iterable[Said], **more: Any
+    route: tuple[str, str],
+    summary: str,
+    id: str,
+    answers: dict[str, Any],
+    errors: Iterable[Said],
+    **more: Any,
 ) -> dict[str, Any]:
-    responses = {**answers, **_errors(*errors)}
-    return {"summary": summary, "operationId": id, **more, "responses": responses}
+    """The operation on `route` (method, the router's path): its privilege, answers and errors."""
+    privilege, text, refused = _privileged(*route)
+    responses = {**answers, **_errors(*errors, *refused)}
+    return {
+        "summary": summary,
+        "description": text,
+        "operationId": id,
+        "x-privilege": privilege.value,
+        **more,
+        "responses": responses,
+    }
 
 
 def _path_id(name: str) -> dict[str, Any]:
@@ -126,7 +154,10 @@ def _pause_verb(verb: str, summary: str) -> dict[str, Any]:
         said(CallTimedOut, "the call did not answer in time: ask for the state"),
     )
     answers = {"200": _ok("The state after; asking again changes nothing", b.AgentRecording)}
-    return {"post": _operation(summary, f"{verb}Recording", answers, errors, parameters=[_path_id("agent")])}
+    operation = _operation(
+        ("post", PAUSE_VERBS), summary, f"{verb}Recording", answers, errors, parameters=[_path_id("agent")]
+    )
+    return {"post": operation}
 
 
 def _paths(bodies: dict[str, dict[str, Any]]) -> dict[str, Any]:
@@ -134,10 +165,15 @@ def _paths(bodies: dict[str, dict[str, Any]]) -> dict[str, Any]:
     return {
         "/api/v1/calls": {
             "get": _operation(
-                "The live calls (administrators)", "listCalls", {"200": _ok("The live calls", b.Calls)}, ADMIN
+                ("get", "/api/v1/calls"),
+                "The live calls (a supervisor's: those of its teams and partitions)",
+                "listCalls",
+                {"200": _ok("The live calls", b.Calls)},
+                ADMIN,
             ),
             "post": _operation(
-                "Place a call for an agent: the agent's phone rings first (administrators)",
+                ("post", "/api/v1/calls"),
+                "Place a call for an agent: the agent's phone rings first",
                 "placeCall",
                 {"202": _ok("Dialling the agent", b.Placed)},
                 (
@@ -153,16 +189,20 @@ def _paths(bodies: dict[str, dict[str, Any]]) -> dict[str, Any]:
         },
         "/api/v1/calls/{id}/transfer": {
             "post": _operation(
-                "Hand a call to an agent, or a queue's first free agent (administrators)",
+                ("post", "/api/v1/calls/{id}/transfer"),
+                "Hand a call to an agent, or a queue's first free agent",
                 "transferCall",
                 {"202": _ok("The agent being dialled", b.Dialling)},
                 (
                     *ADMIN,
                     *BODY,
                     said(b.WrongBodyForm, "not exactly one of agent or queue, as a string"),
-                    said(NoSuchCall, "no such live call"),
+                    said(NoSuchCall, "no such live call, or one outside a supervisor's teams and partitions"),
                     said(NotNow, "no agent to transfer from yet, a transfer under way, the agent busy"),
-                    said(NoSuchTarget, "no such agent or queue, or no free agent"),
+                    said(
+                        NoSuchTarget,
+                        "no such agent or queue (or not in a supervisor's scope), or no free agent",
+                    ),
                 ),
                 parameters=[_path_id("id")],
                 requestBody=_body(bodies["Transfer"]),
@@ -170,6 +210,7 @@ def _paths(bodies: dict[str, dict[str, Any]]) -> dict[str, Any]:
         },
         "/api/v1/agents/{agent}/recording": {
             "get": _operation(
+                ("get", "/api/v1/agents/{agent}/recording"),
                 "The agent's current call, segment, recording state and pause",
                 "agentRecording",
                 {"200": _ok("The agent's recording (state idle: on no call)", b.AgentRecording)},
@@ -179,6 +220,7 @@ def _paths(bodies: dict[str, dict[str, Any]]) -> dict[str, Any]:
         },
         "/api/v1/agents/{agent}/recording/pauses": {
             "get": _operation(
+                ("get", "/api/v1/agents/{agent}/recording/pauses"),
                 "The current recording's pauses, oldest first, a page at a time",
                 "agentPauses",
                 {"200": _ok("A page of the pauses (none: on no call)", b.Pauses)},
@@ -194,7 +236,8 @@ def _paths(bodies: dict[str, dict[str, Any]]) -> dict[str, Any]:
         "/api/v1/agents/{agent}/recording/resume": _pause_verb("resume", "Resume the agent's recording"),
         "/api/v1/chats": {
             "post": _operation(
-                "Report an ended webchat: a transcript per segment the rules choose (administrators)",
+                ("post", "/api/v1/chats"),
+                "Report an ended webchat: a transcript per segment the rules choose",
                 "reportChat",
                 {
                     "201": _ok("Received: what was decided per segment; transcripts queued", b.ChatOutcome),
@@ -216,7 +259,8 @@ def _paths(bodies: dict[str, dict[str, Any]]) -> dict[str, Any]:
         },
         "/api/v1/chats/{id}": {
             "get": _operation(
-                "What was decided for a webchat received before (administrators)",
+                ("get", "/api/v1/chats/{id}"),
+                "What was decided for a webchat received before",
                 "chatOutcome",
                 {"200": _ok("The outcome", b.ChatOutcome)},
                 (*ADMIN, said(NoSuchChat, "no chat of that id was received")),
@@ -225,6 +269,7 @@ def _paths(bodies: dict[str, dict[str, Any]]) -> dict[str, Any]:
         },
         "/healthz": {
             "get": _operation(
+                ("get", "/healthz"),
                 "Alive: the process serves (no token)",
                 "healthz",
                 {"200": _ok("Alive", b.Alive)},
@@ -234,6 +279,7 @@ def _paths(bodies: dict[str, dict[str, Any]]) -> dict[str, Any]:
         },
         "/readyz": {
             "get": _operation(
+                ("get", "/readyz"),
                 "Ready: ARI connected, the database answering, leader or standby (no token)",
                 "readyz",
                 {

@@ -1,5 +1,6 @@
-"""The HTTP API (/api/v1): live calls and transfers for administrators; the agent desktop's
-pause, resume and recording state for each agent (and administrators); /metrics.
+"""The HTTP API (/api/v1): live calls and transfers; the agent desktop's pause, resume and
+recording state; webchats' reports; /metrics. Who may ask for what: api/privileges.py, one
+privilege per endpoint, checked by its middleware; the handlers check the subject's scope.
 
 Every answer is JSON, one of api/bodies.py's Structs. Handlers raise the application's errors
 (ari_recorder/errors.py) and never choose a status: api/errors.py does, for every error, as
@@ -11,11 +12,9 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import hmac
 import logging
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from typing import Any
 
 import msgspec
@@ -25,7 +24,6 @@ from prometheus_client.aiohttp import make_aiohttp_handler
 from ari_recorder.api import bodies as b
 from ari_recorder.api.bodies import answer, read_as
 from ari_recorder.api.errors import (
-    AdminsOnly,
     CallTimedOut,
     Done,
     Handler,
@@ -42,16 +40,25 @@ from ari_recorder.api.errors import (
 from ari_recorder.api.guard import Gate, GuardedSite, beyond_loopback, body_deadline, security_headers
 from ari_recorder.api.openapi import document
 from ari_recorder.api.pages import add_agent_page
+from ari_recorder.api.privileges import (
+    CALLER,
+    Caller,
+    access,
+    check_declared,
+    in_scope,
+    sees_agent,
+    sees_call,
+    sees_queue,
+)
 from ari_recorder.api.tls import server_context
 from ari_recorder.ari.errors import AriError
 from ari_recorder.domain import call as c
+from ari_recorder.domain.access import Role
 from ari_recorder.engine.chats import BadChat, ChatIntake, ChatReport, Conflict, NotConfigured, outcome_json
-from ari_recorder.engine.controller import AsteriskRefused, Controller, NoSuchCall, NotNow
-from ari_recorder.errors import Unauthorized
+from ari_recorder.engine.controller import AsteriskRefused, Controller, NoSuchCall, NoSuchTarget, NotNow
 from ari_recorder.health import Health, unencrypted
 from ari_recorder.settings import ApiSettings
 from ari_recorder.storage.calls import pause_json
-from ari_recorder.storage.tokens import TokenRefused, verify_token
 
 log = logging.getLogger("ari_recorder.api")
 CONTROLLER = web.AppKey("controller", Controller)
@@ -60,7 +67,6 @@ CHATS = web.AppKey("chats", ChatIntake)
 HEALTH = web.AppKey("health", Health)
 # A chat's whole conversation comes in one body (aiohttp's default is 1 MiB); larger: 413.
 MAX_BODY = 16 * 1024 * 1024
-UNAUTHORISED = "a valid bearer token is required"
 
 
 @web.middleware
@@ -74,42 +80,21 @@ async def leader_only(request: web.Request, handler: Handler) -> web.StreamRespo
     return await handler(request)
 
 
-@dataclass(frozen=True)
-class Caller:
-    """Who is asking: an agent (by its token), or an administrator (agent None)."""
-
-    agent: str | None
-
-    @property
-    def who(self) -> str:
-        return self.agent or "admin"
-
-
-async def _authenticate(request: web.Request) -> Caller:
-    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not token:
-        raise Unauthorized(UNAUTHORISED)
-    admin = request.app[SETTINGS].admin_token
-    if admin and hmac.compare_digest(token.encode(), admin.encode()):
-        return Caller(None)
-    try:
-        return Caller(await verify_token(request.app[CONTROLLER].store, token))
-    except TokenRefused as refused:  # its message names the token: the reason only, here
-        raise Unauthorized(UNAUTHORISED, refused.reason) from None
-
-
-async def _require_admin(request: web.Request) -> None:
-    if (await _authenticate(request)).agent is not None:
-        raise AdminsOnly("administrators only")
+def _caller(request: web.Request) -> Caller:
+    """The caller the access middleware let in (every route that gets here needs a token)."""
+    return request[CALLER]
 
 
 async def _agent_asked(request: web.Request) -> tuple[Caller, str]:
-    """The caller, and the agent of the path: an agent may act for itself only."""
-    caller = await _authenticate(request)
+    """The caller, and the agent of the path: an agent may act for itself only, a supervisor for
+    the agents in its scope (any other is answered as no such agent)."""
+    caller = _caller(request)
     agent = request.match_info["agent"]
-    if caller.agent is not None and caller.agent != agent:
+    if caller.role is Role.AGENT and caller.agent != agent:
         raise NotYours(f"agent {caller.agent} may act on its own recordings only")
-    if agent not in request.app[CONTROLLER].settings.agents:
+    controller = request.app[CONTROLLER]
+    agents = controller.settings.agents
+    if agent not in agents or not sees_agent(caller.scope, agent, agents, controller.agent_call(agent)):
         raise NoSuchAgent(f"no agent {agent!r}")
     return caller, agent
 
@@ -129,20 +114,43 @@ def _call_json(call: c.Call) -> dict[str, Any]:
 
 
 async def list_calls(request: web.Request) -> web.Response:
-    await _require_admin(request)
-    calls = [_call_json(call) for call in request.app[CONTROLLER].live_calls()]
-    return respond(answer(b.Calls, {"calls": calls}))
+    """GET /api/v1/calls: the live calls (a supervisor's: those in its scope)."""
+    controller = request.app[CONTROLLER]
+    seen = in_scope(controller.live_calls(), _caller(request).scope, controller.settings.agents)
+    return respond(answer(b.Calls, {"calls": [_call_json(call) for call in seen]}))
+
+
+def _may_transfer(request: web.Request, call_id: str) -> None:
+    """A call outside the caller's scope is no call (404), an agent or queue out of it no target."""
+    scope, controller = _caller(request).scope, request.app[CONTROLLER]
+    agents = controller.settings.agents
+    call = next((call for call in controller.live_calls() if call.id == call_id), None)
+    if call is not None and not sees_call(scope, call, agents):
+        raise NoSuchCall(f"no live call {call_id!r}")
+
+
+def _may_transfer_to(request: web.Request, agent: str | None, queue: str | None) -> None:
+    scope, settings = _caller(request).scope, request.app[CONTROLLER].settings
+    if agent is not None and agent in settings.agents and not sees_agent(scope, agent, settings.agents, None):
+        raise NoSuchTarget(f"no agent {agent!r}")
+    if (
+        queue is not None
+        and queue in settings.queues
+        and not sees_queue(scope, settings.queues[queue], settings.agents)
+    ):
+        raise NoSuchTarget(f"no queue {queue!r}")
 
 
 async def transfer(request: web.Request) -> web.Response:
     """POST /api/v1/calls/{id}/transfer {"agent": "1002"} or {"queue": "sales"}."""
-    await _require_admin(request)
+    call_id = request.match_info["id"]
+    _may_transfer(request, call_id)
     body = await read_as(request, b.Transfer, b.WrongBodyForm)
     agent = None if body.agent is msgspec.UNSET else body.agent
     queue = None if body.queue is msgspec.UNSET else body.queue
     if (agent is None) == (queue is None):
         raise b.WrongBodyForm(None, 'name exactly one of "agent" or "queue", as a string')
-    call_id = request.match_info["id"]
+    _may_transfer_to(request, agent, queue)
     dialling = request.app[CONTROLLER].request_transfer(call_id, agent=agent, queue=queue)
     log.info("call=%s action=api-transfer to=%s", call_id, dialling)
     return respond(b.Dialling(call_id, dialling), Done.ACCEPTED)
@@ -150,7 +158,6 @@ async def transfer(request: web.Request) -> web.Response:
 
 async def place_call(request: web.Request) -> web.Response:
     """POST /api/v1/calls {"agent": "1001", "to": "15550100", "queue"?: "sales"}."""
-    await _require_admin(request)
     body = await read_as(request, b.PlaceCall, b.WrongBodyForm)
     try:
         call_id = await request.app[CONTROLLER].place_call(body.agent, body.to, body.queue)
@@ -242,10 +249,9 @@ async def pause_or_resume(request: web.Request) -> web.Response:
 async def report_chat(request: web.Request) -> web.Response:
     """POST /api/v1/chats: an ended webchat, whole; 201 with what was decided per segment, or 200
     with the first report's outcome when the chat was received before."""
-    await _require_admin(request)
     report = await read_as(request, ChatReport)  # WrongBody names the field: $.segments[0].agent
     try:
-        outcome = await request.app[CHATS].receive(report, "admin")
+        outcome = await request.app[CHATS].receive(report, _caller(request).who)
     except BadChat as e:
         raise BadChat("the chat cannot be taken", str(e)) from None
     except NotConfigured as e:
@@ -262,9 +268,8 @@ async def report_chat(request: web.Request) -> web.Response:
 
 async def chat_outcome(request: web.Request) -> web.Response:
     """GET /api/v1/chats/{id}: what was decided for a chat received before."""
-    await _require_admin(request)
     try:
-        outcome = await request.app[CHATS].read(request.match_info["id"], "admin")
+        outcome = await request.app[CHATS].read(request.match_info["id"], _caller(request).who)
     except Conflict as e:  # a call's id: asked for as a chat, there is no such chat
         raise NoSuchChat(str(e)) from None
     if outcome is None:
@@ -302,8 +307,9 @@ async def openapi(request: web.Request) -> web.Response:
 def build_app(
     controller: Controller, settings: ApiSettings, chats: ChatIntake, health: Health | None = None
 ) -> web.Application:
+    privileges = access(SETTINGS, lambda request: request.app[CONTROLLER].store)
     app = web.Application(
-        middlewares=[json_errors, leader_only, body_deadline(SETTINGS)], client_max_size=MAX_BODY
+        middlewares=[json_errors, leader_only, privileges, body_deadline(SETTINGS)], client_max_size=MAX_BODY
     )
     app.on_response_prepare.append(security_headers)
     app[CONTROLLER] = controller
@@ -324,6 +330,7 @@ def build_app(
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     add_agent_page(app, controller, settings)  # /agent: HTML for people, not in the JSON API's document
+    check_declared(app.router)  # a route with no declared privilege: no app
     return app
 
 

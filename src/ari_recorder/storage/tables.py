@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Boolean, DateTime, Float, ForeignKey, Integer, String, false
+from sqlalchemy import JSON, BigInteger, Boolean, DateTime, Float, ForeignKey, Integer, String, Text, false
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -119,12 +119,16 @@ class AuditRow(Base):
 
 
 class AgentTokenRow(Base):
-    """An agent's bearer token for the agent desktop API. Only the secret's SHA-256 is kept (the
+    """A bearer token for the API: its role (domain/access.py), the agent of an agent's token, a
+    supervisor's teams and partitions (`;`-separated). Only the secret's SHA-256 is kept (the
     secret is 256 random bits: a slow hash adds nothing); the id is public, for revoking."""
 
     __tablename__ = "agent_tokens"
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
-    agent: Mapped[str] = mapped_column(String(64), index=True)
+    role: Mapped[str] = mapped_column(String(32), default="agent", server_default="agent")
+    agent: Mapped[str | None] = mapped_column(String(64), index=True, nullable=True)
+    teams: Mapped[str] = mapped_column(Text, default="", server_default="")
+    partitions: Mapped[str] = mapped_column(Text, default="", server_default="")
     secret_sha256: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
