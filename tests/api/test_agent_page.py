@@ -25,6 +25,7 @@ import pytest
 from playwright.async_api import Browser, BrowserContext, Page, async_playwright, expect
 
 from ari_recorder.api.pages import agent as pages
+from ari_recorder.domain.access import Role
 from ari_recorder.settings import AgentSettings, ApiSettings, QueueSettings
 from ari_recorder.storage.tokens import issue_token, revoke_token
 from tests.api.test_tls import self_signed, tls_api
@@ -287,6 +288,33 @@ async def test_the_session_cookie_and_the_pages_headers(plain: Client) -> None:
     assert token not in session
     status, _, state = await plain.ask("GET", "/agent/state")
     assert status == 200 and '"agent":"1001"' in state.replace(" ", "")
+
+
+async def test_only_an_agents_token_logs_in(plain: Client) -> None:
+    tokens = {
+        role.value: (await issue_token(plain.w.store, None, role=role, **scope)).token  # type: ignore[arg-type]
+        for role, scope in [
+            (Role.SUPERVISOR, {"partitions": ["emea"]}),
+            (Role.COMPLIANCE, {}),
+            (Role.CHAT_PLATFORM, {}),
+            (Role.ADMINISTRATOR, {}),
+        ]
+    }
+    tokens["api.admin_token"] = ADMIN_TOKEN
+    for whose, token in tokens.items():
+        _, _, form = await plain.ask("GET", "/agent/login")
+        csrf = re.search(r'name="csrf" value="([^"]+)"', form)
+        assert csrf is not None
+        status, headers, body = await plain.ask(
+            "POST",
+            "/agent/login",
+            data={"token": token, "csrf": csrf[1]},
+            headers={"Origin": plain.w.api_url},
+        )
+        assert status == 401 and "Location" not in headers, whose
+        assert "Only an agent" in body or "(malformed)" in body, (whose, body)
+        assert (await plain.ask("GET", "/agent/state"))[0] == 401, whose
+    await plain.log_in((await issue_token(plain.w.store, "1001")).token)
 
 
 async def test_state_changes_come_from_the_page_only(plain: Client) -> None:

@@ -239,6 +239,8 @@ async def login(request: web.Request) -> web.Response:
     except TokenRefused as refused:
         log.warning("action=page-login-refused why=%s", refused.reason)
         await _audit(request, "unknown", "agent-page-login-refused", "agent-page", why=refused.reason)
+        if refused.reason == "not-agent":  # a supervisor's, the chat platform's...: agents only here
+            return _login_page(pages, "Only an agent's token logs in here.", TokenRefused)
         return _login_page(pages, f"This token does not let you in ({refused.reason}).", TokenRefused)
     if agent not in pages.controller.settings.agents:
         return _login_page(pages, f"Agent {agent} is not configured on this controller.", Forbidden)

@@ -1,0 +1,251 @@
+"""The privilege matrix: every route of the app, asked by every role, over a real socket against a
+controller on the simulator, is allowed or refused exactly as api/privileges.py and
+domain/access.py say; a supervisor's scope holds; a route with no declared privilege builds no app.
+
+One world serves the module: agent 1001 (team blue) on a call in queue `blue`, agent 1002 (team
+green) on a call in queue `green`, whose partition is `emea`. Requests that an allowed caller would
+act on carry an empty body (400 after the privilege and the scope are checked): nothing is placed,
+transferred or reported; pause/resume asks for `resume`, which changes nothing on a recording
+that is not paused.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+import pytest_asyncio
+
+from ari_recorder.api import privileges
+from ari_recorder.api.privileges import ROUTES, routes_of
+from ari_recorder.api.server import build_app
+from ari_recorder.domain.access import OPEN, PRIVILEGES, Privilege, Role, holds
+from ari_recorder.settings import AgentSettings, QueueSettings
+from ari_recorder.storage.tokens import issue_token
+from tests.support.world import ADMIN_TOKEN, World, world
+
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+AGENTS = {
+    "1001": AgentSettings(
+        endpoint="Local/1001@agent-phone", permit_recordings=True, record_percent=100, team="blue", name="Ann"
+    ),
+    "1002": AgentSettings(
+        endpoint="Local/1002@agent-phone", permit_recordings=True, record_percent=100, team="green"
+    ),
+}
+QUEUES = {
+    "blue": QueueSettings(agents=["1001"]),
+    "green": QueueSettings(agents=["1002"], partitions=["emea"]),
+}
+CALLERS = {"blue": "15550700", "green": "15550701"}
+SUBJECTS = {"blue": "1001", "green": "1002"}  # each subject: its agent (and that agent's call)
+SCOPE_404 = {"no-such-call", "no-such-agent"}  # what a subject outside a supervisor's scope is told
+
+
+@dataclass(frozen=True)
+class Who:
+    """A caller of the matrix: its token (None: none), its role, and the subjects in its reach."""
+
+    token: str | None
+    role: Role | None
+    reach: frozenset[str] = frozenset(SUBJECTS)
+
+
+@dataclass
+class Live:
+    w: World
+    calls: dict[str, str]  # subject: the id of its agent's call
+    callers: dict[str, Who]
+
+
+async def _calls(w: World) -> list[dict[str, Any]]:
+    async with w.http.get(
+        f"{w.api_url}/api/v1/calls", headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}
+    ) as r:
+        assert r.status == 200, await r.text()
+        return list((await r.json())["calls"])
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def live(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Live]:
+    async with world(tmp_path_factory.mktemp("privileges"), QUEUES, AGENTS) as w:
+        for queue, caller in CALLERS.items():
+            await w.control("calls", {"queue": queue, "caller": caller})
+        deadline = time.monotonic() + 10
+        while len(connected := [c for c in await _calls(w) if c["phase"] == "connected"]) < 2:
+            assert time.monotonic() < deadline, f"the agents never both connected: {connected}"
+            await asyncio.sleep(0.1)
+        calls = {
+            subject: next(c["id"] for c in connected if c["agent"] == a) for subject, a in SUBJECTS.items()
+        }
+
+        async def token(role: Role, agent: str | None = None, **scope: list[str]) -> str:
+            return (await issue_token(w.store, agent, role=role, **scope)).token  # type: ignore[arg-type]
+
+        callers = {
+            "no token": Who(None, None),
+            "admin (settings)": Who(ADMIN_TOKEN, Role.ADMINISTRATOR),
+            "administrator": Who(await token(Role.ADMINISTRATOR), Role.ADMINISTRATOR),
+            "supervisor of blue": Who(
+                await token(Role.SUPERVISOR, teams=["blue"]), Role.SUPERVISOR, frozenset({"blue"})
+            ),
+            "supervisor of emea": Who(
+                await token(Role.SUPERVISOR, partitions=["emea"]), Role.SUPERVISOR, frozenset({"green"})
+            ),
+            "compliance": Who(await token(Role.COMPLIANCE), Role.COMPLIANCE),
+            "agent 1001": Who(await token(Role.AGENT, "1001"), Role.AGENT, frozenset({"blue"})),
+            "chat-platform": Who(await token(Role.CHAT_PLATFORM), Role.CHAT_PLATFORM),
+        }
+        yield Live(w, calls, callers)
+        for caller in CALLERS.values():
+            await w.control("hangup", {"customer": caller})
+        for _ in CALLERS:
+            await asyncio.wait_for(w.reports.get(), 15)
+
+
+def the_routes() -> list[tuple[str, str]]:
+    return routes_of(build_app(None, None, None).router)  # type: ignore[arg-type]  # routes only
+
+
+def request_for(live: Live, method: str, path: str, subject: str) -> tuple[str, Any]:
+    """The concrete path (on `subject`'s agent or call) and body for a route."""
+    concrete = (
+        path.replace("{agent}", SUBJECTS[subject])
+        .replace("{verb}", "resume")
+        .replace("{name}", "agent.js")
+        .replace("/calls/{id}", f"/calls/{live.calls[subject]}")
+        .replace("/chats/{id}", "/chats/no-such-chat")
+    )
+    return concrete, {} if method == "POST" else None
+
+
+def has_subject(path: str) -> bool:
+    return "{agent}" in path or path.startswith("/api/v1/calls/{id}")
+
+
+async def answer(live: Live, method: str, path: str, body: Any, token: str | None) -> tuple[int, Any]:
+    headers = {"Authorization": f"Bearer {token}"} if token is not None else {}
+    kwargs: dict[str, Any] = {"headers": headers, "allow_redirects": False}
+    if body is not None:
+        kwargs["json"] = body
+    async with live.w.http.request(method, f"{live.w.api_url}{path}", **kwargs) as r:
+        if r.content_type == "application/json":
+            return r.status, await r.json()
+        return r.status, None  # HTML, a stream, metrics' text
+
+
+def expected(who: Who, privilege: Privilege, subject: str, path: str) -> str:
+    """What the matrix says: allowed, 401, forbidden-role, out-of-scope (404) or another-agents."""
+    if privilege in OPEN:
+        return "allowed"
+    if who.role is None:
+        return "401"
+    if not holds(who.role, privilege):
+        return "forbidden-role"
+    if has_subject(path) and subject not in who.reach:
+        return "another-agents" if who.role is Role.AGENT else "out-of-scope"
+    return "allowed"
+
+
+def verdict(status: int, body: Any) -> str:
+    error = body.get("id") if isinstance(body, dict) else None
+    if status == 401:
+        return "401"
+    if status == 403:
+        return str(error)
+    if status == 404 and error in SCOPE_404:
+        return "out-of-scope"
+    return "allowed"
+
+
+async def test_every_route_by_every_role_is_allowed_or_refused_as_the_table_says(live: Live) -> None:
+    routes = the_routes()
+    assert {m for m, _ in routes} <= {"GET", "POST"}
+    assert set(routes) == set(ROUTES), "every route declared, and nothing declared that is not a route"
+    wrong, asked = [], 0
+    for method, path in routes:
+        privilege = ROUTES[(method, path)]
+        if privilege is Privilege.PAGE:
+            continue  # the page's own session decides, whatever the bearer: the next test
+        for subject in SUBJECTS if has_subject(path) else ("blue",):
+            concrete, body = request_for(live, method, path, subject)
+            for name, who in live.callers.items():
+                status, got = await answer(live, method, concrete, body, who.token)
+                asked += 1
+                want, was = expected(who, privilege, subject, path), verdict(status, got)
+                if want != was:
+                    wrong.append(f"{method} {concrete} by {name}: expected {want}, got {status} {got}")
+    assert not wrong, "\n".join(wrong)
+    assert asked >= 100, asked
+
+
+async def test_the_agent_pages_answer_alike_whatever_the_bearer(live: Live) -> None:
+    """The page's routes take no bearer token: its session does, which only an agent's opens
+    (tests/api/test_agent_page.py)."""
+    for method, path in the_routes():
+        if ROUTES[(method, path)] is not Privilege.PAGE:
+            continue
+        concrete, _ = request_for(live, method, path, "blue")
+        answers = {
+            name: (await answer(live, method, concrete, None, who.token))[0]
+            for name, who in live.callers.items()
+        }
+        assert len(set(answers.values())) == 1, (method, concrete, answers)
+
+
+async def test_a_supervisor_lists_the_calls_of_its_scope_only(live: Live) -> None:
+    async def listed(name: str) -> set[str]:
+        status, body = await answer(live, "GET", "/api/v1/calls", None, live.callers[name].token)
+        assert status == 200, body
+        return {call["agent"] for call in body["calls"]}
+
+    assert await listed("supervisor of blue") == {"1001"}
+    assert await listed("supervisor of emea") == {"1002"}, "by the call's partition"
+    assert await listed("administrator") == await listed("compliance") == {"1001", "1002"}
+
+
+async def test_a_supervisor_transfers_within_its_scope_only(live: Live) -> None:
+    token = live.callers["supervisor of blue"].token
+    blue = f"/api/v1/calls/{live.calls['blue']}/transfer"
+    status, body = await answer(live, "POST", blue, {"agent": "1002"}, token)
+    assert (status, body["id"]) == (422, "no-such-target"), "to an agent outside its teams"
+    status, body = await answer(live, "POST", blue, {"queue": "green"}, token)
+    assert (status, body["id"]) == (422, "no-such-target"), "to a queue outside its scope"
+    green = f"/api/v1/calls/{live.calls['green']}/transfer"
+    status, body = await answer(live, "POST", green, {"agent": "1001"}, token)
+    assert (status, body["id"]) == (404, "no-such-call"), "a call outside its scope is no call"
+    status, body = await answer(live, "POST", "/api/v1/calls/no-such/transfer", {"agent": "1001"}, token)
+    assert (status, body["id"]) == (404, "no-such-call"), "told alike: no existence leaks"
+
+
+async def test_a_supervisor_pauses_on_behalf_of_an_agent_of_its_team(live: Live) -> None:
+    token = live.callers["supervisor of blue"].token
+    status, body = await answer(live, "POST", "/api/v1/agents/1001/recording/pause", {}, token)
+    assert (status, body["pause"]["by"]) == (200, f"supervisor/{token[4:16]}"), body
+    assert body["state"] != "recording", body
+    status, body = await answer(live, "POST", "/api/v1/agents/1001/recording/resume", {}, token)
+    assert (status, body["state"]) == (200, "recording")
+    status, body = await answer(live, "POST", "/api/v1/agents/1002/recording/pause", {}, token)
+    assert (status, body["id"]) == (404, "no-such-agent")
+
+
+async def test_a_route_without_a_declared_privilege_builds_no_app(monkeypatch: pytest.MonkeyPatch) -> None:
+    routes = dict(ROUTES)
+    del routes[("GET", "/api/v1/calls")]
+    monkeypatch.setattr(privileges, "ROUTES", routes)
+    with pytest.raises(RuntimeError, match="no privilege declared for GET /api/v1/calls"):
+        build_app(None, None, None)  # type: ignore[arg-type]
+
+
+async def test_the_roles_hold_what_they_are_for() -> None:
+    assert PRIVILEGES[Role.ADMINISTRATOR] == frozenset(Privilege) - OPEN
+    writes = {p for p in Privilege if p.value.split(":")[-1] not in ("read",)} - OPEN
+    assert PRIVILEGES[Role.COMPLIANCE] & writes == {Privilege.HOLDS_WRITE}, "read-only but for holds"
+    assert PRIVILEGES[Role.CHAT_PLATFORM] == {Privilege.CHATS_REPORT, Privilege.CHATS_READ}
+    assert PRIVILEGES[Role.AGENT] == {Privilege.RECORDING_READ, Privilege.RECORDING_PAUSE}
+    assert Privilege.SETTINGS_WRITE not in PRIVILEGES[Role.SUPERVISOR], "000: an administrator's act"
