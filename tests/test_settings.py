@@ -128,6 +128,10 @@ def test_the_config_file_can_come_from_the_environment(tmp_path: Path) -> None:
             {"ARI_RECORDER_DELIVERY__SPOOL_RETENTION_DAYS": "-1"},
             "delivery.spool_retention_days: Expected `int` >= 0",
         ),
+        (
+            {"ARI_RECORDER_AGENTS__1001__TEAM": "blue team"},
+            "agents.1001.team: 'blue team' is not a team name",
+        ),
     ],
 )
 def test_a_wrong_value_is_refused_naming_the_key(
@@ -136,6 +140,15 @@ def test_a_wrong_value_is_refused_naming_the_key(
     with pytest.raises(SettingsError, match=None) as refused:
         load_settings(write(tmp_path, EXAMPLE), change)
     assert message in str(refused.value)
+
+
+def test_an_agent_has_a_name_and_a_team(tmp_path: Path) -> None:
+    text = EXAMPLE.replace(
+        "record_percent = 30\n", 'record_percent = 30\nname = "Ann Smith"\nteam = "blue"\n'
+    )
+    agents = load_settings(write(tmp_path, text), {}).agents
+    assert (agents["1001"].name, agents["1001"].team) == ("Ann Smith", "blue")
+    assert (agents["2001"].name, agents["2001"].team) == (None, None)
 
 
 def test_a_rule_naming_an_unknown_queue_is_refused(tmp_path: Path) -> None:

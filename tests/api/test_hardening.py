@@ -180,7 +180,13 @@ async def test_over_the_cap_the_oldest_unfinished_connection_makes_room_else_a_5
             assert status == 200, "a normal request gets in"
             assert await until_closed(old, 1) == b"", "the oldest unfinished connection made room"
         await asyncio.sleep(0.1)
-        under_way = b"POST /api/v1/calls HTTP/1.1\r\nHost: api\r\nContent-Length: 100\r\n\r\n{"
+        # With a token: the privilege is checked before the body is read (a request without one
+        # is answered 401 at once, and is no longer under way).
+        under_way = (
+            b"POST /api/v1/calls HTTP/1.1\r\nHost: api\r\nAuthorization: Bearer "
+            + TOKEN
+            + b"\r\nContent-Length: 100\r\n\r\n{"
+        )
         async with connection(w) as (_, w1), connection(w) as (_, w2), connection(w) as (_, w3):
             for writer in (w1, w2, w3):
                 writer.write(under_way)  # three requests under way, their bodies coming

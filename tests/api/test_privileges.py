@@ -12,6 +12,7 @@ that is not paused.
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ import pytest
 import pytest_asyncio
 
 from ari_recorder.api import privileges
+from ari_recorder.api.openapi import document
 from ari_recorder.api.privileges import ROUTES, routes_of
 from ari_recorder.api.server import build_app
 from ari_recorder.domain.access import OPEN, PRIVILEGES, Privilege, Role, holds
@@ -240,6 +242,20 @@ async def test_a_route_without_a_declared_privilege_builds_no_app(monkeypatch: p
     monkeypatch.setattr(privileges, "ROUTES", routes)
     with pytest.raises(RuntimeError, match="no privilege declared for GET /api/v1/calls"):
         build_app(None, None, None)  # type: ignore[arg-type]
+
+
+async def test_the_document_states_each_operations_privilege_and_its_403() -> None:
+    for path, item in document()["paths"].items():
+        for method, operation in item.items():
+            route = re.sub(r"/recording/(pause|resume)$", "/recording/{verb}", path)
+            privilege = ROUTES[(method.upper(), route)]
+            assert operation["x-privilege"] == privilege.value, (method, path)
+            refusals = operation["responses"].get("403", {}).get("description", "")
+            if privilege in OPEN:
+                assert "`forbidden-role`" not in refusals and operation["description"] == "No token.", path
+            else:
+                assert f"`forbidden-role`: the token's role does not hold `{privilege.value}`" in refusals
+                assert operation["description"].startswith(f"Privilege `{privilege.value}`: held by ")
 
 
 async def test_the_roles_hold_what_they_are_for() -> None:
