@@ -221,8 +221,12 @@ async def test_a_supervisor_transfers_within_its_scope_only(live: Live) -> None:
     green = f"/api/v1/calls/{live.calls['green']}/transfer"
     status, body = await answer(live, "POST", green, {"agent": "1001"}, token)
     assert (status, body["id"]) == (404, "no-such-call"), "a call outside its scope is no call"
-    status, body = await answer(live, "POST", "/api/v1/calls/no-such/transfer", {"agent": "1001"}, token)
+    status, body = await answer(live, "POST", "/api/v1/calls/no-such/transfer", {"agent": "1002"}, token)
     assert (status, body["id"]) == (404, "no-such-call"), "told alike: no existence leaks"
+    # A call in scope by its partition stays in scope whoever takes it: 1001 is busy, not hidden.
+    emea = live.callers["supervisor of emea"].token
+    status, body = await answer(live, "POST", green, {"agent": "1001"}, emea)
+    assert (status, body["id"]) == (409, "not-now"), body
 
 
 async def test_a_supervisor_pauses_on_behalf_of_an_agent_of_its_team(live: Live) -> None:

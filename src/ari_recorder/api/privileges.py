@@ -167,11 +167,26 @@ def sees_agent(
     return scope.covers(team_of(agents, agent)) or (call is not None and sees_call(scope, call, agents))
 
 
-def sees_queue(scope: Scope, queue: QueueSettings, agents: Mapping[str, AgentSettings]) -> bool:
-    """In scope: one of the queue's agents' team is the scope's, or one of its partitions."""
-    return any(scope.covers(team_of(agents, a)) for a in queue.agents) or scope.covers(
-        None, {"partitions": ";".join(queue.partitions)}
-    )
+def stays_in_scope(
+    scope: Scope,
+    call: state.Call,
+    agents: Mapping[str, AgentSettings],
+    queues: Mapping[str, QueueSettings],
+    agent: str | None,
+    queue: str | None,
+) -> bool:
+    """A transfer to `agent` (or to `queue`) leaves the call in scope: the new agent's team is the
+    scope's (a queue's: one of its agents', or one of its partitions), or one of the call's
+    partitions is."""
+    if scope.covers(None, call.interaction.metadata):
+        return True
+    if agent is not None:
+        return scope.covers(team_of(agents, agent))
+    if queue is not None:
+        members = queues[queue].agents
+        by_partition = {"partitions": ";".join(queues[queue].partitions)}
+        return any(scope.covers(team_of(agents, a)) for a in members) or scope.covers(None, by_partition)
+    return False
 
 
 def in_scope(

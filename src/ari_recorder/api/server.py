@@ -48,7 +48,7 @@ from ari_recorder.api.privileges import (
     in_scope,
     sees_agent,
     sees_call,
-    sees_queue,
+    stays_in_scope,
 )
 from ari_recorder.api.tls import server_context
 from ari_recorder.ari.errors import AriError
@@ -120,37 +120,35 @@ async def list_calls(request: web.Request) -> web.Response:
     return respond(answer(b.Calls, {"calls": [_call_json(call) for call in seen]}))
 
 
-def _may_transfer(request: web.Request, call_id: str) -> None:
-    """A call outside the caller's scope is no call (404), an agent or queue out of it no target."""
+def _may_transfer(request: web.Request, call_id: str) -> c.Call | None:
+    """The live call, if any; one outside the caller's scope is no call (404)."""
     scope, controller = _caller(request).scope, request.app[CONTROLLER]
-    agents = controller.settings.agents
     call = next((call for call in controller.live_calls() if call.id == call_id), None)
-    if call is not None and not sees_call(scope, call, agents):
+    if call is not None and not sees_call(scope, call, controller.settings.agents):
         raise NoSuchCall(f"no live call {call_id!r}")
+    return call
 
 
-def _may_transfer_to(request: web.Request, agent: str | None, queue: str | None) -> None:
-    scope, settings = _caller(request).scope, request.app[CONTROLLER].settings
-    if agent is not None and agent in settings.agents and not sees_agent(scope, agent, settings.agents, None):
-        raise NoSuchTarget(f"no agent {agent!r}")
-    if (
-        queue is not None
-        and queue in settings.queues
-        and not sees_queue(scope, settings.queues[queue], settings.agents)
-    ):
-        raise NoSuchTarget(f"no queue {queue!r}")
+def _may_transfer_to(request: web.Request, call: c.Call | None, agent: str | None, queue: str | None) -> None:
+    """A target that would take the call out of the caller's scope is no target (422)."""
+    settings = request.app[CONTROLLER].settings
+    unknown = agent not in settings.agents if agent is not None else queue not in settings.queues
+    if call is None or unknown:
+        return  # the controller says there is no such call or target, as it does to anyone
+    if not stays_in_scope(_caller(request).scope, call, settings.agents, settings.queues, agent, queue):
+        raise NoSuchTarget(f"no agent {agent!r}" if agent is not None else f"no queue {queue!r}")
 
 
 async def transfer(request: web.Request) -> web.Response:
     """POST /api/v1/calls/{id}/transfer {"agent": "1002"} or {"queue": "sales"}."""
     call_id = request.match_info["id"]
-    _may_transfer(request, call_id)
+    call = _may_transfer(request, call_id)
     body = await read_as(request, b.Transfer, b.WrongBodyForm)
     agent = None if body.agent is msgspec.UNSET else body.agent
     queue = None if body.queue is msgspec.UNSET else body.queue
     if (agent is None) == (queue is None):
         raise b.WrongBodyForm(None, 'name exactly one of "agent" or "queue", as a string')
-    _may_transfer_to(request, agent, queue)
+    _may_transfer_to(request, call, agent, queue)
     dialling = request.app[CONTROLLER].request_transfer(call_id, agent=agent, queue=queue)
     log.info("call=%s action=api-transfer to=%s", call_id, dialling)
     return respond(b.Dialling(call_id, dialling), Done.ACCEPTED)
