@@ -16,14 +16,16 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import msgspec
 import schemathesis
 
 from ari_recorder.api.openapi import document
 from ari_recorder.api.server import build_app
 from ari_recorder.delivery import DeliverySettings, generate_keypair
+from ari_recorder.domain.access import Role
 from ari_recorder.settings import QueueSettings
 from ari_recorder.storage.tokens import issue_token
-from tests.support.world import ADMIN_TOKEN, World, world
+from tests.support.world import ADMIN_TOKEN, AGENTS, World, world
 
 QUEUES = {"support": QueueSettings(agents=["1001"]), "sales": QueueSettings(agents=["1002", "1003"])}
 CALLER = "15550600"
@@ -174,6 +176,25 @@ async def test_schemathesis_finds_the_document_true_for_an_agent(tmp_path: Path)
         and path not in OPEN  # no token asked: the orchestrator's
     }
     assert not others, f"1001's token got past the token check on others' or administrators' routes: {others}"
+    assert token not in json.dumps(entries)
+
+
+async def test_schemathesis_finds_the_document_true_for_a_supervisor(tmp_path: Path) -> None:
+    """With the token of team blue's supervisor (1001's team): 1001's recording answers 200, the
+    other agents are no agents (404), placing calls and chats are not a supervisor's (403)."""
+    agents = {**AGENTS, "1001": msgspec.structs.replace(AGENTS["1001"], team="blue")}
+    async with world(tmp_path, QUEUES, agents) as w:
+        await connected_call(w)
+        token = (await issue_token(w.store, None, role=Role.SUPERVISOR, teams=["blue"])).token
+        output, entries = await run_schemathesis(w, tmp_path, token, examples=15 * EXAMPLES)
+        await w.control("hangup", {"customer": CALLER})
+    counts = seen(entries)
+    assert counts[("GET", "calls", 200)] and counts[("GET", "agents/1001/recording", 200)], output
+    for method, path, status in counts:
+        if path.startswith("agents/") and not path.startswith("agents/1001/"):
+            assert status in (400, 401, 404, 405), (method, path, status)
+        if path.startswith("chats") or (method, path) == ("POST", "calls"):
+            assert status in (400, 401, 403, 404, 405), (method, path, status)
     assert token not in json.dumps(entries)
 
 
