@@ -26,14 +26,8 @@ from ari_recorder.api.openapi import document
 from ari_recorder.ari.errors import AriError
 from ari_recorder.domain import call as c
 from ari_recorder.engine.chats import BadChat, ChatIntake, ChatReport, Conflict, NotConfigured, outcome_json
-from ari_recorder.engine.controller import (
-    AsteriskRefused,
-    Controller,
-    Forbidden,
-    NoSuchCall,
-    NoSuchTarget,
-    NotNow,
-)
+from ari_recorder.engine.controller import Controller
+from ari_recorder.engine.errors import AsteriskRefused, Forbidden, NoSuchCall, NoSuchTarget, NotNow
 from ari_recorder.health import Health, unencrypted
 from ari_recorder.settings import ApiSettings
 from ari_recorder.storage.store import pause_json
@@ -116,7 +110,8 @@ def _call_json(call: c.Call) -> dict[str, Any]:
 
 async def list_calls(request: web.Request) -> web.Response:
     await _require_admin(request)
-    return web.json_response({"calls": [_call_json(call) for call in request.app[CONTROLLER].live_calls()]})
+    calls = request.app[CONTROLLER].services.live_calls()
+    return web.json_response({"calls": [_call_json(call) for call in calls]})
 
 
 async def transfer(request: web.Request) -> web.Response:
@@ -129,7 +124,7 @@ async def transfer(request: web.Request) -> web.Response:
     agent, queue = body.get("agent"), body.get("queue")
     call_id = request.match_info["id"]
     try:
-        dialling = request.app[CONTROLLER].request_transfer(call_id, agent=agent, queue=queue)
+        dialling = request.app[CONTROLLER].services.transfer(call_id, agent=agent, queue=queue)
     except NoSuchCall as e:
         raise ApiError(404, str(e)) from None
     except NoSuchTarget as e:
@@ -148,7 +143,7 @@ async def place_call(request: web.Request) -> web.Response:
     if not isinstance(agent, str) or not isinstance(to, str) or not isinstance(queue, str | None):
         raise ApiError(400, '"agent" and "to" are required, as strings ("queue" optional)', body)
     try:
-        call_id = await request.app[CONTROLLER].place_call(agent, to, queue)
+        call_id = await request.app[CONTROLLER].services.place_call(agent, to, queue)
     except NoSuchTarget as e:
         raise ApiError(422, str(e)) from None
     except NotNow as e:
@@ -189,7 +184,7 @@ def _recording_json(agent: str, call: c.Call | None) -> dict[str, Any]:
 async def agent_recording(request: web.Request) -> web.Response:
     """GET /api/v1/agents/{agent}/recording: the agent's call and its recording, or idle."""
     _, agent = await _agent_asked(request)
-    return web.json_response(_recording_json(agent, request.app[CONTROLLER].agent_call(agent)))
+    return web.json_response(_recording_json(agent, request.app[CONTROLLER].services.agent_call(agent)))
 
 
 def _page_bound(request: web.Request, name: str, default: int, most: int) -> int:
@@ -205,7 +200,7 @@ async def agent_pauses(request: web.Request) -> web.Response:
     _, agent = await _agent_asked(request)
     offset = _page_bound(request, "offset", 0, 100_000)
     limit = _page_bound(request, "limit", 50, 100)
-    call = request.app[CONTROLLER].agent_call(agent)
+    call = request.app[CONTROLLER].services.agent_call(agent)
     segment = call.segment if call is not None else None
     recording = segment.recording if segment is not None else None
     pauses = [p for p in call.pauses if p.recording == recording] if call is not None and recording else []
@@ -224,9 +219,9 @@ async def agent_pauses(request: web.Request) -> web.Response:
 async def pause_or_resume(request: web.Request) -> web.Response:
     """POST /api/v1/agents/{agent}/recording/pause or .../resume: the state after (idempotent)."""
     caller, agent = await _agent_asked(request)
-    controller = request.app[CONTROLLER]
+    services = request.app[CONTROLLER].services
     verb = request.match_info["verb"]
-    ask = controller.pause if verb == "pause" else controller.resume_recording
+    ask = services.pause if verb == "pause" else services.resume
     try:
         call = await ask(agent, caller.who)
     except (NoSuchCall, NotNow) as e:

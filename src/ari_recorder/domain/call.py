@@ -527,6 +527,7 @@ class Call:
     announced: str | None = None  # "played", or why the announcement was not
     consultation: Consultation | None = None  # an attended transfer's, before it (domain/consult.py)
     windows: tuple[Window, ...] = ()  # recordings the call no longer wants, and since when
+    waiting_since: float | None = None  # when the customer began waiting for an agent (wait_limit)
 
     def window(self, recording: str) -> Window | None:
         return next((w for w in self.windows if w.recording == recording), None)
@@ -721,6 +722,8 @@ def _advance(call: Call, event: CallEvent, now: float) -> tuple[Call, list[Actio
             return _deadline(call, name)
     segments = len(call.segments)
     call, actions = _step(call, event)
+    if call.waiting_since is None and any(isinstance(a, StartTimer) for a in actions):
+        call = replace(call, waiting_since=now)  # the wait limit runs from here (domain/derived.py)
     call, actions = _starting(call, actions, now, segments)
     # A pause never outlives its segment or the call (RECORDING-RULES.md, "Pausing").
     pause = call.pause
