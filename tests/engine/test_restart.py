@@ -212,3 +212,17 @@ async def test_a_call_resumed_mid_consultation_still_hears_the_consultation(
     assert 'action=consult-ended to=3002 why="agent 3001 hung up the consultation"' in caplog.text
     assert [(c.phase.value, c.consultation) for c in live] == [("connected", None)]
     assert [s.agent for s in report.call.segments] == ["3001"]
+
+
+async def test_a_handed_over_call_is_left_in_the_store_with_nothing_of_it_running(tmp_path: Path) -> None:
+    queues = {"support": QueueSettings(agents=["1001"], ring_timeout=30, wait_limit=2)}
+    async with world(tmp_path, queues) as w:
+        await w.control("phones/1001", {"answer": "never"}, method="PUT")
+        await w.control("calls", {"queue": "support", "caller": "15550063"})
+        await _phase(w, "waiting")
+        assert w.controller is not None
+        await w.controller.hand_over(2.0)
+        await asyncio.sleep(2.5)  # past its wait limit: no timer of the call is left to fire
+        (left,) = await w.store.open_calls()
+        assert w.reports.empty() and w.controller.live_calls() == []
+    assert left.phase is c.Phase.WAITING and left.waiting_since is not None

@@ -58,6 +58,7 @@ class Controller:
         self.services = Services(ari, settings, self.calls)
         self.router = Intake(ari, settings, self.calls, self._begin, self._spawn)
         self._tasks: set[asyncio.Task[None]] = set()
+        self._lives: set[asyncio.Task[None]] = set()  # the calls' own, among them
 
     async def consume(self, stream: AsyncIterable[Event | StreamConnected]) -> None:
         """Take every item of an EventStream until it ends."""
@@ -86,18 +87,22 @@ class Controller:
         aliased again."""
         for call in calls:
             log.warning("call=%s action=resume phase=%s", call.id, call.phase.value)
-            mailbox = self.calls.open(call)
-            self._spawn(self.runner.run(mailbox), name=f"call-{call.id}")
+            self._live(self.runner.run(self.calls.open(call)), call.id)
 
     def _begin(self, opening: Opening) -> None:
         call, actions = opening
-        mailbox = self.calls.open(call)
-        self._spawn(self.runner.run(mailbox, actions), name=f"call-{call.id}")
+        self._live(self.runner.run(self.calls.open(call), actions), call.id)
 
-    def _spawn(self, work: Coroutine[Any, Any, None], name: str | None = None) -> None:
+    def _live(self, life: Coroutine[Any, Any, None], call_id: str) -> None:
+        task = self._spawn(life, name=f"call-{call_id}")
+        self._lives.add(task)
+        task.add_done_callback(self._lives.discard)
+
+    def _spawn(self, work: Coroutine[Any, Any, None], name: str | None = None) -> asyncio.Task[None]:
         task = asyncio.create_task(work, name=name)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        return task
 
     # The use cases, for the HTTP API (engine/services.py).
     def live_calls(self) -> list[c.Call]:
@@ -124,7 +129,7 @@ class Controller:
         What is not done within `grace` seconds is cancelled."""
         self.leading = False
         self.connected.clear()
-        calls = [task for task in self._tasks if task.get_name().startswith("call-")]
+        calls = list(self._lives)
         for mailbox in self.calls.mailboxes():
             mailbox.put(HandOver())
         if calls:

@@ -40,7 +40,7 @@ log = logging.getLogger("ari_recorder.engine")
 UNCLAIMED = 5.0  # seconds a phone transfer's Local channel may wait for its BridgeBlindTransfer
 
 Opening = tuple[c.Call, list[c.Action]]
-Spawn = Callable[[Coroutine[Any, Any, None]], None]
+Spawn = Callable[[Coroutine[Any, Any, None]], object]
 
 
 class Intake:
