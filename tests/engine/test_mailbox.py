@@ -37,6 +37,7 @@ async def test_a_deadline_a_step_takes_away_is_cancelled_and_one_due_is_told_onc
     timers.arm([(now + 0.1, c.WaitLimitReached())], now)  # the pause ended: its deadline goes
     await asyncio.sleep(0.3)
     assert told == [c.WaitLimitReached()]
+    assert timers.pending() == []
     timers.arm([(now + 0.1, c.WaitLimitReached())], time.time())  # still implied by the state
     await asyncio.sleep(0.2)
     assert told == [c.WaitLimitReached()], "told once, not armed again"

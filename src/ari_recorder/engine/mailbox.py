@@ -50,6 +50,7 @@ class Timers:
         # A deadline stays here once told, so that the same deadline is not armed again while
         # the state still implies it (a wait limit told to a connected call, which ignores it).
         self._deadlines: dict[c.CallEvent, tuple[float, asyncio.TimerHandle]] = {}
+        self._told: set[c.CallEvent] = set()  # deadlines among them that have been told
         self._later: dict[c.CallEvent, asyncio.TimerHandle] = {}
 
     def arm(self, due: list[Deadline], now: float) -> None:
@@ -58,10 +59,15 @@ class Timers:
         wanted = {event: when for when, event in due}
         for event in [e for e, (when, _) in self._deadlines.items() if wanted.get(e) != when]:
             self._deadlines.pop(event)[1].cancel()
+            self._told.discard(event)
         loop = asyncio.get_running_loop()
         for event, when in wanted.items():
             if event not in self._deadlines:
-                self._deadlines[event] = (when, loop.call_later(max(0.0, when - now), self._tell, event))
+                self._deadlines[event] = (when, loop.call_later(max(0.0, when - now), self._due, event))
+
+    def _due(self, event: c.CallEvent) -> None:
+        self._told.add(event)
+        self._tell(event)
 
     def later(self, seconds: float, event: c.CallEvent) -> None:
         """Tell `event` after `seconds`; the same event asked for again supersedes the first."""
@@ -76,8 +82,7 @@ class Timers:
 
     def pending(self) -> list[c.CallEvent]:
         """The events still to be told (for the log and the tests)."""
-        waiting = [e for e, (_, handle) in self._deadlines.items() if not _done(handle)]
-        return waiting + list(self._later)
+        return [e for e in self._deadlines if e not in self._told] + list(self._later)
 
     def cancel(self) -> None:
         for _, handle in self._deadlines.values():
@@ -85,11 +90,8 @@ class Timers:
         for handle in self._later.values():
             handle.cancel()
         self._deadlines.clear()
+        self._told.clear()
         self._later.clear()
-
-
-def _done(handle: asyncio.TimerHandle) -> bool:
-    return handle.cancelled() or handle.when() <= asyncio.get_running_loop().time()
 
 
 class Mailbox:
