@@ -46,7 +46,8 @@ from ari_recorder.api.tls import server_context
 from ari_recorder.ari.errors import AriError
 from ari_recorder.domain import call as c
 from ari_recorder.engine.chats import BadChat, ChatIntake, ChatReport, Conflict, NotConfigured, outcome_json
-from ari_recorder.engine.controller import AsteriskRefused, Controller, NoSuchCall, NotNow
+from ari_recorder.engine.controller import Controller
+from ari_recorder.engine.errors import AsteriskRefused, NoSuchCall, NotNow
 from ari_recorder.errors import Unauthorized
 from ari_recorder.health import Health, unencrypted
 from ari_recorder.settings import ApiSettings
@@ -130,7 +131,7 @@ def _call_json(call: c.Call) -> dict[str, Any]:
 
 async def list_calls(request: web.Request) -> web.Response:
     await _require_admin(request)
-    calls = [_call_json(call) for call in request.app[CONTROLLER].live_calls()]
+    calls = [_call_json(call) for call in request.app[CONTROLLER].services.live_calls()]
     return respond(answer(b.Calls, {"calls": calls}))
 
 
@@ -143,7 +144,7 @@ async def transfer(request: web.Request) -> web.Response:
     if (agent is None) == (queue is None):
         raise b.WrongBodyForm(None, 'name exactly one of "agent" or "queue", as a string')
     call_id = request.match_info["id"]
-    dialling = request.app[CONTROLLER].request_transfer(call_id, agent=agent, queue=queue)
+    dialling = request.app[CONTROLLER].services.transfer(call_id, agent=agent, queue=queue)
     log.info("call=%s action=api-transfer to=%s", call_id, dialling)
     return respond(b.Dialling(call_id, dialling), Done.ACCEPTED)
 
@@ -153,7 +154,7 @@ async def place_call(request: web.Request) -> web.Response:
     await _require_admin(request)
     body = await read_as(request, b.PlaceCall, b.WrongBodyForm)
     try:
-        call_id = await request.app[CONTROLLER].place_call(body.agent, body.to, body.queue)
+        call_id = await request.app[CONTROLLER].services.place_call(body.agent, body.to, body.queue)
     except AriError as e:  # Asterisk's own words, translated at the boundary
         raise AsteriskRefused("Asterisk refused the call", str(e)) from None
     log.info("call=%s action=api-dial-out agent=%s", call_id, body.agent)
@@ -190,7 +191,7 @@ def _recording_json(agent: str, call: c.Call | None) -> dict[str, Any]:
 async def agent_recording(request: web.Request) -> web.Response:
     """GET /api/v1/agents/{agent}/recording: the agent's call and its recording, or idle."""
     _, agent = await _agent_asked(request)
-    call = request.app[CONTROLLER].agent_call(agent)
+    call = request.app[CONTROLLER].services.agent_call(agent)
     return respond(answer(b.AgentRecording, _recording_json(agent, call)))
 
 
@@ -207,7 +208,7 @@ async def agent_pauses(request: web.Request) -> web.Response:
     _, agent = await _agent_asked(request)
     offset = _page_bound(request, "offset", 0, b.OFFSET_MOST)
     limit = _page_bound(request, "limit", b.LIMIT_DEFAULT, b.LIMIT_MOST)
-    call = request.app[CONTROLLER].agent_call(agent)
+    call = request.app[CONTROLLER].services.agent_call(agent)
     segment = call.segment if call is not None else None
     recording = segment.recording if segment is not None else None
     pauses = [p for p in call.pauses if p.recording == recording] if call is not None and recording else []
@@ -225,9 +226,9 @@ async def agent_pauses(request: web.Request) -> web.Response:
 async def pause_or_resume(request: web.Request) -> web.Response:
     """POST /api/v1/agents/{agent}/recording/pause or .../resume: the state after (idempotent)."""
     caller, agent = await _agent_asked(request)
-    controller = request.app[CONTROLLER]
+    services = request.app[CONTROLLER].services
     verb = request.match_info["verb"]
-    ask = controller.pause if verb == "pause" else controller.resume_recording
+    ask = services.pause if verb == "pause" else services.resume
     try:
         call = await ask(agent, caller.who)
     except NoSuchCall as e:  # the agent is there, on no call: not now (the path's agent exists)
