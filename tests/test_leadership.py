@@ -11,7 +11,7 @@ import socket
 import time
 import uuid
 import wave
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -21,6 +21,7 @@ import pytest
 
 from ari_simulator.server import RunningSimulator, free_port, serve
 from tests.asterisk.controller import Controller, Delivered
+from tests.support.waiting import until
 from tests.test_cli import command, said
 
 AGENTS = {
@@ -70,14 +71,6 @@ class Site:
         return int((await self.state()).get("applications", {}).get("ari-recorder", 0))
 
 
-async def until(check: Callable[[], Awaitable[Any]], what: str, seconds: float = 15.0) -> Any:
-    for _ in range(int(seconds / 0.05)):  # another process's doing, seen through HTTP: polled
-        if found := await check():
-            return found
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 @asynccontextmanager
 async def leader_and_standby(
     tmp_path: Path, postgres: dict[str, str]
@@ -114,7 +107,7 @@ async def talking(site: Site, caller: str, recordings: int) -> float:
     async def recorded() -> bool:
         return await site.live_recordings() >= recordings
 
-    await until(recorded, f"{caller}'s call to be recorded")
+    await until(recorded, what=f"{caller}'s call to be recorded")
     return time.monotonic()
 
 
@@ -184,7 +177,7 @@ async def talking_already(site: Site, recordings: int) -> float:
     async def recorded() -> bool:
         return await site.live_recordings() >= recordings
 
-    await until(recorded, "the new call to be recorded")
+    await until(recorded, what="the new call to be recorded")
     return time.monotonic()
 
 

@@ -21,7 +21,8 @@ from ari_recorder.settings import AgentSettings, QueueSettings, RecordingSetting
 from ari_recorder.storage.store import Store
 from ari_simulator.server import RunningSimulator
 from tests.delivery.conftest import Identity, local_settings
-from tests.delivery.support import age_decrypt, ready_recording, until
+from tests.delivery.support import age_decrypt, ready_recording
+from tests.support.waiting import until
 from tests.support.world import ADMIN_TOKEN, World, world
 
 AGENTS = {
@@ -89,7 +90,9 @@ def outbox(root: Path, suffix: str) -> list[Path]:
 
 
 async def sidecar(w: World, identity: Identity) -> dict[str, Any]:
-    (path,) = await until("the sidecar delivered", lambda: _listed(outbox(w.tmp, ".json.age")), seconds=30)
+    (path,) = await until(
+        lambda: _listed(outbox(w.tmp, ".json.age")), what="the sidecar delivered", timeout=30
+    )
     document: dict[str, Any] = json.loads(age_decrypt(identity.path, path))
     return document
 
@@ -109,7 +112,7 @@ async def answered(w: World, caller: str) -> tuple[str, float]:
         segment = calls[0].segment if calls else None
         return segment.recording if segment is not None else None
 
-    name: str = await until("the agent connected", recording, seconds=10)
+    name: str = await until(recording, what="the agent connected", timeout=10)
     return name, time.monotonic()
 
 
