@@ -2,7 +2,7 @@
 
 No trace of a real one exists: the expectations are Asterisk's own (the testsuite's
 rest_api/external_interaction/attended_transfer tests, main/bridge.c, res/stasis/stasis_bridge.c),
-see `Dialplan._complete_attended`. Driven over real sockets by a raw application.
+see `transfers._complete_attended` in src/ari_simulator. Driven over real sockets by a raw application.
 """
 
 from __future__ import annotations
