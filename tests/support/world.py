@@ -141,6 +141,18 @@ async def connected(w: World, agent: str | None = None, *, timeout: float = 15.0
     return await until(found, what=f"{'agent ' + agent if agent else 'an agent'} connected", timeout=timeout)
 
 
+async def all_connected(w: World, count: int, *, timeout: float = 30.0) -> list[Call]:
+    """Until `count` calls are connected as `connected` says."""
+    controller = w.controller
+    assert controller is not None
+
+    def found() -> list[Call]:
+        calls = [call for call in controller.live_calls() if _settled(call, None)]
+        return calls if len(calls) >= count else []
+
+    return await until(found, what=f"{count} calls connected", timeout=timeout)
+
+
 async def talk_then_hang_up(w: World, caller: str, queue: str, seconds: float) -> CallReport:
     await w.control("calls", {"queue": queue, "caller": caller})
     await connected(w)  # after the announcement
