@@ -14,7 +14,7 @@ from ari_recorder.settings import QueueSettings, RecordingSettings
 from tests.delivery.conftest import Identity, local_settings
 from tests.delivery.support import age_decrypt
 from tests.support.waiting import until
-from tests.support.world import world
+from tests.support.world import connected, world
 
 
 def not_recorded() -> float:
@@ -47,7 +47,7 @@ async def test_a_segment_never_recorded_is_delivered_as_a_sidecar_saying_so(
     ) as w:
         await w.control("config", {"snoop_stasis_delay_ms": None}, method="PUT")
         await w.control("calls", {"queue": "support", "caller": "15550001"})
-        await asyncio.sleep(1.5 + 1.0)
+        await connected(w, "1001")  # the recording given up at its deadline
         await w.control("hangup", {"customer": "15550001"})
         await asyncio.wait_for(w.reports.get(), 15)
         (sidecar,) = await until(lambda: _one(tmp_path), what="the sidecar delivered", timeout=20)
@@ -77,8 +77,8 @@ async def test_a_notice_asterisk_cannot_play(tmp_path: Path, identity: Identity,
     async with world(tmp_path, queues, delivery=settings) as w:
         await w.control("config", {"sounds": ["sim/customer-tone"]}, method="PUT")
         await w.control("calls", {"queue": "support", "caller": "15550001"})
-        await asyncio.sleep(1.0)
-        if then != "hangup":
+        if then != "hangup":  # else the controller hangs up itself
+            await connected(w, "1001")
             await w.control("hangup", {"customer": "15550001"})
         report = await asyncio.wait_for(w.reports.get(), 15)
         audit = [a for a in await w.store.audit(report.call.id) if a.action == "announcement-failed"]

@@ -126,7 +126,7 @@ async def test_a_whole_call_is_proven_and_no_gap_is_reported(tmp_path: Path, ide
     before = gaps(GapKind.SHORT)
     async with world(tmp_path, QUEUES, AGENTS, delivery=local_settings(tmp_path, identity)) as w:
         name, at = await answered(w, "15550001")
-        await asyncio.sleep(3.0)
+        await asyncio.sleep(3.0)  # talk (or a pause) this long: the scenario, measured
         await w.control("hangup", {"customer": "15550001"})
         talked = time.monotonic() - at
         await asyncio.wait_for(w.reports.get(), 15)
@@ -149,10 +149,10 @@ async def test_a_recording_cut_short_is_a_gap_with_its_numbers(
     before = gaps(GapKind.SHORT)
     async with world(tmp_path, QUEUES, AGENTS, delivery=local_settings(tmp_path, identity)) as w:
         name, at = await answered(w, "15550002")
-        await asyncio.sleep(1.0)
+        await asyncio.sleep(1.0)  # talk (or a pause) this long: the scenario, measured
         await w.ari.stop_recording(name)
         recorded = time.monotonic() - at
-        await asyncio.sleep(3.0)
+        await asyncio.sleep(3.0)  # talk (or a pause) this long: the scenario, measured
         await w.control("hangup", {"customer": "15550002"})
         talked = time.monotonic() - at
         await asyncio.wait_for(w.reports.get(), 15)
@@ -182,13 +182,13 @@ async def test_skipped_pauses_are_subtracted_and_silenced_ones_are_not(
     settings = local_settings(tmp_path, identity)
     async with world(tmp_path, QUEUES, AGENTS, delivery=settings, pause_behavior=behavior) as w:
         name, at = await answered(w, "15550003")
-        await asyncio.sleep(1.0)
+        await asyncio.sleep(1.0)  # talk (or a pause) this long: the scenario, measured
         await api(w, "agents/1001/recording/pause")
         paused = time.monotonic()
-        await asyncio.sleep(2.0)
+        await asyncio.sleep(2.0)  # talk (or a pause) this long: the scenario, measured
         await api(w, "agents/1001/recording/resume")
         paused = time.monotonic() - paused
-        await asyncio.sleep(1.0)
+        await asyncio.sleep(1.0)  # talk (or a pause) this long: the scenario, measured
         await w.control("hangup", {"customer": "15550003"})
         talked = time.monotonic() - at
         await asyncio.wait_for(w.reports.get(), 15)
@@ -220,7 +220,7 @@ async def test_a_segment_never_recorded_is_a_gap_of_its_whole_connected_time(
     ) as w:
         await w.control("config", {"snoop_stasis_delay_ms": None}, method="PUT")  # snoops never enter
         name, at = await answered(w, "15550004")
-        await asyncio.sleep(2.0)
+        await asyncio.sleep(2.0)  # talk (or a pause) this long: the scenario, measured
         await w.control("hangup", {"customer": "15550004"})
         talked = time.monotonic() - at
         await asyncio.wait_for(w.reports.get(), 15)
