@@ -179,7 +179,7 @@ async def test_over_the_cap_the_oldest_unfinished_connection_makes_room_else_a_5
                 status, _, _ = await get_calls(w)
             assert status == 200, "a normal request gets in"
             assert await until_closed(old, 1) == b"", "the oldest unfinished connection made room"
-        await asyncio.sleep(0.1)
+        await asyncio.sleep(0.1)  # the server sees the three closed: nothing outside it says when
         under_way = b"POST /api/v1/calls HTTP/1.1\r\nHost: api\r\nContent-Length: 100\r\n\r\n{"
         async with connection(w) as (_, w1), connection(w) as (_, w2), connection(w) as (_, w3):
             for writer in (w1, w2, w3):

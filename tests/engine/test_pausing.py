@@ -92,6 +92,7 @@ async def test_a_pause_leaves_the_paused_time_silent_or_out(
     async with world(tmp_path, QUEUES, AGENTS, pause_behavior=behavior) as w:
         w.sim.asterisk.dtmf_audible = True  # the customer's keys are sound in the recording
         await call_connected(w, "15550400")
+        # From here the sleeps are the scenario: who talks when, measured in the file below.
         await w.control("dtmf", {"customer": "15550400", "digits": "1"})  # heard: before the pause
         await asyncio.sleep(0.4)
         quiet = await customer_talks(w, "15550400", False)
