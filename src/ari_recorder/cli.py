@@ -8,7 +8,7 @@ import contextlib
 import signal
 import sys
 import threading
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -21,7 +21,12 @@ if TYPE_CHECKING:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="ari-recorder", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="ari-recorder",
+        description=__doc__,
+        epilog="run and simulator stop on SIGINT or SIGTERM and exit 0; demo, stopped before it is "
+        "done, exits 130 (SIGINT) or 143 (SIGTERM)",
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug lines")
     commands = parser.add_subparsers(dest="command", required=True)
 
@@ -99,8 +104,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             simulator = simulator_package()
             config = simulator.SimulatorConfig(args.username, args.password, args.app, args.recordings)
-            asyncio.run(simulator.run_forever(config, args.host, args.port))
-            return 0
+            asyncio.run(_until_stopped(simulator.run_forever(config, args.host, args.port)))
+            return 0  # stopped, as asked, by SIGINT or SIGTERM
         if args.command == "run":
             from ari_recorder.settings import load_settings
 
@@ -140,7 +145,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "demo":
             from ari_recorder.demo import run_demo
 
-            return asyncio.run(run_demo(args.var))
+            return asyncio.run(_until_stopped(run_demo(args.var), stopped=lambda signum: 128 + signum))
     except KeyboardInterrupt:
         return 130
     except SettingsError as error:
@@ -150,6 +155,35 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"ari-recorder: {error}", file=sys.stderr)
         return 1
     return 2
+
+
+async def _until_stopped(work: Awaitable[int | None], stopped: Callable[[int], int] = lambda _: 0) -> int:
+    """`work`'s own result, unless SIGINT or SIGTERM comes first: then it is cancelled (its
+    cleanups run, as on any cancellation) and the result is `stopped(signal)`. A service manager,
+    `docker stop` and a CI runner stop a command with SIGTERM, which would otherwise kill it on
+    the spot; `run` needs none of this: serve_forever hands the calls over on either signal."""
+    loop = asyncio.get_running_loop()
+    task = asyncio.ensure_future(work)
+    received: list[int] = []
+
+    def stop(signum: int) -> None:
+        received.append(signum)
+        task.cancel()
+
+    handled: list[int] = []
+    if threading.current_thread() is threading.main_thread():  # tests call main() in threads too
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, stop, signum)
+            handled.append(signum)
+    try:
+        return await task or 0
+    except asyncio.CancelledError:
+        if not received:
+            raise
+        return stopped(received[0])
+    finally:
+        for handled_signum in handled:
+            loop.remove_signal_handler(handled_signum)
 
 
 async def _check(settings: Settings) -> int:

@@ -25,7 +25,8 @@ from ari_recorder.storage.tables import (
 )
 from ari_simulator.server import RunningSimulator
 from tests.delivery.conftest import Clock, Identity, local_settings
-from tests.delivery.support import ready_recording, until
+from tests.delivery.support import ready_recording
+from tests.support.waiting import until
 
 ENDED = datetime.fromisoformat("2024-05-17T09:31:00+00:00")
 
@@ -141,4 +142,4 @@ async def audited(store: Store, subject: str, action: str) -> None:
     async def found() -> bool:
         return any(a.action == action for a in await store.audit(subject))
 
-    await until(f"{action} of {subject} in the audit trail", found, seconds=15)
+    await until(found, what=f"{action} of {subject} in the audit trail", timeout=15)

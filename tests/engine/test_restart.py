@@ -21,6 +21,7 @@ from ari_recorder.settings import QueueSettings
 from ari_recorder.storage.store import Store
 from ari_simulator.server import free_port
 from tests.engine.test_inbound_calls import SIP_AGENTS
+from tests.support.waiting import until
 from tests.support.world import World, world
 
 CONFIG = """
@@ -69,15 +70,6 @@ async def process(*args: str) -> AsyncIterator[asyncio.subprocess.Process]:
         await proc.wait()
 
 
-async def until(check: Any, what: str, seconds: float = 15.0) -> Any:
-    for _ in range(int(seconds / 0.05)):
-        found = await check()
-        if found:
-            return found
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 async def test_a_killed_controller_resumes_the_call_and_the_recording_is_kept_once(tmp_path: Path) -> None:
     port = free_port()
     config = tmp_path / "ari-recorder.toml"
@@ -96,16 +88,16 @@ async def test_a_killed_controller_resumes_the_call_and_the_recording_is_kept_on
             return int((await state()).get("applications", {}).get("ari-recorder", 0))
 
         async with process("run", "--config", str(config)) as first:
-            await until(sockets, "the controller to connect")
+            await until(sockets, what="the controller to connect")
             async with http.post(f"{base}/sim/calls", json={"queue": "support", "caller": "15550050"}) as r:
                 assert r.status == 200
-            await until(lambda: _recording(state), "the agent's segment to be recorded")
+            await until(lambda: _recording(state), what="the agent's segment to be recorded")
             first.send_signal(signal.SIGKILL)
             await first.wait()
         assert await sockets() == 0
         assert (await state())["live_recordings"], "Asterisk goes on recording without the controller"
         async with process("run", "--config", str(config)) as second:
-            await until(sockets, "the new controller to connect")
+            await until(sockets, what="the new controller to connect")
             async with http.post(f"{base}/sim/hangup", json={"customer": "15550050"}) as r:
                 assert r.status == 200
 
@@ -113,7 +105,7 @@ async def test_a_killed_controller_resumes_the_call_and_the_recording_is_kept_on
                 s = await state()
                 return not s["channels"] and not s["bridges"] and not s["live_recordings"]
 
-            await until(cleaned_up, "the resumed call to end and leave nothing behind")
+            await until(cleaned_up, what="the resumed call to end and leave nothing behind")
             stored = (await state())["stored_recordings"]
             second.send_signal(signal.SIGTERM)
             _, err = await second.communicate()
