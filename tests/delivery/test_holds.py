@@ -4,6 +4,8 @@ Real deliveries (the simulator as Asterisk, the outbox), on SQLite and PostgreSQ
 
 from __future__ import annotations
 
+import getpass
+import os
 from datetime import timedelta
 from pathlib import Path
 
@@ -18,6 +20,7 @@ from ari_recorder.storage.store import Store
 from ari_recorder.storage.tables import InteractionRow, RecordingRow
 from ari_simulator.server import RunningSimulator
 from tests.delivery.conftest import Clock, Identity
+from tests.delivery.test_metrics_and_retry import cli, settings_file
 from tests.delivery.test_retention import count, delivered_calls
 
 
@@ -102,3 +105,49 @@ async def test_holds_are_refused_on_unknown_interactions_twice_and_without_a_rea
         (second.id, True),
     ]
     assert [a.action for a in await store.audit("call-2")].count("hold-put") == 2
+
+
+async def test_the_holds_command_puts_lists_and_releases_audited(
+    store: Store,
+    sim: RunningSimulator,
+    ari: AriClient,
+    tmp_path: Path,
+    identity: Identity,
+    clock: Clock,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for name in os.environ:
+        if name.startswith("ARI_RECORDER_"):
+            monkeypatch.delenv(name)
+    delivery = await delivered_calls(store, sim, ari, tmp_path, identity, clock)
+    await delivery.aclose()
+    config = settings_file(tmp_path, store)
+
+    code, out, err = await cli(
+        capsys, "holds", "put", "call-1", "--reason", "case 9", "--by", "dpo", "--config", config
+    )
+    assert (code, err) == (0, "")
+    assert out.startswith("call-1 on legal hold (hold ") and "by dpo" in out
+    code, out, err = await cli(capsys, "holds", "put", "call-1", "--reason", "again", "--config", config)
+    assert (code, out, err) == (1, "", "ari-recorder: interaction 'call-1' is already on legal hold\n")
+    code, out, err = await cli(capsys, "holds", "put", "call-2", "--reason", "  ", "--config", config)
+    assert (code, out, err) == (1, "", "ari-recorder: a reason is required\n")
+    code, out, err = await cli(capsys, "holds", "put", "nope", "--reason", "x", "--config", config)
+    assert (code, out, err) == (1, "", "ari-recorder: no interaction 'nope'\n")
+    code, out, _ = await cli(capsys, "holds", "list", "--config", config)
+    (line,) = out.splitlines()
+    assert code == 0 and line.startswith("call-1  held since ") and line.endswith(" by dpo: case 9")
+
+    code, out, err = await cli(
+        capsys, "holds", "release", "call-1", "--reason", "settled", "--config", config
+    )
+    assert (code, err) == (0, "") and "released" in out
+    code, out, err = await cli(capsys, "holds", "release", "call-1", "--reason", "twice", "--config", config)
+    assert (code, err) == (1, "ari-recorder: interaction 'call-1' is not on legal hold\n")
+    code, out, _ = await cli(capsys, "holds", "list", "--config", config)
+    assert (code, out) == (0, "no holds in force\n")
+    code, out, _ = await cli(capsys, "holds", "list", "--all", "--config", config)
+    assert code == 0 and "(released " in out and ": settled)" in out
+    trail = [(a.action, a.actor, a.detail["by"]) for a in await store.audit("call-1")]
+    assert trail[-2:] == [("hold-put", "cli", "dpo"), ("hold-released", "cli", getpass.getuser())]

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 
 REASON_MOST = 1000  # characters
 BY_MOST = 64  # the audit trail's actor column
+ID_MOST = 128  # the interactions' id column
 
 
 class UnknownInteraction(errors.NotFound):
@@ -98,7 +99,13 @@ def held(interaction: InstrumentedAttribute[str]) -> ColumnElement[bool]:
     return exists().where(LegalHoldRow.interaction == interaction, LegalHoldRow.released_at.is_(None))
 
 
-def _checked(reason: str, by: str) -> str:
+def _checked(interaction: str, reason: str, by: str) -> str:
+    """The reason, stripped; NoReason when it will not do, UnknownInteraction for an id no
+    interaction can have (PostgreSQL takes no NUL in a string)."""
+    if len(interaction) > ID_MOST or "\0" in interaction:
+        raise UnknownInteraction(f"no interaction {interaction[:ID_MOST]!r}", interaction[:ID_MOST])
+    if "\0" in reason or "\0" in by:
+        raise NoReason("a reason and a name without NUL characters")
     reason = reason.strip()
     if not reason:
         raise NoReason("a reason is required", "reason: empty")
@@ -133,7 +140,7 @@ async def _active(session: AsyncSession, interaction: str) -> LegalHoldRow | Non
 async def put(store: Store, interaction: str, reason: str, by: str, now: datetime, actor: str) -> Hold:
     """A hold on `interaction`, audited. UnknownInteraction, AlreadyHeld (its detail: the hold),
     NoReason."""
-    reason = _checked(reason, by)
+    reason = _checked(interaction, reason, by)
     hold = Hold(uuid.uuid4().hex, interaction, reason, by, now)
     try:
         async with store.sessions.begin() as session:
@@ -160,7 +167,7 @@ async def put(store: Store, interaction: str, reason: str, by: str, now: datetim
 async def release(store: Store, interaction: str, reason: str, by: str, now: datetime, actor: str) -> Hold:
     """The interaction's active hold released, audited: retention may purge it at its next pass.
     NotHeld, UnknownInteraction (no such interaction, and so no hold), NoReason."""
-    reason = _checked(reason, by)
+    reason = _checked(interaction, reason, by)
     async with store.sessions.begin() as session:
         known = await lock_interactions(session, [interaction])
         row = await _active(session, interaction)
