@@ -16,6 +16,7 @@ from ari_recorder.delivery.retention import Purged, Tally, purge, purge_metadata
 from ari_recorder.errors import Conflict, NotFound, Unprocessable
 from ari_recorder.storage import holds
 from ari_recorder.storage.holds import AlreadyHeld, NoReason, NotHeld, UnknownInteraction
+from ari_recorder.storage.retention import spool_copies_due, spool_copies_purging
 from ari_recorder.storage.store import Store
 from ari_recorder.storage.tables import InteractionRow, RecordingRow
 from ari_simulator.server import RunningSimulator
@@ -151,3 +152,18 @@ async def test_the_holds_command_puts_lists_and_releases_audited(
     assert code == 0 and "(released " in out and ": settled)" in out
     trail = [(a.action, a.actor, a.detail["by"]) for a in await store.audit("call-1")]
     assert trail[-2:] == [("hold-put", "cli", "dpo"), ("hold-released", "cli", getpass.getuser())]
+
+
+async def test_a_hold_put_after_the_copies_were_found_due_keeps_them(
+    store: Store, sim: RunningSimulator, ari: AriClient, tmp_path: Path, identity: Identity, clock: Clock
+) -> None:
+    """The purge asks again, in the transaction that forgets the copies, whether they are held."""
+    delivery = await delivered_calls(store, sim, ari, tmp_path, identity, clock)
+    await delivery.aclose()
+    later = clock.now + timedelta(days=8)
+    due = await spool_copies_due(store, later - timedelta(days=7))
+    assert {c.interaction for c in due} == {"call-1", "call-2"}
+    await holds.put(store, "call-1", "found late", "legal", later, "cli")
+    async with spool_copies_purging(store, due, later, 7, "controller") as claimed:
+        assert [c.delivery for c in claimed] == ["call-2-seg1-1001/audio"]
+    assert await purge_spool(store, delivery.settings.spool, later, days=7) == Tally(purged=0, held=2)
