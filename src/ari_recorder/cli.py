@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ari_recorder.commands import holds as holds_command
 from ari_recorder.logs import configure as configure_logging
 from ari_recorder.settings import Settings, SettingsError
 
@@ -75,6 +76,8 @@ def _parser() -> argparse.ArgumentParser:
     retry.add_argument("--all-dead", action="store_true", help="every dead row")
     for sub in (listed, retry):
         sub.add_argument("--config", type=Path, default=None, help="the TOML settings file (as for run)")
+
+    holds_command.add_parser(commands)
 
     check = commands.add_parser(
         "check", help="check the settings, and every announcement against Asterisk, without starting"
@@ -142,6 +145,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from ari_recorder.settings import load_settings
 
             return asyncio.run(_deliveries(args, load_settings(args.config)))
+        if args.command == "holds":
+            from ari_recorder.settings import load_settings
+
+            return asyncio.run(holds_command.run(args, _database(load_settings(args.config))))
         if args.command == "demo":
             from ari_recorder.demo import run_demo
 

@@ -112,7 +112,7 @@ async def test_the_document_is_valid_openapi() -> None:
     schema = schemathesis.openapi.from_dict(document())
     schema.validate()  # against the OpenAPI 3.0 meta-schema; raises what is wrong
     operations = [result.ok() for result in schema.get_all_operations()]
-    assert len(operations) == 11
+    assert len(operations) == 14
     assert not list(schema.iter_schema_warnings())
 
 
@@ -153,6 +153,8 @@ async def test_schemathesis_finds_the_document_true_for_the_administrator(tmp_pa
     assert counts[("GET", "calls", 200)], "the administrator sees the calls"
     assert any(status == 200 for method, path, status in counts if path.startswith("agents/")), counts
     assert any(path == "chats" for method, path, status in counts), "chats were reported"
+    assert counts[("GET", "holds", 200)], "the holds were listed"
+    assert any(path.endswith("/hold") and status == 404 for _, path, status in counts), "holds were put"
     assert counts[("GET", "/healthz", 200)] and counts[("GET", "/readyz", 200)], counts
 
 

@@ -157,6 +157,23 @@ class Transfer(msgspec.Struct, frozen=True):
     queue: str | msgspec.UnsetType = msgspec.UNSET
 
 
+Reason = Annotated[
+    str,
+    msgspec.Meta(
+        min_length=1,
+        max_length=1000,
+        pattern=r"\S",  # not blank
+        description="why: kept with the hold and in the audit trail",
+    ),
+]
+
+
+class HoldReason(msgspec.Struct, frozen=True):
+    """Why a hold is put on an interaction, or released."""
+
+    reason: Reason
+
+
 # ----- what they answer -----
 
 
@@ -301,3 +318,21 @@ class Readiness(msgspec.Struct, frozen=True):
     role: Role
     checks: Checks
     unencrypted: Annotated[Unencrypted | None, msgspec.Meta(description="null when recordings are encrypted")]
+
+
+class Hold(msgspec.Struct, frozen=True):
+    """A legal hold: while active, retention purges nothing of the interaction."""
+
+    id: str
+    interaction: Annotated[str, msgspec.Meta(description="a call's or a webchat's id")]
+    reason: str
+    by: str
+    placed_at: Moment
+    active: bool
+    released_at: Moment | None
+    released_by: str | None
+    release_reason: str | None
+
+
+class Holds(msgspec.Struct, frozen=True):
+    holds: list[Hold]

@@ -35,12 +35,16 @@ from ari_recorder.engine.chats import BadChat, ChatReport, NotConfigured
 from ari_recorder.engine.chats import Conflict as ChatConflict
 from ari_recorder.engine.controller import AsteriskRefused, Forbidden, NoSuchCall, NoSuchTarget, NotNow
 from ari_recorder.errors import AppError, Unauthorized
+from ari_recorder.storage.holds import AlreadyHeld, NoReason, NotHeld, UnknownInteraction
 from ari_recorder.storage.store import StoreBusy
 
 JSON = "application/json"
 REF = "#/components/schemas/{name}"
-ANSWERS = (b.Calls, b.Placed, b.Dialling, b.AgentRecording, b.Pauses, b.ChatOutcome, b.Alive, b.Readiness)
-INLINE = (b.PlaceCall, b.Transfer)  # request bodies written out where they are taken
+ANSWERS = (
+    *(b.Calls, b.Placed, b.Dialling, b.AgentRecording, b.Pauses, b.ChatOutcome, b.Alive, b.Readiness),
+    *(b.Hold, b.Holds),
+)
+INLINE = (b.PlaceCall, b.Transfer, b.HoldReason)  # request bodies written out where they are taken
 Said = tuple[type[AppError], str]  # an error, what it means here
 
 
@@ -127,6 +131,57 @@ def _pause_verb(verb: str, summary: str) -> dict[str, Any]:
     )
     answers = {"200": _ok("The state after; asking again changes nothing", b.AgentRecording)}
     return {"post": _operation(summary, f"{verb}Recording", answers, errors, parameters=[_path_id("agent")])}
+
+
+def _hold_paths(bodies: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """api/holds.py's routes."""
+    reason = (
+        *ADMIN,
+        *BODY,
+        said(b.WrongBody, "not a JSON object with a reason, as a string (the detail names the field)"),
+        said(NoReason, "a blank reason"),
+        said(UnknownInteraction, "no such interaction (or its metadata was purged)"),
+    )
+    all_too = {
+        "name": "all",
+        "in": "query",
+        "required": False,
+        "schema": {"type": "boolean", "default": False},
+    }
+    return {
+        "/api/v1/interactions/{id}/hold": {
+            "put": _operation(
+                "Put an interaction on legal hold: retention purges nothing of it (administrators)",
+                "putHold",
+                {"201": _ok("The hold, put", b.Hold)},
+                (
+                    *reason,
+                    said(AlreadyHeld, "the interaction is on legal hold already (the detail: the hold)"),
+                ),
+                parameters=[_path_id("id")],
+                requestBody=_body(bodies["HoldReason"]),
+            )
+        },
+        "/api/v1/interactions/{id}/hold/release": {
+            "post": _operation(
+                "Release an interaction's legal hold: purged at the next purge if due (administrators)",
+                "releaseHold",
+                {"200": _ok("The hold, released", b.Hold)},
+                (*reason, said(NotHeld, "the interaction is not on legal hold")),
+                parameters=[_path_id("id")],
+                requestBody=_body(bodies["HoldReason"]),
+            )
+        },
+        "/api/v1/holds": {
+            "get": _operation(
+                "The legal holds in force, oldest first; all=true: the released too (administrators)",
+                "listHolds",
+                {"200": _ok("The holds", b.Holds)},
+                (*ADMIN, said(InvalidQuery, "all is neither true nor false")),
+                parameters=[all_too],
+            )
+        },
+    }
 
 
 def _paths(bodies: dict[str, dict[str, Any]]) -> dict[str, Any]:
@@ -256,6 +311,7 @@ def _paths(bodies: dict[str, dict[str, Any]]) -> dict[str, Any]:
                 security=[],
             )
         },
+        **_hold_paths(bodies),
     }
 
 
@@ -283,7 +339,7 @@ def _document() -> dict[str, Any]:
         "info": {
             "title": "ari-recorder",
             "version": "1",
-            "description": "Calls, transfers, pausing, webchats.",
+            "description": "Calls, transfers, pausing, webchats, legal holds.",
         },
         "components": {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},

@@ -23,6 +23,7 @@ from aiohttp import web
 from prometheus_client.aiohttp import make_aiohttp_handler
 
 from ari_recorder.api import bodies as b
+from ari_recorder.api import holds
 from ari_recorder.api.bodies import answer, read_as
 from ari_recorder.api.errors import (
     AdminsOnly,
@@ -102,6 +103,12 @@ async def _authenticate(request: web.Request) -> Caller:
 async def _require_admin(request: web.Request) -> None:
     if (await _authenticate(request)).agent is not None:
         raise AdminsOnly("administrators only")
+
+
+async def _admin_may(request: web.Request, privilege: str) -> str:
+    """Who may `privilege` (holds:read, holds:write): an administrator, for now."""
+    await _require_admin(request)
+    return "admin"
 
 
 async def _agent_asked(request: web.Request) -> tuple[Caller, str]:
@@ -321,6 +328,7 @@ def build_app(
     app.router.add_get("/api/v1/agents/{agent}/recording/pauses", agent_pauses)
     app.router.add_post("/api/v1/chats", report_chat)
     app.router.add_get("/api/v1/chats/{id}", chat_outcome)
+    holds.add_routes(app, lambda request: request.app[CONTROLLER].store, _admin_may)
     app.router.add_get("/metrics", make_aiohttp_handler())
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
