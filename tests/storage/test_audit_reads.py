@@ -102,7 +102,7 @@ async def test_every_segment_decision_is_in_the_trail_once_and_found_by_its_inte
     await store.save_call(call)  # again: still one row
     decisions = [r for r in await store.audit() if r.action == "decision"]
     assert [(r.id, r.subject, r.actor) for r in decisions] == [
-        ("decision/9.1/1", "9.1-seg1-1001", "controller")
+        ("decision/9.1/1", "segment/9.1/1", "controller")
     ]
     assert decisions[0].detail == {
         "interaction": "9.1",

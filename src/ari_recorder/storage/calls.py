@@ -185,9 +185,9 @@ def segment_decision(call: Call, segment: Segment) -> dict[str, Any]:
 
 def decision_entry(interaction: str, detail: dict[str, Any], now: datetime) -> audit.Entry:
     """A segment's decision in the audit trail: one row per segment (its id is the segment's),
-    about its recording, or the interaction when nothing was recorded."""
+    about `segment/<interaction>/<n>` (the detail names its recording, if any)."""
     key = audit.audit_id("decision", interaction, detail["segment"])
-    return audit.Entry(key, now, "decision", detail["recording"] or interaction, detail)
+    return audit.Entry(key, now, "decision", f"segment/{interaction}/{detail['segment']}", detail)
 
 
 async def open_calls(store: Store) -> list[Call]:
