@@ -90,7 +90,7 @@ async def _stream(
 ) -> int:
     from ari_recorder.storage import audit_reads
 
-    detail = {**filters.as_detail(), "cursor": args.cursor, "limit": args.limit, "csv": args.csv}
+    detail = {"filters": filters.as_detail(), "cursor": args.cursor, "limit": args.limit, "csv": args.csv}
     await audit_reads.record_read(store, reader(), "audit-read", "audit", detail)
     writer = csv.writer(out, lineterminator="\n") if args.csv else None
     if writer is not None:

@@ -90,7 +90,9 @@ async def test_a_read_is_audited_with_its_reader_and_filters(store: Store) -> No
     (row,) = await store.audit("audit")
     assert (row.actor, row.action) == ("cli:alice", "audit-read")
     assert row.detail == {
-        "filters": {"action": "pause", "since": T0.isoformat(), "cursor": None, "limit": 10}
+        "filters": {"action": "pause", "since": T0.isoformat()},
+        "cursor": None,
+        "limit": 10,
     }
 
 

@@ -165,23 +165,21 @@ async def pages(
 
 
 async def record_read(
-    store: Store, reader: str, what: str, subject: str, filters: dict[str, Any], now: datetime | None = None
+    store: Store, reader: str, what: str, subject: str, detail: dict[str, Any], now: datetime | None = None
 ) -> None:
-    """Someone read the audit trail or the interactions: the read in the trail, before the rows
-    are given (a read that fails half-way was still a read). `what`: audit-read,
-    interactions-read, interaction-read; `subject`: "audit", "interactions", the interaction read."""
+    """Someone read the audit trail or the interactions: the read in the trail, before anything
+    read is given. `what`: audit-read, interactions-read, interaction-read; `subject`: "audit",
+    "interactions", the interaction read; `detail`: the filters, what was read."""
     key = audit.audit_id("read", subject, repeatable=True)
-    entry = audit.Entry(key, now or datetime.now(UTC), what, subject, {"filters": filters}, reader)
-    await audit.write_now(store, entry)
+    await audit.write_now(store, audit.Entry(key, now or datetime.now(UTC), what, subject, detail, reader))
 
 
 async def read(
     store: Store, reader: str, filters: AuditFilters, cursor: str | None = None, limit: int = LIMIT_DEFAULT
 ) -> Page:
-    """A page, its read audited (the cursor checked first: a refused read reads nothing)."""
+    """A page, its read audited first (the cursor checked before: a refused read reads nothing)."""
     if cursor is not None:
         decode_cursor(cursor)
-    await record_read(
-        store, reader, "audit-read", "audit", {**filters.as_detail(), "cursor": cursor, "limit": limit}
-    )
+    detail = {"filters": filters.as_detail(), "cursor": cursor, "limit": limit}
+    await record_read(store, reader, "audit-read", "audit", detail)
     return await page(store, filters, cursor, limit)
