@@ -67,7 +67,11 @@ def run_audit(args: argparse.Namespace, settings: Settings) -> int:
     if args.limit is not None and args.limit < 1:
         print(f"ari-recorder: --limit: expected at least 1, got {args.limit}", file=sys.stderr)
         return 2
-    return asyncio.run(_export(args, settings, sys.stdout))
+    try:
+        return asyncio.run(_export(args, settings, sys.stdout))
+    except BrokenPipeError:  # `| head`: the reader has had enough; no traceback, no flush at exit
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
 
 
 async def _export(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:

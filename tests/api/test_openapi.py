@@ -152,6 +152,7 @@ async def test_schemathesis_finds_the_document_true_for_the_administrator(tmp_pa
     assert counts[("GET", "calls", 200)], "the administrator sees the calls"
     assert any(status == 200 for method, path, status in counts if path.startswith("agents/")), counts
     assert any(path == "chats" for method, path, status in counts), "chats were reported"
+    assert counts[("GET", "audit", 200)] and counts[("GET", "interactions", 200)], "the trail was read"
     assert counts[("GET", "/healthz", 200)] and counts[("GET", "/readyz", 200)], counts
 
 
