@@ -121,28 +121,16 @@ async def interactions(request: web.Request) -> web.Response:
         recorded=recorded if isinstance(recorded, bool) else None,
         delivery=delivery if isinstance(delivery, State) else None,
     )
-    cursor, limit = q.get("cursor"), _limit(request)
-    store = reads.store()
-    if cursor is not None:
-        audit_reads.decode_cursor(cursor)  # a refused read reads nothing
-    detail = {"filters": filters.as_detail(), "cursor": cursor, "limit": limit}
-    await audit_reads.record_read(store, reader, "interactions-read", "interactions", detail)
-    got = await interaction_reads.page(store, filters, cursor, limit)
+    got = await interaction_reads.read(reads.store(), reader, filters, q.get("cursor"), _limit(request))
     return respond(answer(b.InteractionPage, {"items": got.items, "next": got.next}))
 
 
 async def interaction(request: web.Request) -> web.Response:
     """GET /api/v1/interactions/{id} (interactions:read): read, audited with the recordings it
     shows, then answered."""
-    reads = request.app[READS]
-    reader = await reads.authorize(request, INTERACTIONS_READ)
+    reader = await request.app[READS].authorize(request, INTERACTIONS_READ)
     wanted = request.match_info["id"]
-    store = reads.store()
-    whole = await interaction_reads.one(store, wanted)
-    recordings = [r["name"] for r in whole["recordings"]] if whole is not None else []
-    detail = {"found": whole is not None, "recordings": recordings}
-    subject = wanted.replace("\x00", "")[:300]  # the column's length
-    await audit_reads.record_read(store, reader, "interaction-read", subject, detail)
+    whole = await interaction_reads.read_one(request.app[READS].store(), reader, wanted)
     if whole is None:
         raise NoSuchInteraction(f"no interaction {wanted!r}")
     return respond(answer(b.InteractionDetail, whole))

@@ -32,7 +32,7 @@ EXPORT_PAGE = 500  # rows per query when a whole trail is streamed
 
 
 class InvalidCursor(errors.Unprocessable):
-    """A cursor this server did not give (or a filter's time beyond what it can read)."""
+    """A cursor this server did not give."""
 
     id = "invalid-cursor"
 

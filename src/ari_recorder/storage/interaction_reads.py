@@ -11,7 +11,14 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import ColumnElement, Select, and_, exists, func, or_, select
 
 from ari_recorder.domain import partitions
-from ari_recorder.storage.audit_reads import LIMIT_DEFAULT, Page, Position, decode_cursor, encode_cursor
+from ari_recorder.storage.audit_reads import (
+    LIMIT_DEFAULT,
+    Page,
+    Position,
+    decode_cursor,
+    encode_cursor,
+    record_read,
+)
 from ari_recorder.storage.deliveries import State
 from ari_recorder.storage.recordings import utc
 from ari_recorder.storage.tables import AttachedDataRow, DeliveryRow, InteractionRow, RecordingRow, SegmentRow
@@ -251,3 +258,30 @@ def _file(row: DeliveryRow) -> dict[str, Any]:
         "created_at": _moment(row.created_at),
         "delivered_at": _moment(row.delivered_at),
     }
+
+
+async def read(
+    store: Store,
+    reader: str,
+    filters: InteractionFilters,
+    cursor: str | None = None,
+    limit: int = LIMIT_DEFAULT,
+) -> Page:
+    """A page, its read audited first (the cursor checked before: a refused read reads nothing)."""
+    if cursor is not None:
+        decode_cursor(cursor)
+    detail = {"filters": filters.as_detail(), "cursor": cursor, "limit": limit}
+    await record_read(store, reader, "interactions-read", "interactions", detail)
+    return await page(store, filters, cursor, limit)
+
+
+async def read_one(store: Store, reader: str, interaction: str) -> dict[str, Any] | None:
+    """An interaction whole, its read audited with the recordings it shows (about the
+    interaction: who read which recording's facts) before it is given; None if there is none."""
+    whole = await one(store, interaction)
+    recordings = [r["name"] for r in whole["recordings"]] if whole is not None else []
+    subject = interaction.replace("\x00", "")[:300]  # the column's length
+    await record_read(
+        store, reader, "interaction-read", subject, {"found": whole is not None, "recordings": recordings}
+    )
+    return whole
