@@ -78,6 +78,9 @@ def _parser() -> argparse.ArgumentParser:
         sub.add_argument("--config", type=Path, default=None, help="the TOML settings file (as for run)")
 
     holds_command.add_parser(commands)
+    from ari_recorder.commands.audit import add_audit  # the command's code is a module of its own
+
+    add_audit(commands)
 
     check = commands.add_parser(
         "check", help="check the settings, and every announcement against Asterisk, without starting"
@@ -149,6 +152,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             from ari_recorder.settings import load_settings
 
             return asyncio.run(holds_command.run(args, _database(load_settings(args.config))))
+        if args.command == "audit":
+            from ari_recorder.commands.audit import run_audit
+            from ari_recorder.settings import load_settings
+
+            return run_audit(args, load_settings(args.config))
         if args.command == "demo":
             from ari_recorder.demo import run_demo
 

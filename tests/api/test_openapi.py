@@ -112,7 +112,7 @@ async def test_the_document_is_valid_openapi() -> None:
     schema = schemathesis.openapi.from_dict(document())
     schema.validate()  # against the OpenAPI 3.0 meta-schema; raises what is wrong
     operations = [result.ok() for result in schema.get_all_operations()]
-    assert len(operations) == 14
+    assert len(operations) == 17
     assert not list(schema.iter_schema_warnings())
 
 
@@ -155,6 +155,7 @@ async def test_schemathesis_finds_the_document_true_for_the_administrator(tmp_pa
     assert any(path == "chats" for method, path, status in counts), "chats were reported"
     assert counts[("GET", "holds", 200)], "the holds were listed"
     assert any(path.endswith("/hold") and status == 404 for _, path, status in counts), "holds were put"
+    assert counts[("GET", "audit", 200)] and counts[("GET", "interactions", 200)], "the trail was read"
     assert counts[("GET", "/healthz", 200)] and counts[("GET", "/readyz", 200)], counts
 
 

@@ -16,6 +16,7 @@ from typing import Any
 import msgspec
 
 from ari_recorder.api import bodies as b
+from ari_recorder.api import reads
 from ari_recorder.api.errors import (
     AdminsOnly,
     BodyTooLarge,
@@ -35,6 +36,8 @@ from ari_recorder.engine.chats import BadChat, ChatReport, NotConfigured
 from ari_recorder.engine.chats import Conflict as ChatConflict
 from ari_recorder.engine.controller import AsteriskRefused, Forbidden, NoSuchCall, NoSuchTarget, NotNow
 from ari_recorder.errors import AppError, Unauthorized
+from ari_recorder.storage.audit_reads import LIMIT_DEFAULT, LIMIT_MOST, InvalidCursor
+from ari_recorder.storage.deliveries import State
 from ari_recorder.storage.holds import AlreadyHeld, NoReason, NotHeld, UnknownInteraction
 from ari_recorder.storage.store import StoreBusy
 
@@ -44,6 +47,7 @@ ANSWERS = (
     *(b.Calls, b.Placed, b.Dialling, b.AgentRecording, b.Pauses, b.ChatOutcome, b.Alive, b.Readiness),
     *(b.Hold, b.Holds),
 )
+READS = (b.AuditPage, b.InteractionPage, b.InteractionDetail)  # api/reads.py's
 INLINE = (b.PlaceCall, b.Transfer, b.HoldReason)  # request bodies written out where they are taken
 Said = tuple[type[AppError], str]  # an error, what it means here
 
@@ -315,6 +319,84 @@ def _paths(bodies: dict[str, dict[str, Any]]) -> dict[str, Any]:
     }
 
 
+def _filter(name: str, description: str, **schema: Any) -> dict[str, Any]:
+    return {
+        "name": name,
+        "in": "query",
+        "required": False,
+        "description": description,
+        "schema": schema or {"type": "string"},
+    }
+
+
+def _reads_paths() -> dict[str, Any]:
+    """api/reads.py's: the audit trail (audit:read) and the interactions (interactions:read)."""
+    since = _filter("from", "at or after this time (RFC 3339)", type="string", format="date-time")
+    until = _filter("to", "before this time (RFC 3339)", type="string", format="date-time")
+    limit = {"type": "integer", "minimum": 1, "maximum": LIMIT_MOST, "default": LIMIT_DEFAULT}
+    page = [
+        _filter("limit", "at most this many", **limit),
+        _filter("cursor", "the previous page's `next`: the page after it"),
+    ]
+    errors = (
+        *ADMIN,
+        said(InvalidQuery, "limit out of range, a time that is not RFC 3339, a value not among the choices"),
+        said(InvalidCursor, "a cursor this server did not give"),
+    )
+    interactions = [
+        _filter("agent", "one of its segments' agent"),
+        _filter("queue", "its queue"),
+        _filter("customer", "its attached data's customer"),
+        _filter("partition", "one of its partitions"),
+        since,
+        until,
+        _filter("recorded", "whether any of its segments was recorded", type="boolean"),
+        _filter("delivery", "any of its files in this state", type="string", enum=[s.value for s in State]),
+        *page,
+    ]
+    return {
+        "/api/v1/audit": {
+            "get": _operation(
+                f"The audit trail, newest first, a page at a time; the read audited ({reads.AUDIT_READ})",
+                "auditTrail",
+                {"200": _ok("A page of the trail", b.AuditPage)},
+                errors,
+                parameters=[
+                    _filter("actor", "rows by this actor"),
+                    _filter("action", "rows of this action"),
+                    _filter("subject", "rows about this subject"),
+                    _filter("interaction", "rows about this interaction or one of its recordings"),
+                    since,
+                    until,
+                    *page,
+                ],
+            )
+        },
+        "/api/v1/interactions": {
+            "get": _operation(
+                f"Interactions, newest first, a page at a time; the read audited ({reads.INTERACTIONS_READ})",
+                "listInteractions",
+                {"200": _ok("A page of interactions", b.InteractionPage)},
+                errors,
+                parameters=interactions,
+            )
+        },
+        "/api/v1/interactions/{id}": {
+            "get": _operation(
+                "An interaction: its segments' decisions, pauses, recordings and their files' delivery; "
+                f"the read audited ({reads.INTERACTIONS_READ})",
+                "readInteraction",
+                {"200": _ok("The interaction", b.InteractionDetail)},
+                (
+                    *ADMIN,
+                    said(reads.NoSuchInteraction, "no interaction of that id (or its metadata was purged)"),
+                ),
+                parameters=[_path_id("id")],
+            )
+        },
+    }
+
+
 def _json_schema_regex(schema: Any) -> Any:
     """Python's end-of-string `\\Z` (its `$` lets a final newline through) is JSON Schema's `$`."""
     if isinstance(schema, dict):
@@ -329,7 +411,9 @@ def _json_schema_regex(schema: Any) -> Any:
 
 @functools.cache
 def _document() -> dict[str, Any]:
-    _, schemas = msgspec.json.schema_components((*ANSWERS, b.Error, ChatReport, *INLINE), ref_template=REF)
+    _, schemas = msgspec.json.schema_components(
+        (*ANSWERS, *READS, b.Error, ChatReport, *INLINE), ref_template=REF
+    )
     schemas = _json_schema_regex(schemas)
     bodies = {shape.__name__: schemas.pop(shape.__name__) for shape in INLINE}
     # Exactly one of agent or queue: more than a Struct says.
@@ -346,7 +430,7 @@ def _document() -> dict[str, Any]:
             "schemas": schemas,
         },
         "security": [{"bearer": []}],
-        "paths": _paths(bodies),
+        "paths": {**_paths(bodies), **_reads_paths()},
     }
 
 

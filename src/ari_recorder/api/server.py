@@ -43,6 +43,7 @@ from ari_recorder.api.errors import (
 from ari_recorder.api.guard import Gate, GuardedSite, beyond_loopback, body_deadline, security_headers
 from ari_recorder.api.openapi import document
 from ari_recorder.api.pages import add_agent_page
+from ari_recorder.api.reads import Reads, add_routes
 from ari_recorder.api.tls import server_context
 from ari_recorder.ari.errors import AriError
 from ari_recorder.domain import call as c
@@ -109,6 +110,13 @@ async def _admin_may(request: web.Request, privilege: str) -> str:
     """Who may `privilege` (holds:read, holds:write): an administrator, for now."""
     await _require_admin(request)
     return "admin"
+
+
+async def _administrator_reads(request: web.Request, privilege: str) -> str:
+    """The audit trail's and the interactions' readers (audit:read, interactions:read): the
+    administrator, until tokens carry roles."""
+    await _require_admin(request)
+    return Caller(None).who
 
 
 async def _agent_asked(request: web.Request) -> tuple[Caller, str]:
@@ -332,6 +340,7 @@ def build_app(
     app.router.add_get("/metrics", make_aiohttp_handler())
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
+    add_routes(app, Reads(lambda: controller.store, _administrator_reads))  # /api/v1/audit, /interactions
     add_agent_page(app, controller, settings)  # /agent: HTML for people, not in the JSON API's document
     return app
 
