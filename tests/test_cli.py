@@ -72,17 +72,22 @@ async def said(process: asyncio.subprocess.Process, text: str, seconds: float = 
     return "".join(heard)
 
 
-async def wait_until_up(url: str) -> None:
+async def wait_until_up(url: str, process: asyncio.subprocess.Process | None = None) -> None:
+    """Until `url` answers; a process that exits meanwhile (its port taken, say) fails at once,
+    with what it said. The bound is for a hang: a loaded machine may take a while to import."""
     async with aiohttp.ClientSession() as http:
 
         async def answers() -> bool:
+            if process is not None and process.returncode is not None:
+                said = await process.stderr.read() if process.stderr is not None else b""
+                pytest.fail(f"the command exited {process.returncode} before {url} answered: {said.decode()}")
             try:
                 async with http.get(url):
                     return True
             except aiohttp.ClientConnectionError:
                 return False
 
-        await until(answers, what=f"an answer on {url}", timeout=15)
+        await until(answers, what=f"an answer on {url}", timeout=60)
 
 
 async def test_the_simulator_command_serves_ari_on_its_port() -> None:
@@ -112,7 +117,7 @@ async def test_the_simulator_and_run_stop_on_either_signal_though_started_with_s
         "ARI_RECORDER_API__PORT": "0",
     }
     async with command("simulator", "--port", str(port), sigint_ignored=True) as sim:
-        await wait_until_up(f"http://127.0.0.1:{port}/sim/state")
+        await wait_until_up(f"http://127.0.0.1:{port}/sim/state", sim)
         async with (
             command("run", env=env, sigint_ignored=True) as controller,
             aiohttp.ClientSession() as http,
