@@ -18,11 +18,19 @@ import pytest
 
 from ari_recorder.ari.rest import basic_auth
 from ari_simulator.server import free_port
+from tests.support.waiting import until
 
 
 @asynccontextmanager
-async def command(*args: str, env: dict[str, str] | None = None) -> AsyncIterator[asyncio.subprocess.Process]:
+async def command(
+    *args: str, env: dict[str, str] | None = None, sigint_ignored: bool = False
+) -> AsyncIterator[asyncio.subprocess.Process]:
+    """`ari-recorder <args>` in a process of its own; `sigint_ignored`: started as a shell's
+    background job or some CI runners start it, with SIGINT ignored (which a process inherits)."""
+    # exec keeps the shell's pid, so that a signal sent to the process reaches the command.
+    shell = ["sh", "-c", 'trap "" INT; exec "$@"', "sh"] if sigint_ignored else []
     process = await asyncio.create_subprocess_exec(
+        *shell,
         sys.executable,
         "-m",
         "ari_recorder",
@@ -64,15 +72,22 @@ async def said(process: asyncio.subprocess.Process, text: str, seconds: float = 
     return "".join(heard)
 
 
-async def wait_until_up(url: str) -> None:
+async def wait_until_up(url: str, process: asyncio.subprocess.Process | None = None) -> None:
+    """Until `url` answers; a process that exits meanwhile (its port taken, say) fails at once,
+    with what it said. The bound is for a hang: a loaded machine may take a while to import."""
     async with aiohttp.ClientSession() as http:
-        for _ in range(200):
+
+        async def answers() -> bool:
+            if process is not None and process.returncode is not None:
+                said = await process.stderr.read() if process.stderr is not None else b""
+                pytest.fail(f"the command exited {process.returncode} before {url} answered: {said.decode()}")
             try:
                 async with http.get(url):
-                    return
+                    return True
             except aiohttp.ClientConnectionError:
-                await asyncio.sleep(0.05)
-    raise AssertionError(f"nothing answered on {url}")
+                return False
+
+        await until(answers, what=f"an answer on {url}", timeout=60)
 
 
 async def test_the_simulator_command_serves_ari_on_its_port() -> None:
@@ -86,7 +101,51 @@ async def test_the_simulator_command_serves_ari_on_its_port() -> None:
             async with http.get(f"http://127.0.0.1:{port}/ari/channels") as r:
                 assert r.status == 401
         code, err = await stop(sim, signal.SIGINT)
-    assert code == 130  # interrupted, as a shell expects
+    assert code == 0  # stopped, as asked
+    assert "Traceback" not in err
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+async def test_the_simulator_and_run_stop_on_either_signal_though_started_with_sigint_ignored(
+    tmp_path: Path, signum: signal.Signals
+) -> None:
+    port = free_port()
+    env = {
+        "ARI_RECORDER_DATABASE__URL": f"sqlite+aiosqlite:///{tmp_path / 'db.sqlite'}",
+        "ARI_RECORDER_ARI__URL": f"http://127.0.0.1:{port}/ari",
+        "ARI_RECORDER_ARI__PASSWORD": "asterisk",
+        "ARI_RECORDER_API__PORT": "0",
+    }
+    async with command("simulator", "--port", str(port), sigint_ignored=True) as sim:
+        await wait_until_up(f"http://127.0.0.1:{port}/sim/state", sim)
+        async with (
+            command("run", env=env, sigint_ignored=True) as controller,
+            aiohttp.ClientSession() as http,
+        ):
+
+            async def connected() -> bool:
+                async with http.get(f"http://127.0.0.1:{port}/sim/state") as r:
+                    return bool((await r.json())["applications"].get("ari-recorder"))
+
+            await until(connected, what="the controller's event WebSocket on the simulator", timeout=30)
+            run_code, run_err = await stop(controller, signum)
+        sim_code, sim_err = await stop(sim, signum)
+    assert (run_code, sim_code) == (0, 0), run_err + sim_err
+    assert "Traceback" not in run_err + sim_err
+
+
+@pytest.mark.parametrize(
+    ("signum", "status"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)], ids=["SIGINT", "SIGTERM"]
+)
+async def test_the_demo_stopped_midway_cleans_up_and_says_by_what(
+    tmp_path: Path, signum: signal.Signals, status: int
+) -> None:
+    async with command("demo", "--var", str(tmp_path / "var"), sigint_ignored=True) as demo:
+        assert demo.stdout is not None
+        first = await asyncio.wait_for(demo.stdout.readline(), 30)
+        assert first.startswith(b"simulator: ARI on"), first
+        code, err = await stop(demo, signum)
+    assert code == status, err  # 128 + the signal: stopped before it was done
     assert "Traceback" not in err
 
 

@@ -11,7 +11,7 @@ import socket
 import time
 import uuid
 import wave
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -21,6 +21,7 @@ import pytest
 
 from ari_simulator.server import RunningSimulator, free_port, serve
 from tests.asterisk.controller import Controller, Delivered
+from tests.support.waiting import until
 from tests.test_cli import command, said
 
 AGENTS = {
@@ -70,14 +71,6 @@ class Site:
         return int((await self.state()).get("applications", {}).get("ari-recorder", 0))
 
 
-async def until(check: Callable[[], Awaitable[Any]], what: str, seconds: float = 15.0) -> Any:
-    for _ in range(int(seconds / 0.05)):  # another process's doing, seen through HTTP: polled
-        if found := await check():
-            return found
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 @asynccontextmanager
 async def leader_and_standby(
     tmp_path: Path, postgres: dict[str, str]
@@ -96,6 +89,8 @@ async def leader_and_standby(
             "queues": QUEUES,
             "company": {"announcement": "sim/announcement"},
             "postgres": postgres,
+            # The delivery worker looks for work this often: the tests wait for two deliveries.
+            "delivery": {"poll_seconds": 0.1},
         }
         first, second = Controller(**shared), Controller(**shared)
         try:
@@ -114,7 +109,7 @@ async def talking(site: Site, caller: str, recordings: int) -> float:
     async def recorded() -> bool:
         return await site.live_recordings() >= recordings
 
-    await until(recorded, f"{caller}'s call to be recorded")
+    await until(recorded, what=f"{caller}'s call to be recorded")
     return time.monotonic()
 
 
@@ -154,19 +149,19 @@ async def test_the_standby_takes_over_within_3_s_when_the_leader_is_killed(
         assert await leader_gauge(site, standby) == 0.0
         status, body = await standby.http("POST", "/calls/any/transfer", {"agent": "1002"})
         assert status == 503 and body["error"].startswith("standby:"), (status, body)
-        await asyncio.sleep(1.0)
+        await asyncio.sleep(1.0)  # the call is recorded a while before the kill: the scenario
         since = len(standby.lines)
         assert leader.process is not None
         killed = time.monotonic()
         leader.process.send_signal(signal.SIGKILL)
-        await asyncio.sleep(0.5)
+        await asyncio.sleep(0.5)  # a call comes in during the takeover: the scenario
         await site.control("calls", {"queue": "support", "caller": "15550002"})  # 0.5 s after
         took = await takeover(standby, since, killed)
         print(f"\ntakeover after SIGKILL: {took:.3f} s (the kill to the standby's event socket)")
         assert took < 3.0
         began["15550002"] = await talking_already(site, 2)
         await standby.said("action=resume", since=since)
-        await asyncio.sleep(1.0)
+        await asyncio.sleep(1.0)  # both calls go on a while under the new leader: the scenario
         await both_delivered(site, standby, began)
         assert await site.sockets() == 1
         assert await leader_gauge(site, standby) == 1.0
@@ -184,7 +179,7 @@ async def talking_already(site: Site, recordings: int) -> float:
     async def recorded() -> bool:
         return await site.live_recordings() >= recordings
 
-    await until(recorded, "the new call to be recorded")
+    await until(recorded, what="the new call to be recorded")
     return time.monotonic()
 
 
@@ -193,12 +188,12 @@ async def test_sigterm_hands_over_to_the_standby_and_exits_0(
 ) -> None:
     async with leader_and_standby(tmp_path, postgres) as (site, leader, standby):
         began = {"15550001": await talking(site, "15550001", 1)}
-        await asyncio.sleep(1.0)
+        await asyncio.sleep(1.0)  # the call is recorded a while before the signal: the scenario
         since, said_before = len(standby.lines), len(leader.lines)
         assert leader.process is not None
         stopped = time.monotonic()
         leader.process.send_signal(signal.SIGTERM)
-        await asyncio.sleep(0.5)
+        await asyncio.sleep(0.5)  # a call comes in during the hand-over: the scenario
         await site.control("calls", {"queue": "support", "caller": "15550002"})
         took = await takeover(standby, since, stopped)
         print(f"\ntakeover after SIGTERM: {took:.3f} s (the signal to the standby's event socket)")
@@ -208,7 +203,7 @@ async def test_sigterm_hands_over_to_the_standby_and_exits_0(
         assert await leader.said("leadership: handed over", since=said_before)
         assert await leader.said("action=hand-over", since=said_before)
         began["15550002"] = await talking_already(site, 2)
-        await asyncio.sleep(1.0)
+        await asyncio.sleep(1.0)  # both calls go on a while under the new leader: the scenario
         await both_delivered(site, standby, began)
         assert not leader.errors() and not standby.errors(), leader.errors() + standby.errors()
 

@@ -8,12 +8,13 @@ import contextlib
 import signal
 import sys
 import threading
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ari_recorder import cli_tokens
+from ari_recorder.commands import holds as holds_command
+from ari_recorder.commands import tokens as tokens_command
 from ari_recorder.logs import configure as configure_logging
 from ari_recorder.settings import Settings, SettingsError
 
@@ -22,7 +23,12 @@ if TYPE_CHECKING:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="ari-recorder", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="ari-recorder",
+        description=__doc__,
+        epilog="run and simulator stop on SIGINT or SIGTERM and exit 0; demo, stopped before it is "
+        "done, exits 130 (SIGINT) or 143 (SIGTERM)",
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug lines")
     commands = parser.add_subparsers(dest="command", required=True)
 
@@ -42,7 +48,7 @@ def _parser() -> argparse.ArgumentParser:
     generate = keys_commands.add_parser("generate", help="write a new private key; print its public key")
     generate.add_argument("--out", type=Path, required=True, help="where to write the private key (mode 600)")
 
-    cli_tokens.add_parser(commands)
+    tokens_command.add_parser(commands)
 
     deliveries = commands.add_parser("deliveries", help="the delivery queue: one row per file to deliver")
     deliveries_commands = deliveries.add_subparsers(dest="deliveries_command", required=True)
@@ -61,6 +67,11 @@ def _parser() -> argparse.ArgumentParser:
     retry.add_argument("--all-dead", action="store_true", help="every dead row")
     for sub in (listed, retry):
         sub.add_argument("--config", type=Path, default=None, help="the TOML settings file (as for run)")
+
+    holds_command.add_parser(commands)
+    from ari_recorder.commands.audit import add_audit  # the command's code is a module of its own
+
+    add_audit(commands)
 
     check = commands.add_parser(
         "check", help="check the settings, and every announcement against Asterisk, without starting"
@@ -90,8 +101,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             simulator = simulator_package()
             config = simulator.SimulatorConfig(args.username, args.password, args.app, args.recordings)
-            asyncio.run(simulator.run_forever(config, args.host, args.port))
-            return 0
+            asyncio.run(_until_stopped(simulator.run_forever(config, args.host, args.port)))
+            return 0  # stopped, as asked, by SIGINT or SIGTERM
         if args.command == "run":
             from ari_recorder.settings import load_settings
 
@@ -123,15 +134,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "tokens":
             from ari_recorder.settings import load_settings
 
-            return asyncio.run(cli_tokens.run(args, load_settings(args.config), _database))
+            return asyncio.run(tokens_command.run(args, load_settings(args.config), _database))
         if args.command == "deliveries":
             from ari_recorder.settings import load_settings
 
             return asyncio.run(_deliveries(args, load_settings(args.config)))
+        if args.command == "holds":
+            from ari_recorder.settings import load_settings
+
+            return asyncio.run(holds_command.run(args, _database(load_settings(args.config))))
+        if args.command == "audit":
+            from ari_recorder.commands.audit import run_audit
+            from ari_recorder.settings import load_settings
+
+            return run_audit(args, load_settings(args.config))
         if args.command == "demo":
             from ari_recorder.demo import run_demo
 
-            return asyncio.run(run_demo(args.var))
+            return asyncio.run(_until_stopped(run_demo(args.var), stopped=lambda signum: 128 + signum))
     except KeyboardInterrupt:
         return 130
     except SettingsError as error:
@@ -141,6 +161,35 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"ari-recorder: {error}", file=sys.stderr)
         return 1
     return 2
+
+
+async def _until_stopped(work: Awaitable[int | None], stopped: Callable[[int], int] = lambda _: 0) -> int:
+    """`work`'s own result, unless SIGINT or SIGTERM comes first: then it is cancelled (its
+    cleanups run, as on any cancellation) and the result is `stopped(signal)`. A service manager,
+    `docker stop` and a CI runner stop a command with SIGTERM, which would otherwise kill it on
+    the spot; `run` needs none of this: serve_forever hands the calls over on either signal."""
+    loop = asyncio.get_running_loop()
+    task = asyncio.ensure_future(work)
+    received: list[int] = []
+
+    def stop(signum: int) -> None:
+        received.append(signum)
+        task.cancel()
+
+    handled: list[int] = []
+    if threading.current_thread() is threading.main_thread():  # tests call main() in threads too
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, stop, signum)
+            handled.append(signum)
+    try:
+        return await task or 0
+    except asyncio.CancelledError:
+        if not received:
+            raise
+        return stopped(received[0])
+    finally:
+        for handled_signum in handled:
+            loop.remove_signal_handler(handled_signum)
 
 
 async def _check(settings: Settings) -> int:

@@ -12,7 +12,8 @@ from aiohttp import web
 from ari_simulator.ari_http import ASTERISK, DIALPLAN, SOCKETS
 from ari_simulator.asterisk import Asterisk
 from ari_simulator.consult import consult, refer_replaces
-from ari_simulator.dialplan import CONSULT_SECONDS, Dialplan, Phone
+from ari_simulator.dialplan import Dialplan
+from ari_simulator.phones import CONSULT_SECONDS, Phone
 from ari_simulator.state import Channel, Json, Kind, SimError
 
 

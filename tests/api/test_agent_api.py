@@ -8,7 +8,6 @@ allows no pausing, 1005 on a recorded call of its own (pausing twice).
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -19,6 +18,7 @@ import pytest_asyncio
 
 from ari_recorder.settings import AgentSettings, QueueSettings
 from ari_recorder.storage.tokens import issue_token, revoke_token
+from tests.support.waiting import until
 from tests.support.world import ADMIN_TOKEN, World, world
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
@@ -82,10 +82,11 @@ async def live(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[World]
         for queue, caller in CALLERS.items():
             await w.control("calls", {"queue": queue, "caller": caller})
         expected = {"1001": "recording", "1003": "not-recorded", "1004": "recording", "1005": "recording"}
-        deadline = time.monotonic() + 10
-        while (states := {a: await state_of(w, a) for a in expected}) != expected:
-            assert time.monotonic() < deadline, f"the agents never all connected: {states}"
-            await asyncio.sleep(0.1)
+
+        async def all_connected() -> bool:
+            return {a: await state_of(w, a) for a in expected} == expected
+
+        await until(all_connected, what=f"the agents connected, their recordings {expected}", timeout=10)
         yield w
         for caller in CALLERS.values():
             await w.control("hangup", {"customer": caller})

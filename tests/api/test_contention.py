@@ -22,6 +22,7 @@ from ari_recorder.storage.redelivery import list_deliveries
 from ari_recorder.storage.tables import DeliveryRow
 from tests.delivery.test_transcripts import AGENTS, QUEUES, a_chat
 from tests.support.stores import postgres_database
+from tests.support.waiting import until
 from tests.support.world import ADMIN_TOKEN, World, world
 
 CLIENTS, ROUNDS = 40, 6
@@ -70,11 +71,14 @@ async def test_forty_clients_at_once_get_no_5xx_and_every_file_is_delivered(
     ):
         await asyncio.gather(*(client(w, n, statuses) for n in range(CLIENTS)))
         expected = CLIENTS * ROUNDS // 2 * 2  # a transcript and its metadata per recorded chat
-        for _ in range(300):  # well under the 300 s lease: a row that waits one out fails here
+
+        async def all_done() -> list[Any]:
             rows = await list_deliveries(w.store, limit=10_000)
-            if len(rows) == expected and all(r.state == State.DONE.value for r in rows):
-                break
-            await asyncio.sleep(0.1)
+            done = len(rows) == expected and all(r.state == State.DONE.value for r in rows)
+            return rows if done else []
+
+        # 30 s, well under the 300 s lease: a row that waits one out fails here.
+        rows = await until(all_done, what=f"{expected} deliveries done", timeout=30)
         states = Counter(r.state for r in rows)
     assert not [s for s in statuses if s >= 500], statuses
     assert statuses == {201: CLIENTS * ROUNDS, 200: 2 * CLIENTS * ROUNDS}, statuses
@@ -129,11 +133,12 @@ async def test_the_row_of_an_uploaded_file_is_updated_as_soon_as_the_store_lets_
             f"{w.api_url}/api/v1/chats", json=a_chat("c-2", ("1001", None)), headers=ADMIN
         ) as r:
             assert r.status == 201
-        for _ in range(100):
+
+        async def delivered() -> list[Any]:
             rows = await list_deliveries(w.store)
-            if rows and all(row.state == State.DONE.value for row in rows):
-                break
-            await asyncio.sleep(0.1)
+            return rows if rows and all(row.state == State.DONE.value for row in rows) else []
+
+        rows = await until(delivered, what="the chats' deliveries done", timeout=10)
     assert [row.state for row in rows] == [State.DONE.value] * 2
     assert next(refusals, None) is None, "the store refused three times"
 

@@ -20,7 +20,7 @@ from yarl import URL
 from ari_recorder.api.guard import beyond_loopback
 from ari_recorder.settings import ApiSettings, QueueSettings
 from tests.support.audio import duration
-from tests.support.world import ADMIN_TOKEN, World, world
+from tests.support.world import ADMIN_TOKEN, World, connected, world
 
 QUEUES = {"support": QueueSettings(agents=["1001"])}
 TOKEN = ADMIN_TOKEN.encode()
@@ -174,12 +174,12 @@ async def test_over_the_cap_the_oldest_unfinished_connection_makes_room_else_a_5
         async with connection(w) as (old, old_w), connection(w) as (_, w2), connection(w) as (_, w3):
             for writer in (old_w, w2, w3):
                 writer.write(UNFINISHED)
-            await asyncio.sleep(0.2)
+            await asyncio.sleep(0.2)  # the server reads them: nothing outside it says when
             async with asyncio.timeout(1):
                 status, _, _ = await get_calls(w)
             assert status == 200, "a normal request gets in"
             assert await until_closed(old, 1) == b"", "the oldest unfinished connection made room"
-        await asyncio.sleep(0.1)
+        await asyncio.sleep(0.1)  # the server sees the three closed: nothing outside it says when
         # With a token: the privilege is checked before the body is read (a request without one
         # is answered 401 at once, and is no longer under way).
         under_way = (
@@ -190,7 +190,7 @@ async def test_over_the_cap_the_oldest_unfinished_connection_makes_room_else_a_5
         async with connection(w) as (_, w1), connection(w) as (_, w2), connection(w) as (_, w3):
             for writer in (w1, w2, w3):
                 writer.write(under_way)  # three requests under way, their bodies coming
-            await asyncio.sleep(0.2)
+            await asyncio.sleep(0.2)  # the server reads them: nothing outside it says when
             async with connection(w) as (reader, _):
                 began = time.monotonic()
                 status, headers, body = parsed(await until_closed(reader, 1))
@@ -219,10 +219,10 @@ async def test_a_flood_of_unfinished_requests_leaves_the_calls_and_the_api_worki
             await w.control("calls", {"queue": "support", "caller": "15550090"})
             for _ in range(20):  # during the announcement
                 await asyncio.gather(*(unfinished() for _ in range(100)))
-            await asyncio.sleep(1.0)  # the announcement over, 1001 answers and is recorded
+            await connected(w, "1001", timeout=30)  # the announcement over, 1001 answers, is recorded
             async with asyncio.timeout(1):
                 status, _, body = await get_calls(w)
-            await asyncio.sleep(1.0)
+            await asyncio.sleep(1.0)  # the conversation: something in the file
             await w.control("hangup", {"customer": "15550090"})
             report = await asyncio.wait_for(w.reports.get(), 15)
             (segment,) = report.call.segments

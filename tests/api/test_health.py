@@ -25,7 +25,7 @@ from ari_recorder.settings import (
 )
 from ari_recorder.storage.store import Store
 from ari_simulator.server import free_port, serve
-from tests.delivery.support import until
+from tests.support.waiting import until
 from tests.support.world import AGENTS, world
 
 QUEUES = {"support": QueueSettings(agents=["1001"])}
@@ -47,7 +47,7 @@ async def status_becomes(
         status, body = await get(http, url)
         return body if status == wanted and check(body) else None
 
-    return await until(f"{url} answering {wanted}", seen, seconds=15)
+    return await until(seen, what=f"{url} answering {wanted}", timeout=15)
 
 
 async def test_alive_and_ready_when_connected_without_a_token(tmp_path: Path) -> None:
@@ -181,7 +181,7 @@ async def test_calls_segments_and_event_lag_are_counted_as_they_happen(tmp_path:
             calls = controller.live_calls()
             return bool(calls) and calls[0].segment is not None and bool(calls[0].began)
 
-        await until("the agent connected and recorded", connected, seconds=10)
+        await until(connected, what="the agent connected and recorded", timeout=10)
         during = sample("ari_recorder_calls_active")
         await w.control("hangup", {"customer": "15550001"})
         await asyncio.wait_for(w.reports.get(), 15)

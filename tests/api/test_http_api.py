@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from pathlib import Path
 from typing import Any
 
@@ -10,7 +11,7 @@ import pytest
 
 from ari_recorder.settings import QueueSettings
 from tests.support.audio import duration
-from tests.support.world import ADMIN_TOKEN, World, world
+from tests.support.world import ADMIN_TOKEN, SLACK, World, connected, world
 
 QUEUES = {"support": QueueSettings(agents=["1001"]), "sales": QueueSettings(agents=["1001", "1002"])}
 
@@ -44,18 +45,21 @@ async def test_a_supervisor_transfers_a_call_to_another_agent(tmp_path: Path) ->
     """A recorded (100%) -> B at 0: A's file holds A's time only, B's segment is not recorded."""
     async with world(tmp_path, QUEUES) as w:
         await w.control("calls", {"queue": "support", "caller": "15550070"})
-        await asyncio.sleep(1.5 + 0.5)  # the announcement; 1001 answers
+        await connected(w, "1001")
+        since = time.monotonic()
         status, body = await api(w, "GET", "calls")
         assert status == 200, body
         (live,) = body["calls"]
         assert (live["phase"], live["agent"], live["segment"]) == ("connected", "1001", 1)
-        await asyncio.sleep(1.5)
+        await asyncio.sleep(1.5)  # A and the customer talk: the scenario
         itself, body = await api(w, "POST", f"calls/{live['id']}/transfer", {"agent": "1001"})
         assert (itself, body["error"]) == (409, f"agent 1001 is already on call {live['id']}")
         status, body = await api(w, "POST", f"calls/{live['id']}/transfer", {"agent": "1002"})
         assert (status, body) == (202, {"call": live["id"], "dialling": "1002"})
         again, _ = await api(w, "POST", f"calls/{live['id']}/transfer", {"agent": "1002"})
-        await asyncio.sleep(0.5 + 1.5)  # 1002 rings, answers, talks
+        await connected(w, "1002")
+        a_took = time.monotonic() - since
+        await asyncio.sleep(1.0)  # B and the customer talk
         await w.control("hangup", {"customer": "15550070"})
         report = await asyncio.wait_for(w.reports.get(), 15)
         a, b = report.call.segments
@@ -63,16 +67,17 @@ async def test_a_supervisor_transfers_a_call_to_another_agent(tmp_path: Path) ->
         recorded_a = duration(await w.fetch(a.recording))
     assert again == 409, "one transfer at a time"
     assert (a.agent, b.agent, b.recording) == ("1001", "1002", None)
-    assert 1.8 < recorded_a < 2.8, "A's recording ends when A leaves"
+    assert 1.4 < recorded_a < a_took + SLACK, "A's recording ends when A leaves"
 
 
 async def test_a_transfer_to_a_queue_takes_its_first_free_agent(tmp_path: Path) -> None:
     async with world(tmp_path, QUEUES) as w:
         await w.control("calls", {"queue": "support", "caller": "15550071"})
-        await asyncio.sleep(1.5 + 0.5)
+        await connected(w, "1001")
         (live,) = (await api(w, "GET", "calls"))[1]["calls"]
         status, body = await api(w, "POST", f"calls/{live['id']}/transfer", {"queue": "sales"})
-        await asyncio.sleep(1.0)
+        if status == 202:
+            await connected(w, "1002")
         await w.control("hangup", {"customer": "15550071"})
         report = await asyncio.wait_for(w.reports.get(), 15)
     assert (status, body["dialling"]) == (202, "1002"), "1001 is the agent on the call"
@@ -83,7 +88,7 @@ async def test_bad_requests_get_a_clear_json_error(tmp_path: Path) -> None:
     async with world(tmp_path, QUEUES) as w:
         await w.control("calls", {"queue": "support", "caller": "15550072"})
         status_waiting, waiting = await _transfer_first_live(w, {"agent": "1002"})
-        await asyncio.sleep(1.5 + 0.5)
+        await connected(w, "1001")
         unknown_agent = await _transfer_first_live(w, {"agent": "9999"})
         both = await _transfer_first_live(w, {"agent": "1002", "queue": "sales"})
         unknown_call = await api(w, "POST", "calls/nope/transfer", {"agent": "1002"})

@@ -10,13 +10,13 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
-import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import msgspec
+import pytest
 import schemathesis
 
 from ari_recorder.api.openapi import document
@@ -25,6 +25,7 @@ from ari_recorder.delivery import DeliverySettings, generate_keypair
 from ari_recorder.domain.access import Role
 from ari_recorder.settings import QueueSettings
 from ari_recorder.storage.tokens import issue_token
+from tests.support.waiting import until
 from tests.support.world import ADMIN_TOKEN, AGENTS, World, world
 
 QUEUES = {"support": QueueSettings(agents=["1001"]), "sales": QueueSettings(agents=["1002", "1003"])}
@@ -100,21 +101,20 @@ def _path(url: str) -> str:
 
 async def connected_call(w: World) -> None:
     await w.control("calls", {"queue": "support", "caller": CALLER})
-    deadline = time.monotonic() + 10
     headers = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
-    while True:
+
+    async def recording() -> bool:
         async with w.http.get(f"{w.api_url}/api/v1/agents/1001/recording", headers=headers) as r:
-            if (await r.json())["state"] == "recording":
-                return
-        assert time.monotonic() < deadline, "1001 never got connected"
-        await asyncio.sleep(0.1)
+            return bool((await r.json())["state"] == "recording")
+
+    await until(recording, what="1001 connected and recorded", timeout=10)
 
 
 async def test_the_document_is_valid_openapi() -> None:
     schema = schemathesis.openapi.from_dict(document())
     schema.validate()  # against the OpenAPI 3.0 meta-schema; raises what is wrong
     operations = [result.ok() for result in schema.get_all_operations()]
-    assert len(operations) == 11
+    assert len(operations) == 17
     assert not list(schema.iter_schema_warnings())
 
 
@@ -140,6 +140,7 @@ def test_the_document_names_every_route_of_the_server_and_no_other() -> None:
             )
 
 
+@pytest.mark.timeout(DEADLINE + 120)  # schemathesis's own bound, and the world around it
 async def test_schemathesis_finds_the_document_true_for_the_administrator(tmp_path: Path) -> None:
     delivery = DeliverySettings(
         spool_dir=str(tmp_path / "spool"),
@@ -154,9 +155,13 @@ async def test_schemathesis_finds_the_document_true_for_the_administrator(tmp_pa
     assert counts[("GET", "calls", 200)], "the administrator sees the calls"
     assert any(status == 200 for method, path, status in counts if path.startswith("agents/")), counts
     assert any(path == "chats" for method, path, status in counts), "chats were reported"
+    assert counts[("GET", "holds", 200)], "the holds were listed"
+    assert any(path.endswith("/hold") and status == 404 for _, path, status in counts), "holds were put"
+    assert counts[("GET", "audit", 200)] and counts[("GET", "interactions", 200)], "the trail was read"
     assert counts[("GET", "/healthz", 200)] and counts[("GET", "/readyz", 200)], counts
 
 
+@pytest.mark.timeout(DEADLINE + 120)  # schemathesis's own bound, and the world around it
 async def test_schemathesis_finds_the_document_true_for_an_agent(tmp_path: Path) -> None:
     """With 1001's token: its own endpoints answer 200, and nothing else gets past the token (a
     404 is a path no route matches; a 405 a method none does: both before the token)."""

@@ -122,8 +122,9 @@ def request_for(live: Live, method: str, path: str, subject: str) -> tuple[str, 
         .replace("{name}", "agent.js")
         .replace("/calls/{id}", f"/calls/{live.calls[subject]}")
         .replace("/chats/{id}", "/chats/no-such-chat")
+        .replace("/interactions/{id}", "/interactions/no-such-interaction")
     )
-    return concrete, {} if method == "POST" else None
+    return concrete, {} if method in ("POST", "PUT") else None
 
 
 def has_subject(path: str) -> bool:
@@ -167,7 +168,7 @@ def verdict(status: int, body: Any) -> str:
 
 async def test_every_route_by_every_role_is_allowed_or_refused_as_the_table_says(live: Live) -> None:
     routes = the_routes()
-    assert {m for m, _ in routes} <= {"GET", "POST"}
+    assert {m for m, _ in routes} <= {"GET", "POST", "PUT"}
     assert set(routes) == set(ROUTES), "every route declared, and nothing declared that is not a route"
     wrong, asked = [], 0
     for method, path in routes:

@@ -1,4 +1,5 @@
-"""The real-Asterisk tier: each test has an Asterisk of its own (marker `asterisk`)."""
+"""The real-Asterisk tier: each test has an Asterisk of its own (marker `asterisk`, given by
+tests/conftest.py to everything under this directory)."""
 
 from __future__ import annotations
 
@@ -8,13 +9,6 @@ from pathlib import Path
 import pytest
 
 from tests.asterisk.harness import Asterisk, running_asterisk
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    here = Path(__file__).parent
-    for item in items:
-        if here in Path(str(item.fspath)).parents:
-            item.add_marker(pytest.mark.asterisk)
 
 
 @pytest.fixture

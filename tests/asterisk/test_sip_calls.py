@@ -149,6 +149,7 @@ async def test_an_outbound_call_from_the_desk_phone(tmp_path: Path) -> None:
     mostly(delivered, BOTH)
 
 
+@pytest.mark.timeout(600)  # thirty SIPp calls and their deliveries (up to 120 s) on a loaded machine
 async def test_thirty_sip_calls_arriving_100_ms_apart_are_all_recorded(tmp_path: Path) -> None:
     """A burst: SIPp places 30 calls at its 10 calls/s; 30 agents (one SIPp answering for all of
     them, each call its own RTP) each take one. Every selected segment is delivered, whole."""

@@ -17,11 +17,9 @@ import shutil
 import signal
 import subprocess
 import wave
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -275,24 +273,3 @@ async def ready_recording(
             )
         )
     return name, content
-
-
-async def until(
-    what: str,
-    check: Callable[[], Awaitable[Any]],
-    *,
-    seconds: float = 180.0,
-    explain: Callable[[], str] = str,
-) -> Any:
-    """Poll `check` until it returns something true (returned); fail after `seconds` saying
-    `what`: a bound on a wait, so that a broken run fails instead of hanging, never an assertion
-    about speed."""
-    try:
-        async with asyncio.timeout(seconds):
-            while True:
-                found = await check()
-                if found:
-                    return found
-                await asyncio.sleep(0.002)
-    except TimeoutError:
-        pytest.fail(f"still waiting after {seconds:.0f} s for {what}\n{explain()}", pytrace=False)

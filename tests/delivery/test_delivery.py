@@ -23,7 +23,8 @@ from ari_recorder.storage.store import Store
 from ari_recorder.storage.tables import DeliveryRow
 from ari_simulator.server import RunningSimulator
 from tests.delivery.conftest import Clock, Identity, local_settings, sftp_settings
-from tests.delivery.support import Sshd, age_decrypt, noise_wav, ready_recording, require, until
+from tests.delivery.support import Sshd, age_decrypt, noise_wav, ready_recording, require
+from tests.support.waiting import until
 
 AUDIO = "2024-05-17/support/call-{n}-1-1001.wav.age"
 META = "2024-05-17/support/call-{n}-1-1001.json.age"
@@ -188,18 +189,22 @@ async def test_sshd_killed_mid_upload_then_back_delivers_the_file_once_and_whole
         async def partly_written() -> int:
             return part.stat().st_size if part.exists() else 0
 
-        written = await until("a partial upload", partly_written)
+        written = await until(partly_written, what="a partial upload", timeout=180)
         await sshd.freeze()  # mid-file: nothing more arrives
         partial = part.stat().st_size
         await sshd.stop()
-        row = await until("the upload failed", row_in(delivery, "call-1-seg1-1001/audio", State.PENDING))
+        row = await until(
+            row_in(delivery, "call-1-seg1-1001/audio", State.PENDING), what="the upload failed", timeout=180
+        )
         assert "connection lost" in (row.last_error or ""), row.last_error
         assert not (incoming / AUDIO.format(n=1)).exists(), "never under its final name while partial"
 
         await sshd.start()
         clock.advance()
         delivery.wake()
-        await until("the upload done", row_in(delivery, "call-1-seg1-1001/audio", State.DONE))
+        await until(
+            row_in(delivery, "call-1-seg1-1001/audio", State.DONE), what="the upload done", timeout=180
+        )
     finally:
         await delivery.aclose()
         await running

@@ -30,8 +30,9 @@ from ari_recorder.storage.store import Store
 from ari_recorder.storage.tables import DeliveryRow
 from ari_simulator.server import RunningSimulator
 from tests.delivery.conftest import ROOM, Clock, Identity, SpoolDisk, sftp_settings
-from tests.delivery.support import Sshd, age_decrypt, noise_wav, ready_recording, until
+from tests.delivery.support import Sshd, age_decrypt, noise_wav, ready_recording
 from tests.support.stores import postgres_store
+from tests.support.waiting import until
 
 REPO = Path(__file__).resolve().parents[2]
 AUDIO = "incoming/2024-05-17/support/call-1-1-1001.wav.age"
@@ -161,7 +162,9 @@ async def test_a_controller_killed_between_the_rename_and_the_commit_makes_no_se
                 row = (await rows_of(store)).get(AUDIO_ID)
                 return row if row is not None and row.state == State.UPLOADING else None
 
-            claimed: DeliveryRow = await until("the worker's upload claim", uploading, explain=worker.tail)
+            claimed: DeliveryRow = await until(
+                uploading, what="the worker's upload claim", timeout=180, explain=worker.tail
+            )
             await lock.begin()
             me = await lock.scalar(select(func.pg_backend_pid()))
             held = (
@@ -184,7 +187,12 @@ async def test_a_controller_killed_between_the_rename_and_the_commit_makes_no_se
                 worker.alive()
                 return any(is_renewal(cols) for cols in (await blocked_by(store, me)).values())
 
-            await until("the lease renewal to block on the row lock", renewal_blocked, explain=worker.tail)
+            await until(
+                renewal_blocked,
+                what="the lease renewal to block on the row lock",
+                timeout=180,
+                explain=worker.tail,
+            )
             os.kill(daemon, signal.SIGCONT)
 
             async def renamed_and_committing() -> dict[int, set[str]] | None:
@@ -195,8 +203,9 @@ async def test_a_controller_killed_between_the_rename_and_the_commit_makes_no_se
                 return waiting if any(is_done(cols) for cols in waiting.values()) else None
 
             waiting: dict[int, set[str]] = await until(
-                "the file renamed into place and the worker's 'done' waiting on the row lock",
                 renamed_and_committing,
+                what="the file renamed into place and the worker's 'done' waiting on the row lock",
+                timeout=180,
                 explain=lambda: f"{worker.tail()}\nremote: {sshd.files()}",
             )
             # The renewal was cancelled when the upload ended (the worker reached "done" after
@@ -224,7 +233,7 @@ async def test_a_controller_killed_between_the_rename_and_the_commit_makes_no_se
                 )
             return left == 0
 
-        await until("the killed worker's database sessions to end", gone)
+        await until(gone, what="the killed worker's database sessions to end", timeout=180)
         rows = await rows_of(store)
         crashed = rows[AUDIO_ID]
         assert (crashed.state, crashed.worker, crashed.attempts, crashed.delivered_at) == (
@@ -238,7 +247,7 @@ async def test_a_controller_killed_between_the_rename_and_the_commit_makes_no_se
         async def lease_over() -> bool:  # the second worker may take the row only after it
             return datetime.now(UTC) > crashed.next_attempt_at
 
-        await until("the dead worker's lease to run out", lease_over)
+        await until(lease_over, what="the dead worker's lease to run out", timeout=180)
 
         second = await Worker.start(config, tmp_path / "worker-2.log")
         report = await second.report()

@@ -26,6 +26,7 @@ from ari_recorder.storage.tables import AuditRow
 from ari_simulator.server import RunningSimulator
 from tests.delivery.conftest import Clock, Identity, local_settings, sftp_settings
 from tests.delivery.support import Sshd, age_decrypt, ready_recording, tone_wav
+from tests.support.waiting import until
 
 AUDIO_ID, META_ID = "call-1-seg1-1001/audio", "call-1-seg1-1001/metadata"
 RESULTS = ("delivered", "already_there", "retry", "dead")
@@ -284,11 +285,8 @@ async def test_a_running_service_keeps_the_gauges_fresh_from_the_database(
     running = asyncio.create_task(delivery.run())
     await ready_recording(sqlite_store, sim, "call-1")
     delivery.wake()
-    async with asyncio.timeout(30):  # a bound, not a measure: the gauges follow within seconds
-        while True:  # polled: nothing tells when a gauge changes, as nothing tells a scraper
-            if queue_gauge() == {"done": 2}:
-                break
-            await asyncio.sleep(0.05)
+    # Polled: nothing tells when a gauge changes, as nothing tells a scraper.
+    await until(lambda: queue_gauge() == {"done": 2}, what="the queue gauge at done: 2", timeout=30)
     await delivery.aclose()
     await running
     assert oldest_pending() == 0.0

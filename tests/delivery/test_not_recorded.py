@@ -12,8 +12,9 @@ from prometheus_client import REGISTRY
 
 from ari_recorder.settings import QueueSettings, RecordingSettings
 from tests.delivery.conftest import Identity, local_settings
-from tests.delivery.support import age_decrypt, until
-from tests.support.world import world
+from tests.delivery.support import age_decrypt
+from tests.support.waiting import until
+from tests.support.world import connected, world
 
 
 def not_recorded() -> float:
@@ -46,10 +47,10 @@ async def test_a_segment_never_recorded_is_delivered_as_a_sidecar_saying_so(
     ) as w:
         await w.control("config", {"snoop_stasis_delay_ms": None}, method="PUT")
         await w.control("calls", {"queue": "support", "caller": "15550001"})
-        await asyncio.sleep(1.5 + 1.0)
+        await connected(w, "1001")  # the recording given up at its deadline
         await w.control("hangup", {"customer": "15550001"})
         await asyncio.wait_for(w.reports.get(), 15)
-        (sidecar,) = await until("the sidecar delivered", lambda: _one(tmp_path), seconds=20)
+        (sidecar,) = await until(lambda: _one(tmp_path), what="the sidecar delivered", timeout=20)
         (row,) = await w.store.recordings()
     assert sidecar.name.endswith(".json.age")
     document = json.loads(age_decrypt(identity.path, sidecar))
@@ -76,13 +77,13 @@ async def test_a_notice_asterisk_cannot_play(tmp_path: Path, identity: Identity,
     async with world(tmp_path, queues, delivery=settings) as w:
         await w.control("config", {"sounds": ["sim/customer-tone"]}, method="PUT")
         await w.control("calls", {"queue": "support", "caller": "15550001"})
-        await asyncio.sleep(1.0)
-        if then != "hangup":
+        if then != "hangup":  # else the controller hangs up itself
+            await connected(w, "1001")
             await w.control("hangup", {"customer": "15550001"})
         report = await asyncio.wait_for(w.reports.get(), 15)
         audit = [a for a in await w.store.audit(report.call.id) if a.action == "announcement-failed"]
         if then == "record":
-            (sidecar,) = await until("the recording delivered", lambda: _sidecar(tmp_path), seconds=20)
+            (sidecar,) = await until(lambda: _sidecar(tmp_path), what="the recording delivered", timeout=20)
             document = json.loads(age_decrypt(identity.path, sidecar))
         left = await w.state()
     assert report.call.announced == "the playback ended failed"

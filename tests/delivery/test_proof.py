@@ -21,7 +21,8 @@ from ari_recorder.settings import AgentSettings, QueueSettings, RecordingSetting
 from ari_recorder.storage.store import Store
 from ari_simulator.server import RunningSimulator
 from tests.delivery.conftest import Identity, local_settings
-from tests.delivery.support import age_decrypt, ready_recording, until
+from tests.delivery.support import age_decrypt, ready_recording
+from tests.support.waiting import until
 from tests.support.world import ADMIN_TOKEN, World, world
 
 AGENTS = {
@@ -89,7 +90,9 @@ def outbox(root: Path, suffix: str) -> list[Path]:
 
 
 async def sidecar(w: World, identity: Identity) -> dict[str, Any]:
-    (path,) = await until("the sidecar delivered", lambda: _listed(outbox(w.tmp, ".json.age")), seconds=30)
+    (path,) = await until(
+        lambda: _listed(outbox(w.tmp, ".json.age")), what="the sidecar delivered", timeout=30
+    )
     document: dict[str, Any] = json.loads(age_decrypt(identity.path, path))
     return document
 
@@ -109,7 +112,7 @@ async def answered(w: World, caller: str) -> tuple[str, float]:
         segment = calls[0].segment if calls else None
         return segment.recording if segment is not None else None
 
-    name: str = await until("the agent connected", recording, seconds=10)
+    name: str = await until(recording, what="the agent connected", timeout=10)
     return name, time.monotonic()
 
 
@@ -123,7 +126,7 @@ async def test_a_whole_call_is_proven_and_no_gap_is_reported(tmp_path: Path, ide
     before = gaps(GapKind.SHORT)
     async with world(tmp_path, QUEUES, AGENTS, delivery=local_settings(tmp_path, identity)) as w:
         name, at = await answered(w, "15550001")
-        await asyncio.sleep(3.0)
+        await asyncio.sleep(3.0)  # talk (or a pause) this long: the scenario, measured
         await w.control("hangup", {"customer": "15550001"})
         talked = time.monotonic() - at
         await asyncio.wait_for(w.reports.get(), 15)
@@ -146,10 +149,10 @@ async def test_a_recording_cut_short_is_a_gap_with_its_numbers(
     before = gaps(GapKind.SHORT)
     async with world(tmp_path, QUEUES, AGENTS, delivery=local_settings(tmp_path, identity)) as w:
         name, at = await answered(w, "15550002")
-        await asyncio.sleep(1.0)
+        await asyncio.sleep(1.0)  # talk (or a pause) this long: the scenario, measured
         await w.ari.stop_recording(name)
         recorded = time.monotonic() - at
-        await asyncio.sleep(3.0)
+        await asyncio.sleep(3.0)  # talk (or a pause) this long: the scenario, measured
         await w.control("hangup", {"customer": "15550002"})
         talked = time.monotonic() - at
         await asyncio.wait_for(w.reports.get(), 15)
@@ -179,13 +182,13 @@ async def test_skipped_pauses_are_subtracted_and_silenced_ones_are_not(
     settings = local_settings(tmp_path, identity)
     async with world(tmp_path, QUEUES, AGENTS, delivery=settings, pause_behavior=behavior) as w:
         name, at = await answered(w, "15550003")
-        await asyncio.sleep(1.0)
+        await asyncio.sleep(1.0)  # talk (or a pause) this long: the scenario, measured
         await api(w, "agents/1001/recording/pause")
         paused = time.monotonic()
-        await asyncio.sleep(2.0)
+        await asyncio.sleep(2.0)  # talk (or a pause) this long: the scenario, measured
         await api(w, "agents/1001/recording/resume")
         paused = time.monotonic() - paused
-        await asyncio.sleep(1.0)
+        await asyncio.sleep(1.0)  # talk (or a pause) this long: the scenario, measured
         await w.control("hangup", {"customer": "15550003"})
         talked = time.monotonic() - at
         await asyncio.wait_for(w.reports.get(), 15)
@@ -217,7 +220,7 @@ async def test_a_segment_never_recorded_is_a_gap_of_its_whole_connected_time(
     ) as w:
         await w.control("config", {"snoop_stasis_delay_ms": None}, method="PUT")  # snoops never enter
         name, at = await answered(w, "15550004")
-        await asyncio.sleep(2.0)
+        await asyncio.sleep(2.0)  # talk (or a pause) this long: the scenario, measured
         await w.control("hangup", {"customer": "15550004"})
         talked = time.monotonic() - at
         await asyncio.wait_for(w.reports.get(), 15)

@@ -13,7 +13,7 @@ from sqlalchemy import func, select, update
 
 from ari_recorder.ari.rest import AriClient
 from ari_recorder.delivery import Delivery
-from ari_recorder.delivery.retention import purge_metadata, purge_spool
+from ari_recorder.delivery.retention import Tally, purge_metadata, purge_spool
 from ari_recorder.storage.deliveries import State
 from ari_recorder.storage.store import Store
 from ari_recorder.storage.tables import (
@@ -25,7 +25,8 @@ from ari_recorder.storage.tables import (
 )
 from ari_simulator.server import RunningSimulator
 from tests.delivery.conftest import Clock, Identity, local_settings
-from tests.delivery.support import ready_recording, until
+from tests.delivery.support import ready_recording
+from tests.support.waiting import until
 
 ENDED = datetime.fromisoformat("2024-05-17T09:31:00+00:00")
 
@@ -72,11 +73,11 @@ async def test_delivered_spool_copies_go_after_their_days_and_nothing_else(
     before = sorted(p.name for p in (spool / "out").iterdir())
     assert len(before) == 4
 
-    assert await purge_spool(store, spool, clock.now + timedelta(days=6, hours=23), days=7) == 0
+    assert await purge_spool(store, spool, clock.now + timedelta(days=6, hours=23), days=7) == Tally(0)
     purged = await purge_spool(store, spool, clock.now + timedelta(days=7), days=7)
     again = await purge_spool(store, spool, clock.now + timedelta(days=8), days=7)
 
-    assert (purged, again) == (3, 0)
+    assert (purged, again) == (Tally(3), Tally(0))
     assert sorted(p.name for p in (spool / "out").iterdir()) == ["call-2-seg1-1001.json.age"], "pending: kept"
     rows = {row.id: row for row in await delivery.queue.rows()}
     assert rows["call-1-seg1-1001/audio"].spool_path is None
@@ -97,9 +98,9 @@ async def test_metadata_goes_once_every_file_is_delivered_and_the_trail_stays(
     await delivery.aclose()
     later = ENDED + timedelta(days=90)
 
-    assert await purge_metadata(store, later - timedelta(seconds=1), days=90) == 0
-    assert await purge_metadata(store, later, days=90) == 1
-    assert await purge_metadata(store, later, days=90) == 0
+    assert await purge_metadata(store, later - timedelta(seconds=1), days=90) == Tally(0)
+    assert await purge_metadata(store, later, days=90) == Tally(1)
+    assert await purge_metadata(store, later, days=90) == Tally(0)
 
     for table in (AttachedDataRow, SegmentRow, RecordingRow):
         assert await count(store, table, "call-1") == 0, table
@@ -141,4 +142,4 @@ async def audited(store: Store, subject: str, action: str) -> None:
     async def found() -> bool:
         return any(a.action == action for a in await store.audit(subject))
 
-    await until(f"{action} of {subject} in the audit trail", found, seconds=15)
+    await until(found, what=f"{action} of {subject} in the audit trail", timeout=15)

@@ -18,7 +18,8 @@ from ari_recorder.delivery.sidecar import SCHEMA_FILE, SCHEMA_VERSION, build, en
 from ari_recorder.settings import AgentSettings, QueueSettings, RecordingSettings
 from ari_recorder.storage.recordings import Facts
 from tests.delivery.conftest import Identity, sftp_settings
-from tests.delivery.support import Sshd, age_decrypt, until
+from tests.delivery.support import Sshd, age_decrypt
+from tests.support.waiting import until
 from tests.support.world import ADMIN_TOKEN, World, world
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -185,7 +186,7 @@ async def test_every_delivered_sidecar_is_valid_against_the_committed_schema(
     recording = RecordingSettings(start_deadline_ms=400) if kind == "not_recorded" else None
     async with world(tmp_path, queues, AGENTS, delivery=settings, recording=recording) as w:
         await produce(w)
-        (path,) = await until("the sidecar delivered", lambda: _sidecars(sshd), seconds=30)
+        (path,) = await until(lambda: _sidecars(sshd), what="the sidecar delivered", timeout=30)
     document = json.loads(age_decrypt(identity.path, path))
     validator = jsonschema_rs.validator_for(schema(), validate_formats=True)
     errors = [f"{'/'.join(map(str, e.instance_path))}: {e.message}" for e in validator.iter_errors(document)]

@@ -24,7 +24,8 @@ from ari_recorder.storage.store import Store
 from ari_recorder.storage.tables import InteractionRow
 from ari_recorder.storage.tokens import issue_token
 from tests.delivery.conftest import Identity, SpoolDisk, local_settings, sftp_settings
-from tests.delivery.support import Sshd, age_decrypt, until
+from tests.delivery.support import Sshd, age_decrypt
+from tests.support.waiting import until
 from tests.support.world import ADMIN_TOKEN, World, world
 
 AGENTS = {
@@ -91,7 +92,7 @@ async def delivered(store: Store, count: int) -> list[str]:
         finished = len(rows) >= count and all(r.state == State.DONE for r in rows)
         return sorted(r.remote_path for r in rows) if finished else []
 
-    paths: list[str] = await until(f"{count} deliveries done", done, seconds=20)
+    paths: list[str] = await until(done, what=f"{count} deliveries done", timeout=20)
     return paths
 
 
@@ -101,7 +102,7 @@ async def tried(store: Store) -> None:
     async def failed() -> bool:
         return any(r.attempts >= 1 and r.last_error for r in await list_deliveries(store))
 
-    await until("an upload tried", failed, seconds=10)
+    await until(failed, what="an upload tried", timeout=10)
 
 
 def spool_files(settings: DeliverySettings) -> list[Path]:

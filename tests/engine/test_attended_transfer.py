@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from pathlib import Path
 
 import pytest
@@ -13,7 +14,8 @@ import pytest
 from ari_recorder.settings import QueueSettings
 from tests.engine.test_inbound_calls import SIP_AGENTS
 from tests.support.audio import duration, summary, tone_runs
-from tests.support.world import World, world
+from tests.support.waiting import until
+from tests.support.world import SLACK, World, connected, world
 
 
 @pytest.mark.parametrize(("target", "recorded"), [("3002", True), ("3003", False)])
@@ -25,25 +27,23 @@ async def test_an_attended_transfer_records_the_target_by_the_rules(
     caplog.set_level(logging.INFO)
     async with world(tmp_path, queues, SIP_AGENTS, phone_transfers="asterisk") as w:
         await w.control("calls", {"queue": "support", "caller": "15550700", "via": "sip"})
-        await asyncio.sleep(1.5 + 1.5)  # announcement, then A and the customer talk
+        await connected(w, "3001")
+        await asyncio.sleep(1.5)  # A and the customer talk: the scenario
         await w.control("attended_transfer", {"agent": "3001", "to": target})
-        await asyncio.sleep(2.5 + 2.0)  # A consults B, completes; B and the customer talk
+        await connected(w, target, timeout=30)  # A consults B 1 s, completes
+        await asyncio.sleep(2.0)  # B and the customer talk
         live = w.controller.live_calls() if w.controller else []
         await w.control("hangup", {"customer": "15550700"})
         report = await asyncio.wait_for(w.reports.get(), 15)
         files = {s.recording: await w.fetch(s.recording) for s in report.call.segments if s.recording}
-        for _ in range(100):  # the Local pair and the target go down a moment after the call
-            left = await w.state()
-            if not left["channels"]:
-                break
-            await asyncio.sleep(0.05)
+        left = await _until_empty(w)  # the Local pair and the target go down a moment after the call
     assert [(c.phase.value, c.segment.agent if c.segment else None) for c in live] == [("connected", target)]
     assert left["channels"] == [] and left["bridges"] == [] and left["live_recordings"] == []
     a, b = report.call.segments
     assert (a.agent, b.agent) == ("3001", target)
     if side == "agent":
         assert a.recording is not None and (b.recording is not None) == recorded
-        assert 1.3 < duration(files[a.recording]) < 5.0
+        assert 1.4 < duration(files[a.recording]) < 5.0
         if b.recording is not None:
             runs = tone_runs(files[b.recording])
             assert {440, 1000} in [r.tones for r in runs], summary(runs)
@@ -59,12 +59,37 @@ CALLER = "15550800"
 
 async def _until_empty(w: World) -> dict[str, list[object]]:
     """Asterisk's state once every channel has gone (the last go a moment after the call)."""
-    for _ in range(100):
+
+    async def empty() -> dict[str, list[object]] | None:
         left = await w.state()
-        if not left["channels"]:
-            break
-        await asyncio.sleep(0.05)
-    return left
+        return None if left["channels"] else left
+
+    return await until(empty, what="every channel gone", timeout=5)
+
+
+async def _consulting(w: World) -> dict[str, list[object]]:
+    """The simulator's state once the consultation is answered: its bridge holds both calls."""
+
+    async def answered() -> dict[str, list[object]] | None:
+        state = await w.state()
+        bridges = _consultations(state)
+        return state if bridges and len(bridges[0]["channels"]) == 2 else None  # type: ignore[arg-type]
+
+    return await until(answered, what="the consultation answered", timeout=10)
+
+
+async def _back_to_the_call(w: World) -> dict[str, list[object]]:
+    """The simulator's state once only the customer's call and the agent's first are left."""
+
+    async def back() -> dict[str, list[object]] | None:
+        state = await w.state()
+        return state if len(_calls(state)) == 2 and not _consultations(state) else None
+
+    return await until(back, what="the consultation's calls gone", timeout=5)
+
+
+async def _logged(caplog: pytest.LogCaptureFixture, line: str) -> None:
+    await until(lambda: line in caplog.text, what=f"the controller to log {line!r}", timeout=10)
 
 
 def _calls(state: dict[str, list[object]]) -> list[str]:
@@ -87,16 +112,22 @@ async def test_a_consultation_the_application_placed_is_carried_out_on_the_repla
     caplog.set_level(logging.INFO)
     async with world(tmp_path, queues, SIP_AGENTS) as w:
         await w.control("calls", {"queue": "support", "caller": CALLER, "via": "sip"})
-        await asyncio.sleep(1.5 + 1.5)  # the announcement, then A and the customer talk 1.5 s
+        await connected(w, "3001")
+        since = time.monotonic()
+        await asyncio.sleep(1.5)  # A and the customer talk 1.5 s: the scenario
         await w.control("consult", {"agent": "3001", "to": "3002"})
-        await asyncio.sleep(0.3 + 1.2)  # 3002 rings 0.3 s, then A and B talk
-        during = await w.state()
+        during = await _consulting(w)  # 3002 rang 0.3 s; the customer is on hold since the consult
+        consulted = time.monotonic() - since
+        await asyncio.sleep(1.2)  # A and B talk
         await w.control("transfer", {"agent": "3001", "replaces": True})
+        await connected(w, "3002")
+        transferred = time.monotonic() - since
         await asyncio.sleep(1.5)  # B and the customer talk
         live = w.controller.live_calls() if w.controller else []
         after = await w.state()
         await w.control("hangup", {"customer": CALLER})
         report = await asyncio.wait_for(w.reports.get(), 15)
+        took = time.monotonic() - since
         files = {s.recording: await w.fetch(s.recording) for s in report.call.segments if s.recording}
         left = await _until_empty(w)
     (consultation,) = _consultations(during)
@@ -113,22 +144,27 @@ async def test_a_consultation_the_application_placed_is_carried_out_on_the_repla
         # A's: from A's answer to the transfer; on hold the last 1.5 s, only the customer heard
         # (B's first frame may be there too: B joins the customer before A's call is hung up).
         runs = tone_runs(first)
-        assert 2.7 < duration(first) < 3.5
-        assert not [r for r in runs if 1.7 < r.start < duration(first) - 0.1 and 1000 in r.tones], summary(
-            runs
-        )
+        assert 2.9 < duration(first) < transferred + SLACK
+        held = [r for r in runs if consulted < r.start < duration(first) - 0.1 and 1000 in r.tones]
+        assert not held, summary(runs)
         # B's: from the transfer on, with the customer from its first moment.
-        assert 1.3 < duration(second) < 1.9
+        assert 1.4 < duration(second) < took - transferred + SLACK
         runs = tone_runs(second)
         assert runs[0].tones == {440, 1000} and runs[0].start < 0.1, summary(runs)
     else:
         assert a.recording == b.recording is not None, "one recording across the transfer"
         (only,) = files.values()
-        assert 4.2 < duration(only) < 5.0
-        # The consultation (1.7 s to 3.0 s into the file): the customer alone, on hold.
+        assert 4.1 < duration(only) < took + SLACK
+        # The consultation (from its answer to the transfer): the customer alone, on hold.
         runs = tone_runs(only)
-        assert not [r for r in runs if 1.7 < r.start < 2.9 and 1000 in r.tones], summary(runs)
-        after = [r for r in runs if r.start > 2.8 and r.tones == {440, 1000} and r.end - r.start > 1.0]
+        assert not [r for r in runs if consulted < r.start < consulted + 1.1 and 1000 in r.tones], summary(
+            runs
+        )
+        after = [
+            r
+            for r in runs
+            if r.start > transferred - 0.2 and r.tones == {440, 1000} and r.end - r.start > 1.0
+        ]
         assert after, f"B with the customer after the transfer: {summary(runs)}"
 
 
@@ -140,15 +176,20 @@ async def test_a_consultation_abandoned_leaves_the_call_with_the_first_agent(
     caplog.set_level(logging.INFO)
     async with world(tmp_path, queues, SIP_AGENTS) as w:
         await w.control("calls", {"queue": "support", "caller": CALLER, "via": "sip"})
-        await asyncio.sleep(1.5 + 1.0)
+        await connected(w, "3001")
+        since = time.monotonic()
+        await asyncio.sleep(1.0)  # A and the customer talk: the scenario
         await w.control("consult", {"agent": "3001", "to": "3002"})
-        await asyncio.sleep(0.3 + 0.8)
+        await _consulting(w)
+        await asyncio.sleep(0.8)  # A and B talk
         await w.control("hangup", {"agent": who})  # 3001's consultation call, or 3002
-        await asyncio.sleep(1.0)  # A is back with the customer
+        await _logged(caplog, "action=consult-ended to=3002")
+        await asyncio.sleep(1.0)  # A is back with the customer, and heard
         live = w.controller.live_calls() if w.controller else []
         during = await w.state()
         await w.control("hangup", {"customer": CALLER})
         report = await asyncio.wait_for(w.reports.get(), 15)
+        took = time.monotonic() - since
         (segment,) = report.call.segments
         assert segment.recording is not None
         wav = await w.fetch(segment.recording)
@@ -159,7 +200,7 @@ async def test_a_consultation_abandoned_leaves_the_call_with_the_first_agent(
     assert len(_calls(during)) == 2, "the customer and 3001's first call"
     assert left["channels"] == [] and left["bridges"] == []
     runs = tone_runs(wav)
-    assert 2.8 < duration(wav) < 3.5  # A answered 3.1 s before the customer hung up
+    assert 3.0 < duration(wav) < took + SLACK  # A answered 3.1 s before the customer hung up
     back = [r for r in runs if r.start > 2.0 and r.tones == {440, 1000} and r.end - r.start > 0.5]
     assert back, f"A is heard again after the consultation: {summary(runs)}"
 
@@ -172,10 +213,10 @@ async def test_a_consultation_nobody_answers_ends_for_the_consulting_agent(
     async with world(tmp_path, queues, SIP_AGENTS) as w:
         await w.control("phones/3002", {"answer": "never"}, method="PUT")
         await w.control("calls", {"queue": "support", "caller": CALLER, "via": "sip"})
-        await asyncio.sleep(1.5 + 0.5)
+        await connected(w, "3001")
         await w.control("consult", {"agent": "3001", "to": "3002"})
-        await asyncio.sleep(1.5)  # the ring timeout: 1 s
-        during = await w.state()
+        await _logged(caplog, "action=consult-ended to=3002")  # after the ring timeout: 1 s
+        during = await _back_to_the_call(w)
         live = w.controller.live_calls() if w.controller else []
         await w.control("hangup", {"customer": CALLER})
         report = await asyncio.wait_for(w.reports.get(), 15)
@@ -196,10 +237,10 @@ async def test_a_consultation_of_no_agent_is_refused(
     caplog.set_level(logging.INFO)
     async with world(tmp_path, queues, SIP_AGENTS) as w:
         await w.control("calls", {"queue": "support", "caller": CALLER, "via": "sip"})
-        await asyncio.sleep(1.5 + 0.5)
+        await connected(w, "3001")
         await w.control("consult", {"agent": "3001", "to": "3009"})
-        await asyncio.sleep(0.3)
-        during = await w.state()
+        await _logged(caplog, "action=consult-refused to=3009")
+        during = await _back_to_the_call(w)
         await w.control("hangup", {"customer": CALLER})
         report = await asyncio.wait_for(w.reports.get(), 15)
         left = await _until_empty(w)
@@ -216,13 +257,13 @@ async def test_a_consultation_ended_while_the_event_socket_was_down_is_found_on_
     caplog.set_level(logging.INFO)
     async with world(tmp_path, queues, SIP_AGENTS) as w:
         await w.control("calls", {"queue": "support", "caller": CALLER, "via": "sip"})
-        await asyncio.sleep(1.5 + 0.5)
+        await connected(w, "3001")
         await w.control("consult", {"agent": "3001", "to": "3002"})
-        await asyncio.sleep(0.3 + 0.5)
+        await _consulting(w)
         await w.control("drop-websockets", {})
         await w.control("hangup", {"agent": "3001"})  # the consultation, unheard
-        await asyncio.sleep(1.5)  # the controller is back
-        during = await w.state()
+        await _logged(caplog, "action=consult-ended to=3002")  # the controller is back, reconciled
+        during = await _back_to_the_call(w)
         await w.control("hangup", {"customer": CALLER})
         await asyncio.wait_for(w.reports.get(), 15)
         left = await _until_empty(w)

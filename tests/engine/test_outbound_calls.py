@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from pathlib import Path
 
 from ari_recorder.settings import AgentSettings, QueueSettings
 from tests.support.audio import duration, tone_runs
-from tests.support.world import ADMIN_TOKEN, world
+from tests.support.world import ADMIN_TOKEN, SLACK, connected, world
 
 AGENTS = {
     "3001": AgentSettings(endpoint="PJSIP/3001", permit_recordings=True, record_percent=100),
@@ -19,9 +20,12 @@ QUEUES = {"outreach": QueueSettings(agents=["3001"], record_percent=100, record_
 async def test_an_agent_calls_a_customer_and_is_recorded_from_the_answer(tmp_path: Path) -> None:
     async with world(tmp_path, QUEUES, AGENTS) as w:
         await w.control("outbound", {"agent": "3001", "to": "15550200"})
-        await asyncio.sleep(0.3 + 2.0)  # the customer's phone rings 0.3 s, then they talk
+        await connected(w, "3001")  # the customer's phone rang 0.3 s, and answered
+        since = time.monotonic()
+        await asyncio.sleep(2.0)  # they talk: the scenario
         await w.control("hangup", {"customer": "15550200"})
         report = await asyncio.wait_for(w.reports.get(), 15)
+        took = time.monotonic() - since
         (segment,) = report.call.segments
         assert segment.recording is not None
         wav = await w.fetch(segment.recording)
@@ -31,19 +35,19 @@ async def test_an_agent_calls_a_customer_and_is_recorded_from_the_answer(tmp_pat
     assert (segment.agent, segment.decision.reason) == ("3001", "selected by agent 3001")
     # Nothing of the ringing: the agent and the customer, from the answer on.
     assert [sorted(r.tones) for r in tone_runs(wav) if r.end - r.start > 0.05] == [[440, 1000]]
-    assert 1.8 < duration(wav) < 2.3
+    assert 1.9 < duration(wav) < took + SLACK
     assert left["channels"] == [] and left["bridges"] == [] and left["live_recordings"] == []
 
 
 async def test_outbound_recording_off_records_nothing_and_consent_still_rules(tmp_path: Path) -> None:
     async with world(tmp_path, QUEUES, AGENTS, outbound_recording=False, compliance_all=True) as w:
         await w.control("outbound", {"agent": "3001", "to": "15550201"})
-        await asyncio.sleep(1.0)
+        await connected(w, "3001")
         await w.control("hangup", {"agent": "3001"})  # this time the agent hangs up
         off = await asyncio.wait_for(w.reports.get(), 15)
     async with world(tmp_path / "2", QUEUES, AGENTS, compliance_all=True) as w:
         await w.control("outbound", {"agent": "3003", "to": "15550202"})
-        await asyncio.sleep(1.0)
+        await connected(w, "3003")
         await w.control("hangup", {"customer": "15550202"})
         refused = await asyncio.wait_for(w.reports.get(), 15)
         left = await w.state()
@@ -76,9 +80,12 @@ async def test_a_call_placed_through_the_api_names_its_queue(tmp_path: Path) -> 
             f"{w.api_url}/api/v1/calls", json={"agent": "3001", "to": "1555;0204"}, headers=headers
         ) as r:
             bad_number = r.status, await r.json()
-        await asyncio.sleep(0.3 + 1.5)
+        await connected(w, "3001")
+        since = time.monotonic()
+        await asyncio.sleep(1.5)  # they talk: the scenario
         await w.control("hangup", {"customer": "15550204"})
         report = await asyncio.wait_for(w.reports.get(), 15)
+        took = time.monotonic() - since
         (segment,) = report.call.segments
         assert segment.recording is not None
         wav = await w.fetch(segment.recording)
@@ -86,4 +93,4 @@ async def test_a_call_placed_through_the_api_names_its_queue(tmp_path: Path) -> 
     assert bad_number[0] == 422 and "not a number" in bad_number[1]["error"]
     assert report.call.interaction.queue == "outreach"
     assert segment.decision.reason == "selected by agent 3001, queue outreach"
-    assert 1.3 < duration(wav) < 1.8
+    assert 1.4 < duration(wav) < took + SLACK

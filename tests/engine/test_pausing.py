@@ -16,7 +16,8 @@ import pytest
 
 from ari_recorder.settings import AgentSettings, QueueSettings
 from tests.support.audio import Run, read_wav, strength, summary, tone_runs
-from tests.support.world import ADMIN_TOKEN, World, world
+from tests.support.waiting import until
+from tests.support.world import ADMIN_TOKEN, World, connected, world
 
 AGENTS = {
     "1001": AgentSettings(endpoint="Local/1001@agent-phone", permit_recordings=True, record_percent=100),
@@ -33,9 +34,17 @@ async def api(w: World, method: str, path: str, token: str = ADMIN_TOKEN) -> tup
         return r.status, await r.json()
 
 
-async def connected(w: World, caller: str, queue: str = "support") -> None:
+async def call_connected(w: World, caller: str, queue: str = "support") -> None:
     await w.control("calls", {"queue": queue, "caller": caller})
-    await asyncio.sleep(1.5 + 0.8)  # the announcement; the agent answers; both talk
+    await connected(w)  # after the announcement, the agent answered and recorded
+    await asyncio.sleep(0.8)  # both talk: something in the file before what the test does
+
+
+def _paused(w: World, agent: str) -> bool | None:
+    """Whether the agent's call is paused, as the controller holds it (None: no such call)."""
+    calls = w.controller.live_calls() if w.controller else []
+    call = next((c for c in calls if c.segment is not None and c.segment.agent == agent), None)
+    return None if call is None else call.pause is not None
 
 
 async def customer_talks(w: World, caller: str, talking: bool) -> float:
@@ -43,8 +52,9 @@ async def customer_talks(w: World, caller: str, talking: bool) -> float:
     return time.monotonic()
 
 
-async def ask(w: World, verb: str, source: str, agent: str = "1001") -> float:
-    """Pause or resume by the API or the agent's keys; when the controller is asked."""
+async def ask(w: World, verb: str, source: str, agent: str = "1001", heeded: bool = True) -> float:
+    """Pause or resume by the API or the agent's keys; when the controller is asked. `heeded`:
+    the controller pauses or resumes (keys to be ignored have nothing to wait on but their time)."""
     if source == "api":
         asked = time.monotonic()
         status, body = await api(w, "POST", f"agents/{agent}/recording/{verb}")
@@ -54,7 +64,13 @@ async def ask(w: World, verb: str, source: str, agent: str = "1001") -> float:
     await w.control("dtmf", {"agent": agent, "digits": digits, "duration_ms": KEY_MS, "gap_ms": GAP_MS})
     pressed = time.monotonic()
     # The second key's event comes when it is released: that is when the controller hears it.
-    await asyncio.sleep((2 * KEY_MS + GAP_MS) / 1000 + 0.05)
+    if heeded:
+        wanted = verb == "pause"
+        await until(
+            lambda: _paused(w, agent) is wanted, what=f"agent {agent}'s keys heard: {verb}", timeout=5
+        )
+    else:
+        await asyncio.sleep((2 * KEY_MS + GAP_MS) / 1000 + 0.05)  # the keys' own time, and a margin
     return pressed + (2 * KEY_MS + GAP_MS) / 1000
 
 
@@ -75,7 +91,8 @@ async def test_a_pause_leaves_the_paused_time_silent_or_out(
 ) -> None:
     async with world(tmp_path, QUEUES, AGENTS, pause_behavior=behavior) as w:
         w.sim.asterisk.dtmf_audible = True  # the customer's keys are sound in the recording
-        await connected(w, "15550400")
+        await call_connected(w, "15550400")
+        # From here the sleeps are the scenario: who talks when, measured in the file below.
         await w.control("dtmf", {"customer": "15550400", "digits": "1"})  # heard: before the pause
         await asyncio.sleep(0.4)
         quiet = await customer_talks(w, "15550400", False)
@@ -127,13 +144,18 @@ async def test_a_pause_leaves_the_paused_time_silent_or_out(
 
 async def test_a_pause_ends_by_itself_after_max_pause_seconds(tmp_path: Path) -> None:
     async with world(tmp_path, QUEUES, AGENTS, max_pause_seconds=1) as w:
-        await connected(w, "15550401")
+        await call_connected(w, "15550401")
         paused = await ask(w, "pause", "api")
         status, body = await api(w, "GET", "agents/1001/recording")
         assert (status, body["state"], body["pause"]["source"]) == (200, "muted", "api")
-        await asyncio.sleep(max(0.0, paused + 1.3 - time.monotonic()))
-        status, body = await api(w, "GET", "agents/1001/recording")
-        assert (status, body["state"], body["pause"]) == (200, "recording", None)
+
+        async def resumed() -> Any:
+            status, body = await api(w, "GET", "agents/1001/recording")
+            return body if status == 200 and body["state"] == "recording" else None
+
+        body = await until(resumed, what="the pause ended by itself", timeout=5)
+        assert time.monotonic() - paused >= 1.0
+        assert body["pause"] is None
         assert body["pause_count"] == 1
         status, page = await api(w, "GET", "agents/1001/recording/pauses")
         assert [p["ended_by"] for p in page["pauses"]] == ["timeout"]
@@ -150,7 +172,7 @@ async def test_a_pause_ends_by_itself_after_max_pause_seconds(tmp_path: Path) ->
 async def test_a_transfer_ends_the_pause(tmp_path: Path, side: str) -> None:
     queues = {"support": QueueSettings(agents=["1001"], record_side=side)}  # type: ignore[arg-type]
     async with world(tmp_path, queues, AGENTS) as w:
-        await connected(w, "15550402")
+        await call_connected(w, "15550402")
         await ask(w, "pause", "api")
         (live,) = w.controller.live_calls() if w.controller else []
         headers = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
@@ -158,7 +180,8 @@ async def test_a_transfer_ends_the_pause(tmp_path: Path, side: str) -> None:
             f"{w.api_url}/api/v1/calls/{live.id}/transfer", json={"agent": "1002"}, headers=headers
         ) as r:
             assert r.status == 202
-        await asyncio.sleep(1.5)  # 1002 answers: a new segment, recorded, not paused
+        await connected(w, "1002")  # a new segment, recorded, not paused
+        await asyncio.sleep(1.0)  # 1002 and the customer talk: heard in the customer side's file
         status, body = await api(w, "GET", "agents/1002/recording")
         assert (status, body["state"], body["segment"]) == (200, "recording", 2)
         await w.control("hangup", {"customer": "15550402"})
@@ -176,9 +199,9 @@ async def test_a_transfer_ends_the_pause(tmp_path: Path, side: str) -> None:
 
 async def test_a_hangup_ends_the_pause(tmp_path: Path) -> None:
     async with world(tmp_path, QUEUES, AGENTS, pause_behavior="skip") as w:
-        await connected(w, "15550403")
+        await call_connected(w, "15550403")
         await ask(w, "pause", "keys")
-        await asyncio.sleep(0.5)
+        await asyncio.sleep(0.5)  # the pause's length: the scenario
         await w.control("hangup", {"customer": "15550403"})
         report = await asyncio.wait_for(w.reports.get(), 15)
         (row,) = await w.store.recordings()
@@ -192,8 +215,8 @@ async def test_a_hangup_ends_the_pause(tmp_path: Path) -> None:
 async def test_keys_are_ignored_where_pausing_is_not_allowed(tmp_path: Path) -> None:
     queues = {"support": QueueSettings(agents=["1001"], pause_allowed=False)}
     async with world(tmp_path, queues, AGENTS) as w:
-        await connected(w, "15550404")
-        await ask(w, "pause", "keys")
+        await call_connected(w, "15550404")
+        await ask(w, "pause", "keys", heeded=False)
         status, body = await api(w, "GET", "agents/1001/recording")
         assert (status, body["state"], body["pause_allowed"]) == (200, "recording", False)
         refused, error = await api(w, "POST", "agents/1001/recording/pause")
@@ -209,10 +232,10 @@ async def test_the_agents_keys_never_reach_the_customer(tmp_path: Path) -> None:
     queues = {"support": QueueSettings(agents=["1001"], record_side="customer")}
     async with world(tmp_path, queues, AGENTS) as w:
         w.sim.asterisk.dtmf_audible = True
-        await connected(w, "15550405")
+        await call_connected(w, "15550405")
         await w.control("dtmf", {"agent": "1001", "digits": "#", "duration_ms": 300})  # no sequence
         await w.control("dtmf", {"customer": "15550405", "digits": "1", "duration_ms": 300})
-        await asyncio.sleep(0.6)
+        await asyncio.sleep(0.6)  # the 300 ms keys sound, in the file, before the call ends
         await w.control("hangup", {"customer": "15550405"})
         report = await asyncio.wait_for(w.reports.get(), 15)
         (segment,) = report.call.segments
@@ -230,7 +253,7 @@ async def test_the_pause_after_max_pauses_per_segment_is_refused_and_audited(tmp
     """The issue's 1,007 pauses made every answer 290 KB: the segment's pauses are capped, answers
     carry the pause in force and a count, the list is paginated, the sidecar keeps them all."""
     async with world(tmp_path, QUEUES, AGENTS, max_pauses_per_segment=3) as w:
-        await connected(w, "15550409")
+        await call_connected(w, "15550409")
         for _ in range(3):
             await ask(w, "pause", "api")
             await ask(w, "resume", "api")
@@ -239,7 +262,7 @@ async def test_the_pause_after_max_pauses_per_segment_is_refused_and_audited(tmp
             409,
             True,
         )
-        await ask(w, "pause", "keys")  # ignored, as the API's
+        await ask(w, "pause", "keys", heeded=False)  # ignored, as the API's
         status, body = await api(w, "GET", "agents/1001/recording")
         assert (status, body["state"], body["pause"], body["pause_count"], body["max_pauses"]) == (
             200,

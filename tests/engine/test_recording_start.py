@@ -11,7 +11,7 @@ import pytest
 
 from ari_recorder.engine.controller import CallReport
 from ari_recorder.settings import AgentSettings, QueueSettings, RecordingSettings
-from tests.support.world import World, world
+from tests.support.world import World, all_connected, connected, world
 
 AGENTS = {
     str(1000 + i): AgentSettings(
@@ -34,8 +34,8 @@ async def test_with_the_snoop_race_forced_30_calls_100_ms_apart_are_all_recorded
             await w.control(
                 "calls", {"queue": "support", "caller": f"1555{i:04d}", "args": [f"agent={1000 + i}"]}
             )
-            await asyncio.sleep(0.1)
-        await asyncio.sleep(1.5 + 1.5)  # the last call's announcement, then a conversation
+            await asyncio.sleep(0.1)  # the calls' pace: the scenario
+        await all_connected(w, 30)
         for i in range(30):
             await w.control("hangup", {"customer": f"1555{i:04d}"})
         ended = await reports(w, 30)
@@ -64,7 +64,7 @@ async def test_a_snoop_that_never_enters_is_selected_not_recorded(
         await w.control("config", {"snoop_stasis_delay_ms": None}, method="PUT")
         await w.control("calls", {"queue": "support", "caller": "15550001"})
         if then == "continue":
-            await asyncio.sleep(1.5 + 1.5)
+            await connected(w, "1001")  # the recording given up at its deadline
             await w.control("hangup", {"customer": "15550001"})
         (report,) = await reports(w, 1)
         left = await w.state()
@@ -88,7 +88,7 @@ async def test_records_refused_are_retried_within_the_deadline(tmp_path: Path) -
     async with world(tmp_path, {"support": QueueSettings(agents=["1001"])}) as w:
         await w.control("config", {"refuse_records": 3}, method="PUT")
         await w.control("calls", {"queue": "support", "caller": "15550001"})
-        await asyncio.sleep(1.5 + 1.5)
+        await connected(w, "1001")  # the recording started, after the refusals
         await w.control("hangup", {"customer": "15550001"})
         (report,) = await reports(w, 1)
         (row,) = await w.store.recordings()
@@ -103,7 +103,7 @@ async def test_records_always_refused_are_not_recorded_and_the_deadline_ends_the
     async with world(tmp_path, {"support": QueueSettings(agents=["1001"])}) as w:
         await w.control("config", {"refuse_records": -1}, method="PUT")
         await w.control("calls", {"queue": "support", "caller": "15550001"})
-        await asyncio.sleep(1.5 + 3.0)
+        await connected(w, "1001")  # the recording given up at its 2 s deadline
         await w.control("hangup", {"customer": "15550001"})
         (report,) = await reports(w, 1)
         (row,) = await w.store.recordings()

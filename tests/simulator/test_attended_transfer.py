@@ -2,7 +2,7 @@
 
 No trace of a real one exists: the expectations are Asterisk's own (the testsuite's
 rest_api/external_interaction/attended_transfer tests, main/bridge.c, res/stasis/stasis_bridge.c),
-see `Dialplan._complete_attended`. Driven over real sockets by a raw application.
+see `transfers._complete_attended` in src/ari_simulator. Driven over real sockets by a raw application.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from ari_recorder.ari.rest import AriClient
 from tests.support import apidocs
 from tests.support.audio import tone_runs
 from tests.support.sim import SimApp, sim_app
+from tests.support.waiting import until
 
 CUSTOMER = "15550001"
 
@@ -72,7 +73,7 @@ async def test_the_transfer_swaps_a_local_channel_in_for_the_agent(tmp_path: Pat
         snoop = await ari.snoop(one, "ari-recorder", spy="both", app_args="snoop")
         await ari.record(snoop.id, "rec-transferred")
         await sim.wait_for("RecordingStarted")
-        await asyncio.sleep(1.5)
+        await asyncio.sleep(1.5)  # the transferred call recorded a while: the scenario
         bridge = await ari.get_bridge(call.bridge)
         await sim.control("hangup", {"agent": "3002"})
         ended = await sim.wait_for("StasisEnd", channel__id=one)
@@ -176,11 +177,19 @@ async def test_the_customer_hangs_up_first_and_the_app_hangs_up_the_local_half()
         await sim.wait_for("StasisEnd", channel__id=call.customer)
         await ari.hangup(one)
         await sim.wait_for("StasisEnd", channel__id=one)
-        await asyncio.sleep(0.1)
-        live = {c["id"] for c in (await sim.control("state", method="GET"))["channels"]}
+        # ;2 and the target, outside Stasis, go down a moment after ;1: nothing reports it.
+        (live,) = await until(
+            lambda: _without(sim, started["target"]), what="the target's channel gone", timeout=5
+        )
     assert started["target"] not in live
     assert transfer["destination_link_second_leg"]["id"] not in live
     assert not live & {one, call.agent, started["consultation"]}
+
+
+async def _without(sim: Any, channel: str) -> tuple[set[str]] | None:
+    """The live channels' ids once `channel` is not among them (else None)."""
+    live = {c["id"] for c in (await sim.control("state", method="GET"))["channels"]}
+    return None if channel in live else (live,)
 
 
 async def test_a_busy_target_puts_the_agent_back_with_the_customer() -> None:
@@ -190,8 +199,9 @@ async def test_a_busy_target_puts_the_agent_back_with_the_customer() -> None:
         mark = len(sim.events)
         started = await sim.control("attended_transfer", {"agent": "3001", "to": "3002"})
         await sim.wait_for("ChannelUnhold", channel__id=call.agent)
-        await asyncio.sleep(0.1)
-        live = {c["id"] for c in (await sim.control("state", method="GET"))["channels"]}
+        (live,) = await until(
+            lambda: _without(sim, started["target"]), what="the busy target's channel gone", timeout=5
+        )
         types = [e["type"] for e in sim.events[mark:]]
     assert types == ["ChannelHold", "ChannelUnhold"]
     assert call.agent in live and started["target"] not in live and started["consultation"] not in live

@@ -41,7 +41,7 @@ async def test_the_consultation_enters_the_application_and_the_replaces_is_repor
         transfer = await sim.wait_for("ChannelTransfer")
         # The phone hangs up nothing: the application carries the transfer out. Here it hangs up
         # the referring call, and Asterisk reports the REFER once more.
-        await asyncio.sleep(0.1)
+        await asyncio.sleep(0.1)  # a moment after the REFER, as an application would: the scenario
         await ari.hangup(call.agent)
         again = await sim.wait_for("ChannelTransfer")
         for channel in (consultation, target, call.customer):

@@ -11,6 +11,7 @@ from ari_recorder.ari.errors import AriError, AriNotFound
 from ari_recorder.ari.rest import AriClient, basic_auth
 from tests.support.audio import duration, tone_runs
 from tests.support.sim import SimApp, sim_app
+from tests.support.waiting import until
 
 
 async def agent_leg(sim: SimApp, ari: AriClient, ext: str, timeout: int = 30) -> str:
@@ -45,12 +46,15 @@ async def test_a_call_to_an_application_nobody_registered_waits_then_is_hung_up(
     async with sim_app(app="someone-else") as sim, AriClient(sim.sim.ari_url, "asterisk", "asterisk") as ari:
         await sim.control("config", {"stasis_retry_seconds": 1}, method="PUT")
         call = await sim.call()
-        await asyncio.sleep(0.2)
-        waiting = {c.id: c.state for c in await ari.list_channels()}
-        await asyncio.sleep(1.5)
-        channels = {c.id for c in await ari.list_channels()}
-    assert waiting.get(call) == "Up"
-    assert call not in channels
+
+        async def answered_to_wait() -> bool:
+            return {c.id: c.state for c in await ari.list_channels()}.get(call) == "Up"
+
+        async def hung_up() -> bool:
+            return call not in {c.id for c in await ari.list_channels()}
+
+        await until(answered_to_wait, what="the call answered, waiting to enter Stasis again", timeout=5)
+        await until(hung_up, what="the fallback's hangup", timeout=5)
     assert not sim.events
 
 
@@ -83,6 +87,7 @@ async def test_an_agent_recording_holds_what_the_agent_side_heard(tmp_path: Path
         await sim.wait_for("RecordingStarted")
         loop = asyncio.get_running_loop()
         began = loop.time()
+        # The sleeps are the scenario: how long each stretch of the file lasts, measured below.
         await asyncio.sleep(1.0)
         await ari.pause_recording("rec-test")
         paused_at = loop.time()
@@ -137,7 +142,7 @@ async def test_a_snoop_that_never_enters_and_records_refused() -> None:
         await sim.wait_for("StasisStart", channel__id=call)
         await ari.answer(call)
         await ari.snoop(call, "ari-recorder", app_args="snoop,rec-never", snoop_id="snoop-never")
-        await asyncio.sleep(0.2)
+        await asyncio.sleep(0.2)  # something that does not happen: a while in which it could have
         assert not [
             e for e in sim.events if e["type"] == "StasisStart" and e["channel"]["id"] == "snoop-never"
         ]
@@ -147,10 +152,13 @@ async def test_a_snoop_that_never_enters_and_records_refused() -> None:
             await ari.record("snoop-2", "rec-2")
         await ari.record("snoop-2", "rec-2")  # only one was to be refused
         await ari.hangup(call)
-        await asyncio.sleep(0.1)
-        left = await sim.control("state", method="GET")
+
+        async def nothing_left() -> bool:
+            return not (await sim.control("state", method="GET"))["channels"]
+
+        # The snoop that never entered goes with its channel.
+        await until(nothing_left, what="the channel and its snoops gone", timeout=5)
     assert refused.value.status == 500
-    assert left["channels"] == [], "the snoop that never entered goes with its channel"
     async with sim_app() as sim:
         with pytest.raises(AssertionError, match="snoop_stasis_delay_ms"):
             await sim.control("config", {"snoop_stasis_delay_ms": -5}, method="PUT")

@@ -15,7 +15,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from ari_simulator.dialplan import SIP_RING_SECONDS
+from ari_simulator.phones import SIP_RING_SECONDS
 from ari_simulator.server import RunningSimulator, serve
 from tests.simulator.replay import Replayer, check
 from tests.support.reference import REFERENCE, load_trace, reference_dir

@@ -12,6 +12,7 @@ import aiohttp
 from ari_recorder.app import running
 from ari_recorder.ari.rest import AriClient
 from ari_recorder.delivery import Delivery, DeliverySettings
+from ari_recorder.domain.call import Call
 from ari_recorder.engine.controller import CallReport, Controller
 from ari_recorder.settings import (
     AgentSettings,
@@ -25,6 +26,7 @@ from ari_recorder.settings import (
 )
 from ari_recorder.storage.store import Store
 from ari_simulator.server import RunningSimulator, serve
+from tests.support.waiting import until
 
 AGENTS = {
     "1001": AgentSettings(endpoint="Local/1001@agent-phone", permit_recordings=True, record_percent=100),
@@ -105,8 +107,55 @@ async def world(
             yield w
 
 
+# What a recording may hold beyond the time the test saw pass from its confirmed start to the
+# call's report: the event's way to the test's poll, and the last 20 ms frame.
+SLACK = 0.2
+
+
+async def nothing_held(w: World) -> bool:
+    """The simulator holds no channel and no bridge."""
+    left = await w.state()
+    return not left["channels"] and not left["bridges"]
+
+
+def _settled(call: Call, agent: str | None) -> bool:
+    segment = call.segment
+    return (
+        segment is not None
+        and segment.answered is not None
+        and (agent is None or segment.agent == agent)
+        and not call.starting
+    )
+
+
+async def connected(w: World, agent: str | None = None, *, timeout: float = 15.0) -> Call:
+    """Until a call has `agent` (any agent, when None) with the customer, and every recording it
+    asked for is confirmed started or given up: from then on what the parties say is recorded.
+    What the controller itself holds, seen from the test's own event loop."""
+    controller = w.controller
+    assert controller is not None
+
+    def found() -> Call | None:
+        return next((call for call in controller.live_calls() if _settled(call, agent)), None)
+
+    return await until(found, what=f"{'agent ' + agent if agent else 'an agent'} connected", timeout=timeout)
+
+
+async def all_connected(w: World, count: int, *, timeout: float = 30.0) -> list[Call]:
+    """Until `count` calls are connected as `connected` says."""
+    controller = w.controller
+    assert controller is not None
+
+    def found() -> list[Call]:
+        calls = [call for call in controller.live_calls() if _settled(call, None)]
+        return calls if len(calls) >= count else []
+
+    return await until(found, what=f"{count} calls connected", timeout=timeout)
+
+
 async def talk_then_hang_up(w: World, caller: str, queue: str, seconds: float) -> CallReport:
     await w.control("calls", {"queue": queue, "caller": caller})
-    await asyncio.sleep(1.5 + seconds)  # the announcement, then the conversation
+    await connected(w)  # after the announcement
+    await asyncio.sleep(seconds)  # the conversation: the scenario itself
     await w.control("hangup", {"customer": caller})
     return await asyncio.wait_for(w.reports.get(), 15)

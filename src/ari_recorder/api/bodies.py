@@ -24,6 +24,9 @@ from ari_recorder.domain.policy import Direction, Level
 from ari_recorder.engine.outbound import NUMBER
 from ari_recorder.errors import AppError, Invalid, Unprocessable, Unsupported
 from ari_recorder.health import Role
+from ari_recorder.storage.deliveries import Kind
+from ari_recorder.storage.deliveries import State as DeliveryState
+from ari_recorder.storage.recordings import RecordingState
 
 MAX_DEPTH = 64
 MAX_DIGITS = 100
@@ -155,6 +158,23 @@ class Transfer(msgspec.Struct, frozen=True):
 
     agent: str | msgspec.UnsetType = msgspec.UNSET
     queue: str | msgspec.UnsetType = msgspec.UNSET
+
+
+Reason = Annotated[
+    str,
+    msgspec.Meta(
+        min_length=1,
+        max_length=1000,
+        pattern=r"\S",  # not blank
+        description="why: kept with the hold and in the audit trail",
+    ),
+]
+
+
+class HoldReason(msgspec.Struct, frozen=True):
+    """Why a hold is put on an interaction, or released."""
+
+    reason: Reason
 
 
 # ----- what they answer -----
@@ -301,3 +321,145 @@ class Readiness(msgspec.Struct, frozen=True):
     role: Role
     checks: Checks
     unencrypted: Annotated[Unencrypted | None, msgspec.Meta(description="null when recordings are encrypted")]
+
+
+class Hold(msgspec.Struct, frozen=True):
+    """A legal hold: while active, retention purges nothing of the interaction."""
+
+    id: str
+    interaction: Annotated[str, msgspec.Meta(description="a call's or a webchat's id")]
+    reason: str
+    by: str
+    placed_at: Moment
+    active: bool
+    released_at: Moment | None
+    released_by: str | None
+    release_reason: str | None
+
+
+class Holds(msgspec.Struct, frozen=True):
+    holds: list[Hold]
+
+
+# ----- the audit trail and the interactions (api/reads.py) -----
+
+Cursor = Annotated[
+    str | None,
+    msgspec.Meta(
+        description="the next page's cursor, as the `cursor` parameter; null: this page is the last"
+    ),
+]
+
+
+class AuditItem(msgspec.Struct, frozen=True):
+    """One row of the audit trail: who did what to which subject, when, and the rest of the facts."""
+
+    id: str
+    at: Moment
+    actor: Annotated[str, msgspec.Meta(description="an agent's id, admin, controller, cli:<os user>")]
+    action: Annotated[str, msgspec.Meta(description="pause, decision, delivered, audit-read...")]
+    subject: Annotated[str, msgspec.Meta(description="a recording, an interaction, agent/<id>...")]
+    detail: dict[str, Any]
+
+
+class AuditPage(msgspec.Struct, frozen=True):
+    """Rows newest first."""
+
+    items: list[AuditItem]
+    next: Cursor
+
+
+class InteractionSummary(msgspec.Struct, frozen=True):
+    id: str
+    media: Literal["voice", "webchat"]
+    direction: Direction
+    queue: str | None
+    phase: Phase
+    started_at: Moment
+    ended_at: Moment | None
+    agents: Annotated[list[str], msgspec.Meta(description="its segments' agents, in order, once each")]
+    recorded: Annotated[bool, msgspec.Meta(description="whether any segment was recorded")]
+    customer: Annotated[str | None, msgspec.Meta(description="the attached data's customer")]
+    partitions: list[str]
+
+
+class InteractionPage(msgspec.Struct, frozen=True):
+    """Interactions newest first (by their start)."""
+
+    items: list[InteractionSummary]
+    next: Cursor
+
+
+class SegmentDecision(msgspec.Struct, frozen=True):
+    """A segment and what was decided for it: the levels that selected it and why."""
+
+    number: int
+    agent: str
+    recorded: bool
+    levels: list[Selection]
+    reason: str
+    recording: str | None
+    started_at: Moment
+
+
+class StoredPause(msgspec.Struct, frozen=True):
+    """A pause of a recording, as its timeline keeps it (see Pause)."""
+
+    number: int | None = None
+    agent: str | None = None
+    by: str | None = None
+    source: str | None = None
+    behavior: str | None = None
+    started_at: Moment | None = None
+    offset_seconds: float | None = None
+    ended_at: Moment | None = None
+    seconds: float | None = None
+    ended_by: str | None = None
+    resumed_by: str | None = None
+
+
+class DeliveredFile(msgspec.Struct, frozen=True):
+    """A file of a recording on its way to the recording platform (the delivery queue's row)."""
+
+    id: str
+    kind: Kind
+    state: DeliveryState
+    attempts: int
+    last_error: str | None
+    remote_path: str
+    size: int | None
+    sha256: str | None
+    created_at: Moment
+    delivered_at: Moment | None
+
+
+class StoredRecording(msgspec.Struct, frozen=True):
+    name: str
+    segment: int
+    side: Literal["agent", "customer", "chat"]
+    channels: int
+    state: RecordingState
+    levels: list[Selection]
+    started_at: Moment
+    finished_at: Moment | None
+    failure: Annotated[str | None, msgspec.Meta(description="selected, not recorded: why")]
+    kept_unencrypted: bool
+    pauses: list[StoredPause]
+    files: list[DeliveredFile]
+
+
+class InteractionDetail(msgspec.Struct, frozen=True):
+    """An interaction whole: its attached data, its segments' decisions, its recordings, their
+    pauses and files."""
+
+    id: str
+    media: Literal["voice", "webchat"]
+    direction: Direction
+    queue: str | None
+    phase: Phase
+    started_at: Moment
+    ended_at: Moment | None
+    announcement: Annotated[str | None, msgspec.Meta(description="played, or why the notice was not")]
+    attached: dict[str, str]
+    segments: list[SegmentDecision]
+    recordings: list[StoredRecording]

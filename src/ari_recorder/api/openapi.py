@@ -17,127 +17,44 @@ from typing import Any
 import msgspec
 
 from ari_recorder.api import bodies as b
+from ari_recorder.api import reads
 from ari_recorder.api.errors import (
-    BodyTooLarge,
-    BodyTooSlow,
     CallTimedOut,
-    ForbiddenRole,
     InvalidQuery,
-    NoSuchAgent,
     NoSuchChat,
     NotReady,
-    NotYours,
     SpoolUnwritable,
-    Standby,
-    TooManyConnections,
     status_of,
 )
-from ari_recorder.api.privileges import PAUSE_VERBS, privilege_of
-from ari_recorder.domain.access import OPEN, PRIVILEGES, Privilege
+from ari_recorder.api.openapi_parts import (
+    ADMIN,
+    AGENT,
+    BODY,
+    CHANGE,
+    JSON,
+    REF,
+    said,
+)
+from ari_recorder.api.openapi_parts import body as _body
+from ari_recorder.api.openapi_parts import content as _content
+from ari_recorder.api.openapi_parts import ok as _ok
+from ari_recorder.api.openapi_parts import operation as _operation
+from ari_recorder.api.openapi_parts import path_id as _path_id
+from ari_recorder.api.openapi_parts import query as _query
+from ari_recorder.api.privileges import PAUSE_VERBS
 from ari_recorder.engine.chats import BadChat, ChatReport, NotConfigured
 from ari_recorder.engine.chats import Conflict as ChatConflict
 from ari_recorder.engine.controller import AsteriskRefused, Forbidden, NoSuchCall, NoSuchTarget, NotNow
-from ari_recorder.errors import AppError, Unauthorized
-from ari_recorder.storage.store import StoreBusy
+from ari_recorder.storage.audit_reads import LIMIT_DEFAULT, LIMIT_MOST, InvalidCursor
+from ari_recorder.storage.deliveries import State
+from ari_recorder.storage.holds import AlreadyHeld, NoReason, NotHeld, UnknownInteraction
 
-JSON = "application/json"
-REF = "#/components/schemas/{name}"
-ANSWERS = (b.Calls, b.Placed, b.Dialling, b.AgentRecording, b.Pauses, b.ChatOutcome, b.Alive, b.Readiness)
-INLINE = (b.PlaceCall, b.Transfer)  # request bodies written out where they are taken
-Said = tuple[type[AppError], str]  # an error, what it means here
-
-
-def said(error: type[AppError], text: str) -> Said:
-    return error, text
-
-
-# What any request may be answered, whatever it asks.
-ANY = (said(TooManyConnections, "every connection has a request under way (api.max_connections): try again"),)
-TOKEN = (
-    said(Unauthorized, "no bearer token, or one that is wrong, expired or revoked (the detail says which)"),
-    said(StoreBusy, "the store is too busy to answer now: ask again (Retry-After)"),
+ANSWERS = (
+    *(b.Calls, b.Placed, b.Dialling, b.AgentRecording, b.Pauses, b.ChatOutcome, b.Alive, b.Readiness),
+    *(b.Hold, b.Holds),
 )
-ADMIN = TOKEN
-AGENT = (
-    *TOKEN,
-    said(NotYours, "an agent's token on another agent's recording"),
-    said(NoSuchAgent, "no such agent, or one outside a supervisor's teams and partitions"),
-)
-# What a request that changes something may be answered: a standby changes nothing.
-CHANGE = (said(Standby, "this controller is the standby: send it to the leader"),)
-# What a request with a body may be answered about the body itself (api/bodies.py, api/guard.py).
-BODY = (
-    *CHANGE,
-    said(b.NotJson, "not JSON, nested over 64 deep, or with a number over 100 digits"),
-    said(BodyTooSlow, "the body did not arrive within api.request_timeout_seconds of the head"),
-    said(BodyTooLarge, "a body over 16 MiB"),
-    said(b.NotUtf8, "a body in a charset other than UTF-8"),
-)
-
-
-def _content(schema: dict[str, Any]) -> dict[str, Any]:
-    return {JSON: {"schema": schema}}
-
-
-def _ok(description: str, answer: type[msgspec.Struct]) -> dict[str, Any]:
-    return {"description": description, "content": _content({"$ref": REF.format(name=answer.__name__)})}
-
-
-def _errors(*errors: Said) -> dict[str, Any]:
-    """The responses for `errors`, by status: each status's description lists its ids."""
-    by_status: dict[str, list[str]] = {}
-    for error, text in (*ANY, *errors):
-        by_status.setdefault(str(status_of(error)), []).append(f"`{error.id}`: {text}")
-    body = _content({"$ref": REF.format(name="Error")})
-    return {
-        status: {"description": "; ".join(lines), "content": body}
-        for status, lines in sorted(by_status.items())
-    }
-
-
-def _privileged(method: str, path: str) -> tuple[Privilege, str, tuple[Said, ...]]:
-    """The route's privilege, the description saying it, and the refusal of a role without it."""
-    privilege = privilege_of(method.upper(), path)
-    assert privilege is not None, f"api/privileges.py: no privilege for {method} {path}"
-    if privilege in OPEN:
-        return privilege, "No token.", ()
-    roles = ", ".join(role.value for role, held in PRIVILEGES.items() if privilege in held)
-    text = f"Privilege `{privilege.value}`: held by {roles}."
-    return privilege, text, (said(ForbiddenRole, f"the token's role does not hold `{privilege.value}`"),)
-
-
-def _operation(
-    route: tuple[str, str],
-    summary: str,
-    id: str,
-    answers: dict[str, Any],
-    errors: Iterable[Said],
-    **more: Any,
-) -> dict[str, Any]:
-    """The operation on `route` (method, the router's path): its privilege, answers and errors."""
-    privilege, text, refused = _privileged(*route)
-    responses = {**answers, **_errors(*errors, *refused)}
-    return {
-        "summary": summary,
-        "description": text,
-        "operationId": id,
-        "x-privilege": privilege.value,
-        **more,
-        "responses": responses,
-    }
-
-
-def _path_id(name: str) -> dict[str, Any]:
-    return {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
-
-
-def _query(name: str, default: int, most: int) -> dict[str, Any]:
-    schema = {"type": "integer", "minimum": 0, "maximum": most, "default": default}
-    return {"name": name, "in": "query", "required": False, "schema": schema}
-
-
-def _body(schema: dict[str, Any]) -> dict[str, Any]:
-    return {"required": True, "content": _content(schema)}
+READS = (b.AuditPage, b.InteractionPage, b.InteractionDetail)  # api/reads.py's
+INLINE = (b.PlaceCall, b.Transfer, b.HoldReason)  # request bodies written out where they are taken
 
 
 def _pause_verb(verb: str, summary: str) -> dict[str, Any]:
@@ -158,6 +75,60 @@ def _pause_verb(verb: str, summary: str) -> dict[str, Any]:
         ("post", PAUSE_VERBS), summary, f"{verb}Recording", answers, errors, parameters=[_path_id("agent")]
     )
     return {"post": operation}
+
+
+def _hold_paths(bodies: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """api/holds.py's routes."""
+    reason = (
+        *ADMIN,
+        *BODY,
+        said(b.WrongBody, "not a JSON object with a reason, as a string (the detail names the field)"),
+        said(NoReason, "a blank reason"),
+        said(UnknownInteraction, "no such interaction (or its metadata was purged)"),
+    )
+    all_too = {
+        "name": "all",
+        "in": "query",
+        "required": False,
+        "schema": {"type": "boolean", "default": False},
+    }
+    return {
+        "/api/v1/interactions/{id}/hold": {
+            "put": _operation(
+                ("put", "/api/v1/interactions/{id}/hold"),
+                "Put an interaction on legal hold: retention purges nothing of it",
+                "putHold",
+                {"201": _ok("The hold, put", b.Hold)},
+                (
+                    *reason,
+                    said(AlreadyHeld, "the interaction is on legal hold already (the detail: the hold)"),
+                ),
+                parameters=[_path_id("id")],
+                requestBody=_body(bodies["HoldReason"]),
+            )
+        },
+        "/api/v1/interactions/{id}/hold/release": {
+            "post": _operation(
+                ("post", "/api/v1/interactions/{id}/hold/release"),
+                "Release an interaction's legal hold: purged at the next purge if due",
+                "releaseHold",
+                {"200": _ok("The hold, released", b.Hold)},
+                (*reason, said(NotHeld, "the interaction is not on legal hold")),
+                parameters=[_path_id("id")],
+                requestBody=_body(bodies["HoldReason"]),
+            )
+        },
+        "/api/v1/holds": {
+            "get": _operation(
+                ("get", "/api/v1/holds"),
+                "The legal holds in force, oldest first; all=true: the released too",
+                "listHolds",
+                {"200": _ok("The holds", b.Holds)},
+                (*ADMIN, said(InvalidQuery, "all is neither true nor false")),
+                parameters=[all_too],
+            )
+        },
+    }
 
 
 def _paths(bodies: dict[str, dict[str, Any]]) -> dict[str, Any]:
@@ -302,6 +273,88 @@ def _paths(bodies: dict[str, dict[str, Any]]) -> dict[str, Any]:
                 security=[],
             )
         },
+        **_hold_paths(bodies),
+    }
+
+
+def _filter(name: str, description: str, **schema: Any) -> dict[str, Any]:
+    return {
+        "name": name,
+        "in": "query",
+        "required": False,
+        "description": description,
+        "schema": schema or {"type": "string"},
+    }
+
+
+def _reads_paths() -> dict[str, Any]:
+    """api/reads.py's: the audit trail (audit:read) and the interactions (interactions:read)."""
+    since = _filter("from", "at or after this time (RFC 3339)", type="string", format="date-time")
+    until = _filter("to", "before this time (RFC 3339)", type="string", format="date-time")
+    limit = {"type": "integer", "minimum": 1, "maximum": LIMIT_MOST, "default": LIMIT_DEFAULT}
+    page = [
+        _filter("limit", "at most this many", **limit),
+        _filter("cursor", "the previous page's `next`: the page after it"),
+    ]
+    errors = (
+        *ADMIN,
+        said(InvalidQuery, "limit out of range, a time that is not RFC 3339, a value not among the choices"),
+        said(InvalidCursor, "a cursor this server did not give"),
+    )
+    interactions = [
+        _filter("agent", "one of its segments' agent"),
+        _filter("queue", "its queue"),
+        _filter("customer", "its attached data's customer"),
+        _filter("partition", "one of its partitions"),
+        since,
+        until,
+        _filter("recorded", "whether any of its segments was recorded", type="boolean"),
+        _filter("delivery", "any of its files in this state", type="string", enum=[s.value for s in State]),
+        *page,
+    ]
+    return {
+        "/api/v1/audit": {
+            "get": _operation(
+                ("get", "/api/v1/audit"),
+                f"The audit trail, newest first, a page at a time; the read audited ({reads.AUDIT_READ})",
+                "auditTrail",
+                {"200": _ok("A page of the trail", b.AuditPage)},
+                errors,
+                parameters=[
+                    _filter("actor", "rows by this actor"),
+                    _filter("action", "rows of this action"),
+                    _filter("subject", "rows about this subject"),
+                    _filter("interaction", "rows about this interaction or one of its recordings"),
+                    since,
+                    until,
+                    *page,
+                ],
+            )
+        },
+        "/api/v1/interactions": {
+            "get": _operation(
+                ("get", "/api/v1/interactions"),
+                f"Interactions, newest first, a page at a time; the read audited ({reads.INTERACTIONS_READ})",
+                "listInteractions",
+                {"200": _ok("A page of interactions", b.InteractionPage)},
+                errors,
+                parameters=interactions,
+            )
+        },
+        "/api/v1/interactions/{id}": {
+            "get": _operation(
+                ("get", "/api/v1/interactions/{id}"),
+                "An interaction: its segments' decisions, pauses, recordings and their files' delivery; "
+                f"the read audited ({reads.INTERACTIONS_READ})",
+                "readInteraction",
+                {"200": _ok("The interaction", b.InteractionDetail)},
+                (
+                    *ADMIN,
+                    said(reads.NoSuchInteraction, "no interaction of that id (or its metadata was purged)"),
+                ),
+                parameters=[_path_id("id")],
+            )
+        },
     }
 
 
@@ -319,7 +372,9 @@ def _json_schema_regex(schema: Any) -> Any:
 
 @functools.cache
 def _document() -> dict[str, Any]:
-    _, schemas = msgspec.json.schema_components((*ANSWERS, b.Error, ChatReport, *INLINE), ref_template=REF)
+    _, schemas = msgspec.json.schema_components(
+        (*ANSWERS, *READS, b.Error, ChatReport, *INLINE), ref_template=REF
+    )
     schemas = _json_schema_regex(schemas)
     bodies = {shape.__name__: schemas.pop(shape.__name__) for shape in INLINE}
     # Exactly one of agent or queue: more than a Struct says.
@@ -329,14 +384,14 @@ def _document() -> dict[str, Any]:
         "info": {
             "title": "ari-recorder",
             "version": "1",
-            "description": "Calls, transfers, pausing, webchats.",
+            "description": "Calls, transfers, pausing, webchats, legal holds.",
         },
         "components": {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
             "schemas": schemas,
         },
         "security": [{"bearer": []}],
-        "paths": _paths(bodies),
+        "paths": {**_paths(bodies), **_reads_paths()},
     }
 
 

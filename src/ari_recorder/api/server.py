@@ -22,6 +22,7 @@ from aiohttp import web
 from prometheus_client.aiohttp import make_aiohttp_handler
 
 from ari_recorder.api import bodies as b
+from ari_recorder.api import holds
 from ari_recorder.api.bodies import answer, read_as
 from ari_recorder.api.errors import (
     CallTimedOut,
@@ -50,12 +51,14 @@ from ari_recorder.api.privileges import (
     sees_call,
     stays_in_scope,
 )
+from ari_recorder.api.reads import Reads, add_routes
 from ari_recorder.api.tls import server_context
 from ari_recorder.ari.errors import AriError
 from ari_recorder.domain import call as c
 from ari_recorder.domain.access import Role
 from ari_recorder.engine.chats import BadChat, ChatIntake, ChatReport, Conflict, NotConfigured, outcome_json
-from ari_recorder.engine.controller import AsteriskRefused, Controller, NoSuchCall, NoSuchTarget, NotNow
+from ari_recorder.engine.controller import Controller
+from ari_recorder.engine.errors import AsteriskRefused, NoSuchCall, NoSuchTarget, NotNow
 from ari_recorder.health import Health, unencrypted
 from ari_recorder.settings import ApiSettings
 from ari_recorder.storage.calls import pause_json
@@ -85,6 +88,12 @@ def _caller(request: web.Request) -> Caller:
     return request[CALLER]
 
 
+async def _who_may(request: web.Request, privilege: str) -> str:
+    """api/holds.py's and api/reads.py's hook: the access middleware has checked the route's
+    privilege already; who the caller is, as the audit trail names it."""
+    return _caller(request).who
+
+
 async def _agent_asked(request: web.Request) -> tuple[Caller, str]:
     """The caller, and the agent of the path: an agent may act for itself only, a supervisor for
     the agents in its scope (any other is answered as no such agent)."""
@@ -94,7 +103,9 @@ async def _agent_asked(request: web.Request) -> tuple[Caller, str]:
         raise NotYours(f"agent {caller.agent} may act on its own recordings only")
     controller = request.app[CONTROLLER]
     agents = controller.settings.agents
-    if agent not in agents or not sees_agent(caller.scope, agent, agents, controller.agent_call(agent)):
+    if agent not in agents or not sees_agent(
+        caller.scope, agent, agents, controller.services.agent_call(agent)
+    ):
         raise NoSuchAgent(f"no agent {agent!r}")
     return caller, agent
 
@@ -116,14 +127,14 @@ def _call_json(call: c.Call) -> dict[str, Any]:
 async def list_calls(request: web.Request) -> web.Response:
     """GET /api/v1/calls: the live calls (a supervisor's: those in its scope)."""
     controller = request.app[CONTROLLER]
-    seen = in_scope(controller.live_calls(), _caller(request).scope, controller.settings.agents)
+    seen = in_scope(controller.services.live_calls(), _caller(request).scope, controller.settings.agents)
     return respond(answer(b.Calls, {"calls": [_call_json(call) for call in seen]}))
 
 
 def _may_transfer(request: web.Request, call_id: str) -> c.Call | None:
     """The live call, if any; one outside the caller's scope is no call (404)."""
     scope, controller = _caller(request).scope, request.app[CONTROLLER]
-    call = next((call for call in controller.live_calls() if call.id == call_id), None)
+    call = next((call for call in controller.services.live_calls() if call.id == call_id), None)
     if call is not None and not sees_call(scope, call, controller.settings.agents):
         raise NoSuchCall(f"no live call {call_id!r}")
     return call
@@ -149,7 +160,7 @@ async def transfer(request: web.Request) -> web.Response:
     if (agent is None) == (queue is None):
         raise b.WrongBodyForm(None, 'name exactly one of "agent" or "queue", as a string')
     _may_transfer_to(request, call, agent, queue)
-    dialling = request.app[CONTROLLER].request_transfer(call_id, agent=agent, queue=queue)
+    dialling = request.app[CONTROLLER].services.transfer(call_id, agent=agent, queue=queue)
     log.info("call=%s action=api-transfer to=%s", call_id, dialling)
     return respond(b.Dialling(call_id, dialling), Done.ACCEPTED)
 
@@ -158,7 +169,7 @@ async def place_call(request: web.Request) -> web.Response:
     """POST /api/v1/calls {"agent": "1001", "to": "15550100", "queue"?: "sales"}."""
     body = await read_as(request, b.PlaceCall, b.WrongBodyForm)
     try:
-        call_id = await request.app[CONTROLLER].place_call(body.agent, body.to, body.queue)
+        call_id = await request.app[CONTROLLER].services.place_call(body.agent, body.to, body.queue)
     except AriError as e:  # Asterisk's own words, translated at the boundary
         raise AsteriskRefused("Asterisk refused the call", str(e)) from None
     log.info("call=%s action=api-dial-out agent=%s", call_id, body.agent)
@@ -195,7 +206,7 @@ def _recording_json(agent: str, call: c.Call | None) -> dict[str, Any]:
 async def agent_recording(request: web.Request) -> web.Response:
     """GET /api/v1/agents/{agent}/recording: the agent's call and its recording, or idle."""
     _, agent = await _agent_asked(request)
-    call = request.app[CONTROLLER].agent_call(agent)
+    call = request.app[CONTROLLER].services.agent_call(agent)
     return respond(answer(b.AgentRecording, _recording_json(agent, call)))
 
 
@@ -212,7 +223,7 @@ async def agent_pauses(request: web.Request) -> web.Response:
     _, agent = await _agent_asked(request)
     offset = _page_bound(request, "offset", 0, b.OFFSET_MOST)
     limit = _page_bound(request, "limit", b.LIMIT_DEFAULT, b.LIMIT_MOST)
-    call = request.app[CONTROLLER].agent_call(agent)
+    call = request.app[CONTROLLER].services.agent_call(agent)
     segment = call.segment if call is not None else None
     recording = segment.recording if segment is not None else None
     pauses = [p for p in call.pauses if p.recording == recording] if call is not None and recording else []
@@ -230,9 +241,9 @@ async def agent_pauses(request: web.Request) -> web.Response:
 async def pause_or_resume(request: web.Request) -> web.Response:
     """POST /api/v1/agents/{agent}/recording/pause or .../resume: the state after (idempotent)."""
     caller, agent = await _agent_asked(request)
-    controller = request.app[CONTROLLER]
+    services = request.app[CONTROLLER].services
     verb = request.match_info["verb"]
-    ask = controller.pause if verb == "pause" else controller.resume_recording
+    ask = services.pause if verb == "pause" else services.resume
     try:
         call = await ask(agent, caller.who)
     except NoSuchCall as e:  # the agent is there, on no call: not now (the path's agent exists)
@@ -324,9 +335,11 @@ def build_app(
     app.router.add_get("/api/v1/agents/{agent}/recording/pauses", agent_pauses)
     app.router.add_post("/api/v1/chats", report_chat)
     app.router.add_get("/api/v1/chats/{id}", chat_outcome)
+    holds.add_routes(app, lambda request: request.app[CONTROLLER].store, _who_may)
     app.router.add_get("/metrics", make_aiohttp_handler())
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
+    add_routes(app, Reads(lambda: controller.store, _who_may))  # /api/v1/audit, /interactions
     add_agent_page(app, controller, settings)  # /agent: HTML for people, not in the JSON API's document
     check_declared(app.router)  # a route with no declared privilege: no app
     return app

@@ -8,9 +8,13 @@ purged after the configured retention; purges are audited").
   and the audit trail stay: they say what was delivered where, and the trail must outlive what it
   tells of.
 
-Nothing is purged that is not delivered. Each purge has its audit row, written in the
-transaction that purges; a file is removed before its row forgets it, so that a crash in between
-leaves a row pointing at nothing (purged again, harmlessly) and never a file no row names.
+Nothing is purged that is not delivered, nor anything of an interaction on legal hold
+(storage/holds.py): held, its encrypted copy in the spool is the recording, kept past its days;
+purged at the first purge after the hold is released. Each purge has its audit row, written in the
+transaction that purges; a file is removed before its row forgets it (in that transaction, the
+interaction locked against a hold's put), so that a crash in between leaves a row pointing at
+nothing (purged again, harmlessly) and never a file no row names. What a hold kept is counted,
+and audited once per hold and thing kept.
 Several controllers may purge at once: every change is a compare-and-set, and the audit ids are
 the facts' own.
 """
@@ -23,35 +27,57 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from ari_recorder.delivery.settings import DeliverySettings
-from ari_recorder.storage.retention import purge_metadata, spool_copies_due, spool_copies_purged
+from ari_recorder.storage.retention import (
+    Tally,
+    purge_metadata,
+    spool_copies_due,
+    spool_copies_held,
+    spool_copies_purging,
+)
 from ari_recorder.storage.store import Store
 
-__all__ = ["Purged", "purge", "purge_metadata", "purge_spool"]
+__all__ = ["Purged", "Tally", "purge", "purge_metadata", "purge_spool"]
 
 
 @dataclass(frozen=True)
 class Purged:
     files: int = 0
     interactions: int = 0
+    files_held: int = 0  # due, kept: on legal hold
+    interactions_held: int = 0
+
+    def __str__(self) -> str:
+        said = f"spool-copies={self.files} interactions={self.interactions}"
+        if self.files_held or self.interactions_held:
+            said += (
+                f" skipped={self.files_held} spool copies, {self.interactions_held} interactions:"
+                " on legal hold"
+            )
+        return said
 
 
 async def purge(store: Store, settings: DeliverySettings, now: datetime, actor: str = "controller") -> Purged:
     """What the settings' retentions make due now."""
     files = await purge_spool(store, settings.spool, now, settings.spool_retention_days, actor)
-    interactions = 0
+    interactions = Tally()
     if settings.metadata_retention_days is not None:
         interactions = await purge_metadata(store, now, settings.metadata_retention_days, actor)
-    return Purged(files, interactions)
+    return Purged(files.purged, interactions.purged, files.held, interactions.held)
 
 
-async def purge_spool(store: Store, spool: Path, now: datetime, days: int, actor: str = "controller") -> int:
-    """Remove the spool copies of files delivered at least `days` days ago; how many."""
+async def purge_spool(
+    store: Store, spool: Path, now: datetime, days: int, actor: str = "controller"
+) -> Tally:
+    """Remove the spool copies of files delivered at least `days` days ago, but those of
+    interactions on legal hold; how many removed, and kept by a hold."""
     cutoff = now - timedelta(days=days)
     purged = 0
     while True:
         due = await spool_copies_due(store, cutoff)
         if not due:
-            return purged
-        for copy in due:
-            await asyncio.to_thread((spool / copy.spool_path).unlink, missing_ok=True)
-        purged += await spool_copies_purged(store, due, now, days, actor)
+            break
+        async with spool_copies_purging(store, due, now, days, actor) as claimed:
+            for copy in claimed:
+                await asyncio.to_thread((spool / copy.spool_path).unlink, missing_ok=True)
+        purged += len(claimed)
+    return Tally(purged, await spool_copies_held(store, cutoff, now, days, actor))

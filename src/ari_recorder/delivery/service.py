@@ -227,10 +227,8 @@ class Delivery:
     async def purge(self) -> Purged:
         """The spool copies and metadata whose retention has passed, purged (and audited)."""
         purged = await retention.purge(self.queue.store, self.settings, self.clock())
-        if purged.files or purged.interactions:
-            log.info(
-                "delivery action=purge spool-copies=%s interactions=%s", purged.files, purged.interactions
-            )
+        if purged.files or purged.interactions or purged.files_held or purged.interactions_held:
+            log.info("delivery action=purge %s", purged)
         return purged
 
     async def _purge_loop(self) -> None:

@@ -230,7 +230,10 @@ def _advance(call: Call, event: CallEvent, now: float) -> Outcome:
         case RecordDeadline(name):
             return recording.deadline(call, name)
     segments = len(call.segments)
-    call, actions = recording.follow(*_step(call, event), now, segments)
+    call, actions = _step(call, event)
+    if call.waiting_since is None and any(isinstance(a, StartTimer) for a in actions):
+        call = replace(call, waiting_since=now)  # the wait limit runs from here (domain/derived.py)
+    call, actions = recording.follow(call, actions, now, segments)
     return _pause_bounded(call, actions, now)
 
 

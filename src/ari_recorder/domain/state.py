@@ -183,6 +183,7 @@ class Call:
     announced: str | None = None  # PLAYED, or why the announcement was not
     consultation: Consultation | None = None  # an attended transfer's, before it (domain/consult.py)
     windows: tuple[Window, ...] = ()  # recordings the call no longer wants, and since when
+    waiting_since: float | None = None  # when the customer began waiting for an agent (wait_limit)
 
     def window(self, recording: str) -> Window | None:
         return next((w for w in self.windows if w.recording == recording), None)

@@ -1,8 +1,8 @@
-"""Carries out a call's actions through ARI, in order. The only place a call touches Asterisk."""
+"""Carries out a call's actions through ARI, in order. The only place a call touches Asterisk.
+Timers (StartTimer, StartPauseTimer, Later) are not its: the call's mailbox keeps them."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Callable
 
@@ -106,8 +106,6 @@ class Executor:
                 await ari.snoop(target, self.app, spy=spy.value, app_args=args, snoop_id=snoop)
             case c.Record(snoop, name):
                 await ari.record(snoop, name, format="wav", if_exists="fail")
-            case c.Later(seconds, event):
-                asyncio.get_running_loop().call_later(seconds, self.feedback, call_id, event)
             case c.Hangup(channel):
                 await ari.hangup(channel)
             case c.DestroyBridge(bridge):
@@ -124,12 +122,6 @@ class Executor:
                 await (ari.mute_recording(name) if mute else ari.pause_recording(name))
             case c.ResumeRecording(name, mute):
                 await (ari.unmute_recording(name) if mute else ari.unpause_recording(name))
-            case c.StartTimer(seconds):
-                loop = asyncio.get_running_loop()
-                loop.call_later(seconds, self.feedback, call_id, c.WaitLimitReached())
-            case c.StartPauseTimer(seconds, number):
-                loop = asyncio.get_running_loop()
-                loop.call_later(seconds, self.feedback, call_id, c.PauseExpired(number))
 
 
 def line(note: Note) -> str:

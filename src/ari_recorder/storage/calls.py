@@ -107,6 +107,7 @@ async def _save_segment(
                 started_at=now,
             )
         )
+        await audit.write(session, decision_entry(call.id, segment_decision(call, segment), now))
     if segment.recording is None:
         return
     recording = await session.get(RecordingRow, segment.recording)
@@ -165,6 +166,28 @@ async def _save_segment(
         if keeps_unencrypted:
             recording.kept_unencrypted = True
             UNENCRYPTED.inc()
+
+
+def segment_decision(call: Call, segment: Segment) -> dict[str, Any]:
+    """What was decided for a segment, as its audit row says it."""
+    return {
+        "interaction": call.id,
+        "media": "voice",
+        "segment": segment.number,
+        "agent": segment.agent,
+        "selected": segment.decision.record,
+        "recorded": segment.recording is not None,
+        "levels": segment.decision.levels_json(),
+        "reason": segment.decision.reason,
+        "recording": segment.recording,
+    }
+
+
+def decision_entry(interaction: str, detail: dict[str, Any], now: datetime) -> audit.Entry:
+    """A segment's decision in the audit trail: one row per segment (its id is the segment's),
+    about `segment/<interaction>/<n>` (the detail names its recording, if any)."""
+    key = audit.audit_id("decision", interaction, detail["segment"])
+    return audit.Entry(key, now, "decision", f"segment/{interaction}/{detail['segment']}", detail)
 
 
 async def open_calls(store: Store) -> list[Call]:

@@ -6,13 +6,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from ari_recorder.domain.chat import Chat, SegmentVerdict
 from ari_recorder.storage import audit
+from ari_recorder.storage.calls import decision_entry
 from ari_recorder.storage.deliveries import Spooled, queued_row
 from ari_recorder.storage.recordings import RecordingState
 from ari_recorder.storage.tables import AttachedDataRow, InteractionRow, RecordingRow, SegmentRow
@@ -57,6 +58,8 @@ async def queue_chat(
             for verdict in verdicts:
                 kept = by_segment.get(verdict.segment.number)
                 session.add(_segment_row(chat, verdict, kept))
+                detail = _decision(chat, verdict, kept)
+                await audit.write(session, decision_entry(chat.interaction.id, detail, now))
                 if kept is not None:
                     session.add(_recording_row(chat, kept))
                     session.add_all(queued_row(kept.recording, f, now, chat.ended_at) for f in kept.files)
@@ -94,6 +97,20 @@ def _segment_row(chat: Chat, verdict: SegmentVerdict, kept: Written | None) -> S
         recording=kept.recording if kept is not None else None,
         started_at=segment.started_at,
     )
+
+
+def _decision(chat: Chat, verdict: SegmentVerdict, kept: Written | None) -> dict[str, Any]:
+    return {
+        "interaction": chat.interaction.id,
+        "media": "webchat",
+        "segment": verdict.segment.number,
+        "agent": verdict.segment.agent.agent,
+        "selected": verdict.decision.record,
+        "recorded": kept is not None,
+        "levels": verdict.decision.levels_json(),
+        "reason": verdict.decision.reason,
+        "recording": kept.recording if kept is not None else None,
+    }
 
 
 def _recording_row(chat: Chat, kept: Written) -> RecordingRow:

@@ -1,0 +1,79 @@
+"""Reconciliation: Asterisk does not replay what happened while the event stream was down (or no
+controller ran), so on every (re)connection its REST API is asked, and each call told what it
+missed (websocket_reconnect.jsonl)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable
+
+from ari_recorder.ari.errors import AriError, AriNotFound
+from ari_recorder.ari.rest import AriClient
+from ari_recorder.domain import call as c
+from ari_recorder.domain import consult, ids
+from ari_recorder.engine.calls import Calls
+from ari_recorder.engine.consult import consult_missed
+from ari_recorder.engine.mailbox import Missed
+
+log = logging.getLogger("ari_recorder.engine")
+PASSES, AGAIN = 3, 0.3  # passes at most, seconds between two
+
+
+async def reconcile(ari: AriClient, app: str, calls: Calls) -> None:
+    """Tell each live call what it missed, as `Missed` events."""
+    try:
+        # What a missed event leads to may itself have happened already: a call adopted as
+        # dialling whose agent answered is connected again, and the recording it starts is
+        # the one its previous controller started (live in Asterisk, its start never seen
+        # here). Asked again once the call has stepped, until nothing more is missed.
+        for _ in range(PASSES):
+            live: set[str] = set((await ari.get_application(app)).channel_ids)
+            missed = False
+            for call in calls.live():
+                for event in await missed_events(ari, call, live):
+                    log.warning("call=%s action=reconcile missed=%s", call.id, type(event).__name__)
+                    calls.tell(call.id, Missed(event))
+                    missed = True
+            if not missed:
+                return
+            await asyncio.sleep(AGAIN)
+    except AriError as error:
+        log.warning("reconcile after reconnect failed: %s", error)
+
+
+async def missed_events(ari: AriClient, call: c.Call, live: set[str]) -> list[consult.Event]:
+    """What the call missed, by its state against Asterisk's (`live`: the application's channels)."""
+    missed: list[consult.Event] = []
+    if call.phase is not c.Phase.ENDED and call.id not in live:
+        missed.append(c.CustomerLeft(call.id))
+    elif call.phase is c.Phase.CONNECTED and call.customer not in live:
+        missed.append(c.CustomerLeft(call.customer))
+    elif call.phase is c.Phase.ANSWERING and not await _exists(ari.get_playback(ids.announcement(call.id))):
+        # Its end was in the gap: whether it played to the end, nobody can say.
+        missed.append(c.AnnouncementFinished(failed="its end was not seen (the event stream was down)"))
+    elif call.dialling is not None:
+        if call.dialling not in live:
+            missed.append(c.AgentFailed(call.dialling, 0))
+        elif (await ari.get_channel(call.dialling)).state == "Up":
+            missed.append(c.AgentAnswered(call.dialling))
+    elif call.segment is not None and call.segment.channel not in live:
+        missed.append(c.AgentLeft(call.segment.channel))
+    if call.phase is not c.Phase.ENDED:
+        missed += await consult_missed(ari, call, live)
+    starting = {start.name for start in call.starting}
+    for name in sorted(call.recordings_open):
+        there = await _exists(ari.get_live(name))
+        if name in starting and there:  # its RecordingStarted was in the gap
+            missed.append(c.RecordingBegan(name))
+        elif name not in starting and not there:
+            missed.append(c.RecordingEnded(name))
+    return missed
+
+
+async def _exists(lookup: Awaitable[object]) -> bool:
+    try:
+        await lookup
+    except AriNotFound:
+        return False
+    return True
