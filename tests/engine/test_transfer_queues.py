@@ -147,3 +147,22 @@ async def test_an_outbound_call_transferred_to_a_queue_is_that_queues(tmp_path: 
     second = report.call.segments[1]
     assert second.decision.levels_json() == [{"level": "queue", "by": "sales"}]
     assert rows == [(1, "3001", None, True), (2, "1004", "sales", True)]
+
+
+async def test_the_agent_of_an_outbound_call_transfers_it_from_the_phone(tmp_path: Path) -> None:
+    """The agent's SIP phone sends a REFER (only reported, ari-only): the call dials the agent."""
+    async with world(tmp_path, queues(support=0, sales=0), AGENTS) as w:
+        await w.control("outbound", {"agent": "3001", "to": "15550704"})
+        live = (await connected(w, "3001")).id
+        await w.control("transfer", {"agent": "3001", "to": "1005"})
+        await connected(w, "1005")
+        await w.control("hangup", {"customer": "15550704"})
+        report = await asyncio.wait_for(w.reports.get(), 15)
+        rows = await segment_rows(w, live)
+        left = await w.state()
+    assert [(s.agent, s.recording is not None) for s in report.call.segments] == [
+        ("3001", True),
+        ("1005", True),
+    ]
+    assert rows == [(1, "3001", None, True), (2, "1005", None, True)]
+    assert left["channels"] == [] and left["bridges"] == []

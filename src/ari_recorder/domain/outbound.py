@@ -8,7 +8,15 @@ from __future__ import annotations
 from dataclasses import replace
 
 from ari_recorder.domain import ids, transfers
-from ari_recorder.domain.actions import AddToBridge, Answer, CreateBridge, DialCustomer, Outcome
+from ari_recorder.domain.actions import (
+    Action,
+    AddToBridge,
+    Answer,
+    CreateBridge,
+    DialCustomer,
+    Outcome,
+    SetVariable,
+)
 from ari_recorder.domain.ending import end
 from ari_recorder.domain.events import (
     AgentAnswered,
@@ -31,8 +39,16 @@ def start(call: Call, endpoint: str) -> Outcome:
     speaks first; the segment, and any recording, starts when the customer answers."""
     (agent,) = call.agents
     call = replace(call, phase=Phase.WAITING, dialling=call.customer)
+    # The phone's own transfers (REFER) only reported, as an inbound call's agents' are: the
+    # call carries them out itself (domain/transfers.py), and stays ours.
+    reported: list[Action] = (
+        [SetVariable(call.id, "PJSIP_TRANSFER_HANDLING()", "ari-only")]
+        if agent.endpoint.startswith("PJSIP/") and call.ari_only_transfers
+        else []
+    )
     return call, [
         Answer(call.id),
+        *reported,
         CreateBridge(call.bridge),
         AddToBridge(call.bridge, call.id, absorb_dtmf=True),
         DialCustomer(call.customer, endpoint, call.ring_timeout, agent.policy.agent),
