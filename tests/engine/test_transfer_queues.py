@@ -15,7 +15,8 @@ from ari_recorder.settings import AgentSettings, QueueSettings
 from ari_recorder.storage.recordings import facts
 from ari_recorder.storage.tables import SegmentRow
 from tests.support.audio import duration, tone_runs
-from tests.support.world import ADMIN_TOKEN, SLACK, World, connected, world
+from tests.support.waiting import until
+from tests.support.world import ADMIN_TOKEN, SLACK, World, connected, nothing_held, world
 
 AGENTS = {
     # Both consent, neither records at agent level: only the queue (or a rule) selects them.
@@ -166,3 +167,36 @@ async def test_the_agent_of_an_outbound_call_transfers_it_from_the_phone(tmp_pat
     ]
     assert rows == [(1, "3001", None, True), (2, "1005", None, True)]
     assert left["channels"] == [] and left["bridges"] == []
+
+
+async def test_the_agent_of_an_outbound_call_consults_then_transfers_it(tmp_path: Path) -> None:
+    """3001's call out: a consultation with 3002 (7 3002 into Stasis), then REFER with Replaces:
+    3002 takes 3001's place with the customer, recorded by the rules; nothing of the consultation."""
+    agents = {
+        **AGENTS,
+        "3002": AgentSettings(endpoint="PJSIP/3002", permit_recordings=True, record_percent=100),
+    }
+    async with world(tmp_path, queues(support=0, sales=0), agents) as w:
+        await w.control("outbound", {"agent": "3001", "to": "15550705"})
+        live = (await connected(w, "3001")).id
+        await w.control("consult", {"agent": "3001", "to": "3002"})
+        await until(lambda: _consulting(w, live), what="3002 consulted")
+        await w.control("transfer", {"agent": "3001", "replaces": True})
+        await connected(w, "3002")
+        await w.control("hangup", {"customer": "15550705"})
+        report = await asyncio.wait_for(w.reports.get(), 15)
+        rows = await segment_rows(w, live)
+        left = await until(lambda: nothing_held(w), what="nothing held")
+    assert [(s.agent, s.recording is not None) for s in report.call.segments] == [
+        ("3001", True),
+        ("3002", True),
+    ]
+    assert rows == [(1, "3001", None, True), (2, "3002", None, True)]
+    assert left
+
+
+def _consulting(w: World, call: str) -> bool:
+    controller = w.controller
+    assert controller is not None
+    live = next((c for c in controller.live_calls() if c.id == call), None)
+    return live is not None and live.consultation is not None and live.consultation.answered

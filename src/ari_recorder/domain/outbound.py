@@ -85,8 +85,10 @@ def step(call: Call, event: CallEvent) -> Outcome:
             return end(call, "the customer did not answer")
         case CustomerLeft(gone) if gone == call.customer:
             return end(call, "the customer hung up")
-        case CustomerLeft():
+        case CustomerLeft(gone) if gone in (None, call.id) or (call.segment and gone == call.segment.channel):
             return end(call, "the agent hung up")
+        case CustomerLeft():
+            return call, []  # a channel that joined and left (an attended transfer's consultation)
         case RecordingEnded(name):
             return replace(call, recordings_open=call.recordings_open - {name}), []
     return call, []
