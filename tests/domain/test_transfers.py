@@ -119,7 +119,7 @@ def test_the_call_is_the_new_queues_only_from_the_new_agents_answer() -> None:
     call = inbound(queue(SUPPORT, 0))
     ringing, actions = c.step(call, c.TransferRequested("B", agent("B"), queue(SALES, 100, pause=False)))
     assert [a for a in actions if isinstance(a, c.DialAgent)] == [
-        c.DialAgent("7.1-agent-2", "B", "PJSIP/B", 33)
+        c.DialAgent("7.1-agent-2", AgentId("B"), "PJSIP/B", 33)
     ], "rung for the queue's ring time"
     assert ringing.queue == call.queue and ringing.pausing.allowed, "A's segment is still support's"
     assert ringing.transfer_queue is not None and ringing.transfer_queue.policy.queue == SALES

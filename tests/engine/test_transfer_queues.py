@@ -16,7 +16,7 @@ from ari_recorder.storage.recordings import facts
 from ari_recorder.storage.tables import SegmentRow
 from tests.support.audio import duration, tone_runs
 from tests.support.waiting import until
-from tests.support.world import ADMIN_TOKEN, SLACK, World, connected, nothing_held, world
+from tests.support.world import ADMIN_TOKEN, SLACK, World, connected, world
 
 AGENTS = {
     # Both consent, neither records at agent level: only the queue (or a rule) selects them.
@@ -186,13 +186,13 @@ async def test_the_agent_of_an_outbound_call_consults_then_transfers_it(tmp_path
         await w.control("hangup", {"customer": "15550705"})
         report = await asyncio.wait_for(w.reports.get(), 15)
         rows = await segment_rows(w, live)
-        left = await until(lambda: nothing_held(w), what="nothing held")
+        left = await _held_nothing(w)
     assert [(s.agent, s.recording is not None) for s in report.call.segments] == [
         ("3001", True),
         ("3002", True),
     ]
     assert rows == [(1, "3001", None, True), (2, "3002", None, True)]
-    assert left
+    assert left["live_recordings"] == []
 
 
 def _consulting(w: World, call: str) -> bool:
@@ -200,3 +200,13 @@ def _consulting(w: World, call: str) -> bool:
     assert controller is not None
     live = next((c for c in controller.live_calls() if c.id == call), None)
     return live is not None and live.consultation is not None and live.consultation.answered
+
+
+async def _held_nothing(w: World) -> dict[str, list[object]]:
+    """The simulator's state once it holds no channel and no bridge."""
+
+    async def empty() -> dict[str, list[object]] | None:
+        left = await w.state()
+        return None if left["channels"] or left["bridges"] else left
+
+    return await until(empty, what="nothing held", timeout=5)
