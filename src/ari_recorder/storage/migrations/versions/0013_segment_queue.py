@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0013"
-down_revision = "0009"
+down_revision = "0009"  # after 0010-0012 (other branches') when merged: re-chained then
 branch_labels = None
 depends_on = None
 
