@@ -247,8 +247,9 @@ def outbound_call(company: CompanyPolicy | None = None) -> c.Call:
 
 def test_an_outbound_call_holds_the_agent_and_records_from_the_customers_answer() -> None:
     call, actions = c.start_outbound(outbound_call(), "PJSIP/15550100@trunk")
-    assert kinds(actions) == ["Answer", "CreateBridge", "AddToBridge", "DialCustomer"]
-    assert actions[3] == c.DialCustomer("9.9-customer", "PJSIP/15550100@trunk", 45, "3001")
+    assert kinds(actions) == ["Answer", "SetVariable", "CreateBridge", "AddToBridge", "DialCustomer"]
+    assert actions[1] == c.SetVariable("9.9", "PJSIP_TRANSFER_HANDLING()", "ari-only"), "its REFERs reported"
+    assert actions[4] == c.DialCustomer("9.9-customer", "PJSIP/15550100@trunk", 45, "3001")
     assert c.step(call, c.TransferRequested("3002", agent("3002")))[0] == call
     call, actions = c.step(call, c.CustomerAnswered("9.9-customer"))
     assert recordings(actions) == [c.StartRecording("9.9", "9.9-snoop-1", "9.9-seg1-3001")]

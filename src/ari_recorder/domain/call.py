@@ -93,6 +93,7 @@ from ari_recorder.domain.state import (
     OnAnnouncementFailure,
     OnRecordFailure,
     Phase,
+    Queue,
     RecordingState,
     Segment,
     Spy,
@@ -103,6 +104,7 @@ from ari_recorder.domain.state import (
 
 start = queueing.start
 start_outbound = outbound.start
+handed_on = outbound.handed_on
 Log = Note  # the name notes had before they were data
 
 # Every name callers found here before the split (the policy's and the pauses' among them).
@@ -160,6 +162,7 @@ __all__ = [
     "PauseRules",
     "Phase",
     "Play",
+    "Queue",
     "QueuePolicy",
     "Record",
     "RecordDeadline",
@@ -188,6 +191,7 @@ __all__ = [
     "TransferRequested",
     "WaitLimitReached",
     "Window",
+    "handed_on",
     "ids",
     "legs",
     "not_recorded_reason",

@@ -18,7 +18,7 @@ from dataclasses import dataclass, replace
 from ari_recorder.domain import call as c
 from ari_recorder.domain import ids
 from ari_recorder.domain.notes import note
-from ari_recorder.domain.policy import AgentId, Direction
+from ari_recorder.domain.policy import AgentId
 
 
 @dataclass(frozen=True)
@@ -65,8 +65,6 @@ def step(call: c.Call, event: Event, now: float = 0.0, seen: bool = True) -> tup
 
 def _refusal(call: c.Call, ev: ConsultRequested) -> str | None:
     segment = call.segment
-    if call.interaction.direction is Direction.OUTBOUND:
-        return "outbound calls are not transferred"
     if segment is None or segment.agent != ev.agent:
         return f"agent {ev.agent} is not with the customer"
     if call.consultation is not None:

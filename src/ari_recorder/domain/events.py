@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ari_recorder.domain.pausing import Source
-from ari_recorder.domain.state import Agent
+from ari_recorder.domain.state import Agent, Queue
 
 
 @dataclass(frozen=True)
@@ -37,6 +37,7 @@ class TransferRequested:
 
     destination: str
     to: Agent | None  # None: no such agent
+    queue: Queue | None = None  # through a queue: its settings decide from the new agent's answer
 
 
 @dataclass(frozen=True)

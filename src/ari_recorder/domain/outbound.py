@@ -1,12 +1,22 @@
-"""A call an agent places: the agent held in the bridge while the customer is dialled; one
-segment, from the customer's answer, and no transfers. The call's id is the agent's channel."""
+"""A call an agent places: the agent held in the bridge while the customer is dialled; its first
+segment from the customer's answer. The call's id is the agent's channel. Transferred as an
+inbound call is (domain/transfers.py): the new agent's segment decided by their consent and the
+queue's settings; the agent who placed it then leaves, and the customer's leg is the call's."""
 
 from __future__ import annotations
 
 from dataclasses import replace
 
-from ari_recorder.domain import ids
-from ari_recorder.domain.actions import AddToBridge, Answer, CreateBridge, DialCustomer, Outcome
+from ari_recorder.domain import ids, transfers
+from ari_recorder.domain.actions import (
+    Action,
+    AddToBridge,
+    Answer,
+    CreateBridge,
+    DialCustomer,
+    Outcome,
+    SetVariable,
+)
 from ari_recorder.domain.ending import end
 from ari_recorder.domain.events import (
     AgentAnswered,
@@ -16,11 +26,10 @@ from ari_recorder.domain.events import (
     CustomerAnswered,
     CustomerLeft,
     RecordingEnded,
-    TransferRequested,
 )
 from ari_recorder.domain.notes import note
 from ari_recorder.domain.policy import RecordSide
-from ari_recorder.domain.segments import decision, record
+from ari_recorder.domain.segments import decision, queue_of, record
 from ari_recorder.domain.state import Call, Phase, Segment, legs
 
 
@@ -30,8 +39,16 @@ def start(call: Call, endpoint: str) -> Outcome:
     speaks first; the segment, and any recording, starts when the customer answers."""
     (agent,) = call.agents
     call = replace(call, phase=Phase.WAITING, dialling=call.customer)
+    # The phone's own transfers (REFER) only reported, as an inbound call's agents' are: the
+    # call carries them out itself (domain/transfers.py), and stays ours.
+    reported: list[Action] = (
+        [SetVariable(call.id, "PJSIP_TRANSFER_HANDLING()", "ari-only")]
+        if agent.endpoint.startswith("PJSIP/") and call.ari_only_transfers
+        else []
+    )
     return call, [
         Answer(call.id),
+        *reported,
         CreateBridge(call.bridge),
         AddToBridge(call.bridge, call.id, absorb_dtmf=True),
         DialCustomer(call.customer, endpoint, call.ring_timeout, agent.policy.agent),
@@ -49,21 +66,38 @@ def _in_its_words(call: Call, event: CallEvent) -> CallEvent:
     return event
 
 
+def handed_on(call: Call) -> bool:
+    """An outbound call the agent who placed it has handed on: its own channel is gone, the
+    customer's leg is the one whose leaving ends it."""
+    return call.customer != call.id and any(s.channel != call.id for s in call.segments)
+
+
 def step(call: Call, event: CallEvent) -> Outcome:
+    handled = transfers.step(call, event)
+    if handled is not None:
+        return handled
     match _in_its_words(call, event):
+        case CustomerLeft(gone) if gone is not None and _left_before(call, gone):
+            return call, []  # an agent's channel hung up when the next one took over
         case CustomerAnswered(channel) if channel == call.dialling:
             return _answered(call, channel)
         case CustomerLeft(gone) if gone == call.customer and call.phase is Phase.WAITING:
             return end(call, "the customer did not answer")
         case CustomerLeft(gone) if gone == call.customer:
             return end(call, "the customer hung up")
-        case CustomerLeft():
+        case CustomerLeft(gone) if gone in (None, call.id) or (call.segment and gone == call.segment.channel):
             return end(call, "the agent hung up")
-        case TransferRequested():
-            return call, [note(call.id, "transfer-refused", why="outbound calls are not transferred")]
+        case CustomerLeft():
+            return call, []  # a channel that joined and left (an attended transfer's consultation)
         case RecordingEnded(name):
             return replace(call, recordings_open=call.recordings_open - {name}), []
     return call, []
+
+
+def _left_before(call: Call, channel: str) -> bool:
+    """The channel of an agent whose segment is over (transferred), not the current one's."""
+    current = call.segment.channel if call.segment is not None else None
+    return channel != current and any(s.channel == channel for s in call.segments)
 
 
 def _answered(call: Call, channel: str) -> Outcome:
@@ -75,7 +109,8 @@ def _answered(call: Call, channel: str) -> Outcome:
     name = ids.recording(call.id, 1, agent.policy.agent)
     target = call.customer if side is RecordSide.CUSTOMER else call.id
     starting = record(call, target, 1, name) if decided.record else []
-    segment = Segment(1, agent.policy.agent, call.id, decided, name if decided.record else None)
+    recording = name if decided.record else None
+    segment = Segment(1, agent.policy.agent, call.id, decided, recording, queue=queue_of(call))
     call = replace(
         call,
         phase=Phase.CONNECTED,

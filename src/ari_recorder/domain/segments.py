@@ -16,7 +16,7 @@ from ari_recorder.domain.actions import (
     StopRecording,
 )
 from ari_recorder.domain.notes import note
-from ari_recorder.domain.policy import AgentPolicy, Decision, RecordSide, decide
+from ari_recorder.domain.policy import AgentPolicy, Decision, QueueId, RecordSide, decide
 from ari_recorder.domain.state import Agent, Call, OnAnnouncementFailure, Phase, Segment, Spy, legs
 
 
@@ -55,22 +55,44 @@ def connect(call: Call, channel: str, who: Agent, joined: bool = False) -> Outco
     side = call.queue.record_side if call.queue else RecordSide.AGENT
     name = ids.recording(call.id, number, agent.agent)
     if side is RecordSide.AGENT:
+        call, stopping = _customer_side_over(call)
         call, recording, starting = _agent_side(call, channel, number, name, decided)
+        starting = [*starting, *stopping]  # the new recording asked for first
         # The agent side's recording is asked for first: the agent has answered, and every round
         # trip before it is audio lost.
         actions = [*starting, *hold, *joining]
     else:
         call, recording, starting = _customer_side(call, agent, number, name, decided)
         actions = [*hold, *starting, *joining]  # the customer side waits for the music to stop
-    segment = Segment(number, agent.agent, channel, decided, recording)
+    segment = Segment(number, agent.agent, channel, decided, recording, queue=queue_of(call))
     call = replace(
-        call, phase=Phase.CONNECTED, dialling=None, transfer_to=None, segments=(*call.segments, segment)
+        call,
+        phase=Phase.CONNECTED,
+        dialling=None,
+        transfer_to=None,
+        transfer_queue=None,
+        segments=(*call.segments, segment),
     )
     record_ = "yes" if recording else "no"
     actions.append(
         note(call.id, "connected", segment=number, agent=agent.agent, record=record_, why=decided.reason)
     )
     return call, actions
+
+
+def queue_of(call: Call) -> QueueId | None:
+    return call.queue.queue if call.queue is not None else None
+
+
+def _customer_side_over(call: Call) -> tuple[Call, list[Action]]:
+    """A customer-side recording runs on across transfers within queues recording that side; a
+    segment of a queue recording the agent's side ends it (transferred to such a queue): the new
+    segment is that queue's to decide, on its own side."""
+    running = call.customer_recording
+    if running is None:
+        return call, []
+    stopping: list[Action] = [StopRecording(leg) for leg in legs(running, call.channels)]
+    return replace(call, customer_recording=None), stopping
 
 
 def _joining(call: Call, channel: str, who: Agent) -> list[Action]:

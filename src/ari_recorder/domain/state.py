@@ -14,6 +14,7 @@ from ari_recorder.domain.policy import (
     CompanyPolicy,
     Decision,
     Interaction,
+    QueueId,
     QueuePolicy,
 )
 
@@ -79,6 +80,7 @@ class Segment:
     decision: Decision
     recording: str | None  # the recording's name, when the segment is recorded
     answered: float | None = None  # when the agent (outbound: the customer) answered
+    queue: QueueId | None = None  # the queue whose settings decided it
 
 
 @dataclass(frozen=True)
@@ -116,6 +118,19 @@ class Agent:
 
     policy: AgentPolicy
     endpoint: str
+
+
+@dataclass(frozen=True)
+class Queue:
+    """What a call takes on from a queue it is transferred to, when the new agent answers: the
+    queue's policy (its percent, record side, pausing allowed), its pause rules, what to do when
+    a selected segment cannot be recorded, its music on hold and ring time for later waits."""
+
+    policy: QueuePolicy
+    pausing: PauseRules
+    on_record_failure: OnRecordFailure = OnRecordFailure.CONTINUE
+    moh_class: str | None = "default"
+    ring_timeout: int = 20
 
 
 @dataclass(frozen=True)
@@ -163,6 +178,7 @@ class Call:
     legs: int = 0  # agent channels created so far (queue and transfers)
     dialling: str | None = None  # the agent channel being dialled
     transfer_to: Agent | None = None  # whom `dialling` rings, when it is a transfer
+    transfer_queue: Queue | None = None  # the queue `transfer_to` is reached through, if one
     handed_to: str | None = None  # HANDED_OFF: the channel with the customer (no agent of ours)
     swapped_out: tuple[str, ...] = ()  # agents' channels an attended transfer took out of the bridge
     segments: tuple[Segment, ...] = ()

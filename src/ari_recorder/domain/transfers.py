@@ -21,7 +21,7 @@ from ari_recorder.domain.events import (
 )
 from ari_recorder.domain.notes import note
 from ari_recorder.domain.segments import connect
-from ari_recorder.domain.state import Agent, Call, Phase
+from ari_recorder.domain.state import Agent, Call, Phase, Queue
 
 
 def step(call: Call, event: CallEvent) -> Outcome | None:
@@ -31,10 +31,12 @@ def step(call: Call, event: CallEvent) -> Outcome | None:
             return _answered(call, channel, call.transfer_to)
         case AgentFailed(channel, cause, _) if channel == call.dialling and call.transfer_to is not None:
             return _failed(call, call.transfer_to, cause)
-        case TransferRequested(destination, to) if call.phase is Phase.CONNECTED and call.dialling is None:
+        case TransferRequested(destination, to, queue) if (
+            call.phase is Phase.CONNECTED and call.dialling is None
+        ):
             if to is None:
                 return call, [note(call.id, "transfer-refused", why=f"no agent {destination}")]
-            return dial(call, to, [])
+            return dial(call, to, [], queue)
         case AgentReplaced(channel, replacement, destination, to) if (
             call.segment and channel == call.segment.channel
         ) or (call.phase is Phase.HANDED_OFF and replacement == call.handed_to):
@@ -52,19 +54,45 @@ def step(call: Call, event: CallEvent) -> Outcome | None:
     return None
 
 
-def dial(call: Call, to: Agent, actions: list[Action]) -> Outcome:
-    """Ring the agent the call is being transferred to; `connect` takes over when they answer."""
+def dial(call: Call, to: Agent, actions: list[Action], queue: Queue | None = None) -> Outcome:
+    """Ring the agent the call is being transferred to (through `queue`, if one); `connect`
+    takes over when they answer. Until then the call keeps its own queue."""
     channel = ids.agent_channel(call.id, call.legs + 1)
-    call = replace(call, legs=call.legs + 1, dialling=channel, transfer_to=to)
+    ring = queue.ring_timeout if queue is not None else call.ring_timeout
+    call = replace(call, legs=call.legs + 1, dialling=channel, transfer_to=to, transfer_queue=queue)
     return call, [
         *actions,
-        DialAgent(channel, to.policy.agent, to.endpoint, call.ring_timeout),
-        note(call.id, "transfer-dial", agent=to.policy.agent, endpoint=to.endpoint),
+        DialAgent(channel, to.policy.agent, to.endpoint, ring),
+        note(
+            call.id,
+            "transfer-dial",
+            agent=to.policy.agent,
+            endpoint=to.endpoint,
+            queue=queue.policy.queue if queue is not None else None,
+        ),
     ]
+
+
+def take_on(call: Call, queue: Queue) -> Call:
+    """The call is the queue's from here: its segments decided by the queue's settings (percent,
+    record side, pausing, rules matching on the queue, what a failed start does), and the
+    queue's music and ring time for whatever waiting follows. The call's channels (one file or
+    two) stay the call's: its recordings' legs are named by them."""
+    return replace(
+        call,
+        queue=queue.policy,
+        interaction=replace(call.interaction, queue=queue.policy.queue),
+        pausing=queue.pausing,
+        on_record_failure=queue.on_record_failure,
+        moh_class=queue.moh_class,
+        ring_timeout=queue.ring_timeout,
+    )
 
 
 def _answered(call: Call, channel: str, to: Agent) -> Outcome:
     leaving = call.segment
+    if call.transfer_queue is not None:  # the new agent answered: now, not before, the new queue's
+        call = take_on(call, call.transfer_queue)
     call, actions = connect(call, channel, to)
     if leaving is None:  # the phone's transfer already took the old agent away
         return call, actions
@@ -77,9 +105,10 @@ def _answered(call: Call, channel: str, to: Agent) -> Outcome:
 def _failed(call: Call, to: Agent, cause: int) -> Outcome:
     agent = to.policy.agent
     if call.phase is Phase.WAITING:  # no agent to fall back on
-        return give_up(replace(call, transfer_to=None), f"transfer target {agent} did not answer")
+        gone = replace(call, transfer_to=None, transfer_queue=None)
+        return give_up(gone, f"transfer target {agent} did not answer")
     told = note(call.id, "transfer-failed", agent=agent, cause=cause, why="no answer")
-    return replace(call, dialling=None, transfer_to=None), [told]
+    return replace(call, dialling=None, transfer_to=None, transfer_queue=None), [told]
 
 
 def _replaced(call: Call, channel: str, replacement: str, destination: str, to: Agent | None) -> Outcome:

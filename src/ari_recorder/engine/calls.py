@@ -72,7 +72,7 @@ class Calls:
                 continue
             if call.segment is not None and call.segment.agent == agent:
                 return call
-            if call.interaction.direction is Direction.OUTBOUND and call.agents[0].policy.agent == agent:
+            if _placing(call) and call.agents[0].policy.agent == agent:
                 return call
         return None
 
@@ -88,6 +88,11 @@ class Calls:
                 busy.add(other.consultation.to.policy.agent)
             if other.dialling is not None and other.tried:
                 busy.add(other.agents[other.tried - 1].policy.agent)
-            if other.interaction.direction is Direction.OUTBOUND:  # the agent is on the phone
+            if _placing(other):  # the agent is on the phone
                 busy.add(other.agents[0].policy.agent)
         return frozenset(busy)
+
+
+def _placing(call: c.Call) -> bool:
+    """An outbound call its agent is on: dialling the customer, or with them (not handed on)."""
+    return call.interaction.direction is Direction.OUTBOUND and not c.handed_on(call)

@@ -63,6 +63,7 @@ def build_outbound(settings: Settings, start: StasisStart) -> Call | Refused:
         agents=(agent_policy(settings, agent),),
         announcement="",
         ring_timeout=settings.company.outbound_ring_timeout,
+        ari_only_transfers=settings.ari.phone_transfers == "application",
         pausing=pause_rules(settings, queue),
         channels=channels(settings, queue),
         record_deadline=settings.recording.start_deadline_ms / 1000,

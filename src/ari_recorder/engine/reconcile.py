@@ -45,8 +45,10 @@ async def reconcile(ari: AriClient, app: str, calls: Calls) -> None:
 async def missed_events(ari: AriClient, call: c.Call, live: set[str]) -> list[consult.Event]:
     """What the call missed, by its state against Asterisk's (`live`: the application's channels)."""
     missed: list[consult.Event] = []
-    if call.phase is not c.Phase.ENDED and call.id not in live:
-        missed.append(c.CustomerLeft(call.id))
+    # A handed-on outbound call's own channel (its first agent's) is gone: the customer's leg is its.
+    own = call.customer if c.handed_on(call) else call.id
+    if call.phase is not c.Phase.ENDED and own not in live:
+        missed.append(c.CustomerLeft(own))
     elif call.phase is c.Phase.CONNECTED and call.customer not in live:
         missed.append(c.CustomerLeft(call.customer))
     elif call.phase is c.Phase.ANSWERING and not await _exists(ari.get_playback(ids.announcement(call.id))):

@@ -11,10 +11,9 @@ from ari_recorder.ari.rest import AriClient
 from ari_recorder.domain import call as c
 from ari_recorder.domain import ids
 from ari_recorder.domain.pausing import Source
-from ari_recorder.domain.policy import Direction
 from ari_recorder.engine.calls import Calls
 from ari_recorder.engine.errors import AsteriskRefused, Forbidden, NoSuchCall, NoSuchTarget, NotNow
-from ari_recorder.engine.inbound import agent_policy
+from ari_recorder.engine.inbound import agent_policy, pause_rules, queue_policy
 from ari_recorder.engine.mailbox import Asked
 from ari_recorder.engine.outbound import check_outbound
 from ari_recorder.settings import Settings
@@ -36,13 +35,12 @@ class Services:
         return self.calls.agent_call(agent)
 
     def transfer(self, call_id: str, agent: str | None = None, queue: str | None = None) -> str:
-        """Hand a connected call to an agent, or to the first free agent of a queue; the agent to
-        be dialled. The old agent leaves when the new one answers."""
+        """Hand a connected call, inbound or outbound, to an agent, or to the first free agent of a
+        queue; the agent to be dialled. The old agent leaves when the new one answers; through a
+        queue, the call is that queue's from then on (its segments decided by its settings)."""
         call = self.calls.get(call_id)
         if call is None or call.phase is c.Phase.ENDED:
             raise NoSuchCall(f"no live call {call_id!r}")
-        if call.interaction.direction is Direction.OUTBOUND:
-            raise NotNow(f"call {call_id} is an outbound call: those are not transferred (yet)")
         if call.segment is None:
             raise NotNow(f"call {call_id} is {call.phase.value}: no agent to transfer from yet")
         if call.dialling is not None:
@@ -50,6 +48,7 @@ class Services:
         if call.consultation is not None:
             raise NotNow(f"call {call_id}'s agent is consulting agent {call.consultation.to.policy.agent}")
         busy = self.calls.busy(call_id)
+        through: c.Queue | None = None
         if agent is not None:
             if agent not in self.settings.agents:
                 raise NoSuchTarget(f"no agent {agent!r}")
@@ -66,7 +65,8 @@ class Services:
             if not free:
                 raise NoSuchTarget(f"no free agent in queue {queue!r}")
             target = free[0]
-        self.calls.tell(call_id, c.TransferRequested(target, agent_policy(self.settings, target)))
+            through = transfer_queue(self.settings, queue)
+        self.calls.tell(call_id, c.TransferRequested(target, agent_policy(self.settings, target), through))
         return target
 
     async def place_call(self, agent: str, to: str, queue: str | None = None) -> str:
@@ -103,6 +103,18 @@ class Services:
         self.calls.tell(call.id, Asked(event, reply))
         async with asyncio.timeout(ANSWER_WITHIN):
             return await reply
+
+
+def transfer_queue(settings: Settings, name: str) -> c.Queue:
+    """What a call transferred to the queue takes on from it when the new agent answers."""
+    queue = settings.queues[name]
+    return c.Queue(
+        policy=queue_policy(name, queue),
+        pausing=pause_rules(settings, queue),
+        on_record_failure=settings.on_record_failure(name),
+        moh_class=queue.music_on_hold,
+        ring_timeout=queue.ring_timeout,
+    )
 
 
 def answer(asked: Asked, call: c.Call, failed: list[tuple[c.Action, AriError]]) -> None:

@@ -105,6 +105,7 @@ async def _save_segment(
                 reason=segment.decision.reason,
                 recording=segment.recording,
                 started_at=now,
+                queue=segment.queue,
             )
         )
         await audit.write(session, decision_entry(call.id, segment_decision(call, segment), now))

@@ -96,6 +96,7 @@ def _segment_row(chat: Chat, verdict: SegmentVerdict, kept: Written | None) -> S
         reason=verdict.decision.reason,
         recording=kept.recording if kept is not None else None,
         started_at=segment.started_at,
+        queue=segment.queue.queue if segment.queue is not None else None,
     )
 
 

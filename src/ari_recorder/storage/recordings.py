@@ -131,7 +131,8 @@ async def facts(store: Store, recording: str) -> Facts | None:
         segment=rec.segment,
         side=rec.side,
         agent=segment.agent if segment is not None else "",
-        queue=interaction.queue if interaction is not None else None,
+        # The segment's queue (a call transferred to a queue is its from the new segment on).
+        queue=_queue(segment, interaction),
         direction=interaction.direction if interaction is not None else "",
         levels=list(rec.levels),
         reason=segment.reason if segment is not None else "",
@@ -146,6 +147,12 @@ async def facts(store: Store, recording: str) -> Facts | None:
         connected_seconds=rec.connected_seconds,
         connected_seen=rec.connected_seen,
     )
+
+
+def _queue(segment: SegmentRow | None, interaction: InteractionRow | None) -> str | None:
+    if segment is not None and segment.queue is not None:
+        return segment.queue
+    return interaction.queue if interaction is not None else None
 
 
 async def listed(store: Store, state: RecordingState | str | None = None) -> list[RecordingRow]:

@@ -20,7 +20,7 @@ import msgspec
 
 from ari_recorder.domain.call import Call
 
-VERSION = 1
+VERSION = 2
 Document = dict[str, Any]
 
 
@@ -33,8 +33,14 @@ def _from_0(call: Document) -> Document:
     return {"snapshot": 1, "call": call}
 
 
+def _from_1(document: Document) -> Document:
+    """Version 2 added a segment's queue and a transfer's queue (Segment.queue,
+    Call.transfer_queue): a version 1 call has none, which is what their defaults say."""
+    return {**document, "snapshot": 2}
+
+
 # MIGRATIONS[n]: a version n document to version n + 1.
-MIGRATIONS: dict[int, Callable[[Document], Document]] = {0: _from_0}
+MIGRATIONS: dict[int, Callable[[Document], Document]] = {0: _from_0, 1: _from_1}
 
 
 def dump(call: Call) -> Document:
