@@ -82,7 +82,7 @@ class SegmentRow(Base):
     reason: Mapped[str] = mapped_column(String(512))
     recording: Mapped[str | None] = mapped_column(String(255), nullable=True)
     started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    # The queue whose settings decided it (a transfer to a queue changes it); null before 0013.
+    # The queue whose settings decided it (a transfer to a queue changes it); null before 0012.
     queue: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
 

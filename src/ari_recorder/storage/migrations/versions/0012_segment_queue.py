@@ -1,7 +1,7 @@
 """segments: the queue whose settings decided each one (a call transferred to a queue is its)
 
-Revision ID: 0013
-Revises: 0009
+Revision ID: 0012
+Revises: 0011
 """
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0013"
-down_revision = "0009"  # after 0010-0012 (other branches') when merged: re-chained then
+revision = "0012"
+down_revision = "0011"
 branch_labels = None
 depends_on = None
 
