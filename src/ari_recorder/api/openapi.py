@@ -34,13 +34,24 @@ from ari_recorder.api.errors import (
 from ari_recorder.engine.chats import BadChat, ChatReport, NotConfigured
 from ari_recorder.engine.chats import Conflict as ChatConflict
 from ari_recorder.engine.controller import AsteriskRefused, Forbidden, NoSuchCall, NoSuchTarget, NotNow
+from ari_recorder.engine.logins import BadEndpoint
 from ari_recorder.errors import AppError, Unauthorized
 from ari_recorder.storage.store import StoreBusy
 
 JSON = "application/json"
 REF = "#/components/schemas/{name}"
-ANSWERS = (b.Calls, b.Placed, b.Dialling, b.AgentRecording, b.Pauses, b.ChatOutcome, b.Alive, b.Readiness)
-INLINE = (b.PlaceCall, b.Transfer)  # request bodies written out where they are taken
+ANSWERS = (
+    b.Calls,
+    b.Placed,
+    b.Dialling,
+    b.AgentRecording,
+    b.Pauses,
+    b.AgentDevice,
+    b.ChatOutcome,
+    b.Alive,
+    b.Readiness,
+)
+INLINE = (b.PlaceCall, b.Transfer, b.AgentLogin)  # request bodies written out where they are taken
 Said = tuple[type[AppError], str]  # an error, what it means here
 
 
@@ -129,9 +140,40 @@ def _pause_verb(verb: str, summary: str) -> dict[str, Any]:
     return {"post": _operation(summary, f"{verb}Recording", answers, errors, parameters=[_path_id("agent")])}
 
 
+def _logins(bodies: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """Hot-desking (api/logins.py): the agent's own token, or the administrator's."""
+    answers = {"200": _ok("Where the agent is logged in now, where it was, whom it displaced", b.AgentDevice)}
+    login = (
+        *AGENT,
+        *BODY,
+        said(b.WrongBody, "not a JSON object with endpoint, a string (the detail names the field)"),
+        said(BadEndpoint, "an endpoint no device can be: PJSIP/<name>, Local/<ext>@<context>..."),
+    )
+    summary = "Log the agent in on a device; whoever was logged in there is logged out"
+    logout_summary = "Log the agent out: the queues dial it nowhere"
+    return {
+        "/api/v1/agents/{agent}/login": {
+            "post": _operation(
+                summary,
+                "agentLogin",
+                answers,
+                login,
+                parameters=[_path_id("agent")],
+                requestBody=_body(bodies["AgentLogin"]),
+            )
+        },
+        "/api/v1/agents/{agent}/logout": {
+            "post": _operation(
+                logout_summary, "agentLogout", answers, (*AGENT, *CHANGE), parameters=[_path_id("agent")]
+            )
+        },
+    }
+
+
 def _paths(bodies: dict[str, dict[str, Any]]) -> dict[str, Any]:
     chat_ref = {"$ref": REF.format(name=ChatReport.__name__)}
     return {
+        **_logins(bodies),
         "/api/v1/calls": {
             "get": _operation(
                 "The live calls (administrators)", "listCalls", {"200": _ok("The live calls", b.Calls)}, ADMIN

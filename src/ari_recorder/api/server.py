@@ -40,6 +40,7 @@ from ari_recorder.api.errors import (
     respond,
 )
 from ari_recorder.api.guard import Gate, GuardedSite, beyond_loopback, body_deadline, security_headers
+from ari_recorder.api.logins import add_login_routes
 from ari_recorder.api.openapi import document
 from ari_recorder.api.pages import add_agent_page
 from ari_recorder.api.tls import server_context
@@ -113,6 +114,11 @@ async def _agent_asked(request: web.Request) -> tuple[Caller, str]:
     if agent not in request.app[CONTROLLER].settings.agents:
         raise NoSuchAgent(f"no agent {agent!r}")
     return caller, agent
+
+
+async def _who_asked(request: web.Request) -> tuple[str, str]:
+    caller, agent = await _agent_asked(request)
+    return caller.who, agent
 
 
 def _call_json(call: c.Call) -> dict[str, Any]:
@@ -324,6 +330,7 @@ def build_app(
     app.router.add_get("/metrics", make_aiohttp_handler())
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
+    add_login_routes(app, controller, _who_asked)
     add_agent_page(app, controller, settings)  # /agent: HTML for people, not in the JSON API's document
     return app
 
