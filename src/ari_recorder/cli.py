@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ari_recorder.cli_agents import add_agents_parser, agents_command
 from ari_recorder.logs import configure as configure_logging
 from ari_recorder.settings import Settings, SettingsError
 
@@ -76,6 +77,8 @@ def _parser() -> argparse.ArgumentParser:
     for sub in (listed, retry):
         sub.add_argument("--config", type=Path, default=None, help="the TOML settings file (as for run)")
 
+    add_agents_parser(commands)
+
     check = commands.add_parser(
         "check", help="check the settings, and every announcement against Asterisk, without starting"
     )
@@ -138,6 +141,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from ari_recorder.settings import load_settings
 
             return asyncio.run(_tokens(args, load_settings(args.config)))
+        if args.command == "agents":
+            from ari_recorder.settings import load_settings
+
+            return asyncio.run(agents_command(args, load_settings(args.config), _database))
         if args.command == "deliveries":
             from ari_recorder.settings import load_settings
 
