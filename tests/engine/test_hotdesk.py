@@ -58,6 +58,11 @@ async def test_the_desk_rings_for_the_agent_logged_in_on_it_with_its_consent(
         await w.control("calls", {"queue": "support", "caller": "15550100"})
         call = await connected(w, "1002")
         assert call.agents[1].endpoint == DESK
+        # Nobody dials an agent logged in nowhere: no transfer to it, no call placed for it.
+        status, body = await api(w, f"calls/{call.id}/transfer", {"agent": "1001"})
+        assert (status, body["error"]) == (409, "agent 1001 is logged in nowhere"), body
+        status, body = await api(w, "calls", {"agent": "1001", "to": "15550199"})
+        assert (status, body["error"]) == (409, "agent 1001 is logged in nowhere"), body
         await asyncio.sleep(0.5)
         await w.control("hangup", {"customer": "15550100"})
         report = await asyncio.wait_for(w.reports.get(), 15)

@@ -186,7 +186,7 @@ def _paths(bodies: dict[str, dict[str, Any]]) -> dict[str, Any]:
                     *ADMIN,
                     *BODY,
                     said(b.WrongBodyForm, "not a JSON object with agent and to, as strings"),
-                    said(NotNow, "the agent is on another call"),
+                    said(NotNow, "the agent is on another call, or logged in nowhere"),
                     said(NoSuchTarget, "no such agent or queue, or a number that cannot be dialled"),
                     said(AsteriskRefused, "Asterisk refused the call"),
                 ),
@@ -203,7 +203,11 @@ def _paths(bodies: dict[str, dict[str, Any]]) -> dict[str, Any]:
                     *BODY,
                     said(b.WrongBodyForm, "not exactly one of agent or queue, as a string"),
                     said(NoSuchCall, "no such live call"),
-                    said(NotNow, "no agent to transfer from yet, a transfer under way, the agent busy"),
+                    said(
+                        NotNow,
+                        "no agent to transfer from yet, a transfer under way, the agent busy or logged"
+                        " in nowhere",
+                    ),
                     said(NoSuchTarget, "no such agent or queue, or no free agent"),
                 ),
                 parameters=[_path_id("id")],

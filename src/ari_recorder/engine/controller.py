@@ -56,8 +56,8 @@ class Controller:
         self.calls = Calls()
         self.executor = Executor(ari, settings.ari.app, self.calls.tell)
         self.runner = Runner(self.calls, self.executor, self.persister, on_report)
-        self.services = Services(ari, settings, self.calls)
         self.logins = Logins(store, settings)  # where agents are logged in, refreshed while leading
+        self.services = Services(ari, settings, self.calls, self.logins.where)
         self.router = Intake(ari, settings, self.calls, self._begin, self._spawn, self.logins)
         self._refreshing: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[None]] = set()

@@ -122,7 +122,7 @@ class Intake:
             self.begin(c.start(built))
 
     def _open_outbound(self, start: StasisStart) -> None:
-        built = build_outbound(self.settings, start)
+        built = build_outbound(self.settings, start, self.devices.where)
         if isinstance(built, Refused):
             self.spawn(self._refuse(start, built, "hangup"))
             return
