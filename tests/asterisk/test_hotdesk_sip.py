@@ -18,9 +18,7 @@ async def test_the_desk_phone_rings_for_the_agent_logged_in_on_it(tmp_path: Path
     }
     queues = {"support": {"agents": ["3001", "3002"], "announcement": "recording-notice"}}
     async with site(tmp_path, agents=agents, queues=queues) as s:
-        status, body = await s.controller.http(
-            "POST", "/agents/3002/login", {"endpoint": "PJSIP/3001"}
-        )
+        status, body = await s.controller.http("POST", "/agents/3002/login", {"endpoint": "PJSIP/3001"})
         assert (status, body["displaced"]) == (200, "3001"), body
         keys = {"keys1": "*7", "keys1_at_ms": 1500, "keys2": "*8", "keys2_at_ms": 4000}
         async with s.phone("agent-answer.xml", "3001", **keys) as desk:
