@@ -74,6 +74,7 @@ async def running(
                 on_report(report)
 
             controller = Controller(ari, settings, store, reported)
+            await controller.logins.refresh()  # where agents are logged in, before the first call
             health = Health(store, keeps_unencrypted=delivery is None)
             terms = Terms(lead, controller, settings, on_role=lambda role: health.set_role(Role(role)))
             health.stream = terms  # the leader's event socket, while it leads

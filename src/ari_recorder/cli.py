@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from ari_recorder.commands import holds as holds_command
 from ari_recorder.commands import tokens as tokens_command
+from ari_recorder.commands.agents import add_agents_parser, agents_command
 from ari_recorder.logs import configure as configure_logging
 from ari_recorder.settings import Settings, SettingsError
 
@@ -72,6 +73,7 @@ def _parser() -> argparse.ArgumentParser:
     from ari_recorder.commands.audit import add_audit  # the command's code is a module of its own
 
     add_audit(commands)
+    add_agents_parser(commands)
 
     check = commands.add_parser(
         "check", help="check the settings, and every announcement against Asterisk, without starting"
@@ -135,6 +137,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from ari_recorder.settings import load_settings
 
             return asyncio.run(tokens_command.run(args, load_settings(args.config), _database))
+        if args.command == "agents":
+            from ari_recorder.settings import load_settings
+
+            return asyncio.run(agents_command(args, load_settings(args.config), _database))
         if args.command == "deliveries":
             from ari_recorder.settings import load_settings
 

@@ -20,6 +20,7 @@ import msgspec
 
 from ari_recorder.delivery.settings import DeliverySettings
 from ari_recorder.domain import partitions
+from ari_recorder.domain.devices import endpoint_problem
 from ari_recorder.domain.pausing import PauseBehavior
 from ari_recorder.domain.policy import RecordSide
 from ari_recorder.domain.state import OnAnnouncementFailure, OnRecordFailure
@@ -161,7 +162,8 @@ class QueueSettings(Section, frozen=True, kw_only=True):
 
 
 class AgentSettings(Section, frozen=True, kw_only=True):
-    endpoint: str  # PJSIP/1001, or Local/1001@agent-phone in tests
+    # The default device, logged in there at first start ("": none, the agent always logs in).
+    endpoint: str = ""  # PJSIP/1001, or Local/1001@agent-phone in tests
     permit_recordings: bool = False
     record_percent: Percent | None = None
     name: str | None = None  # the agent's name, for people
@@ -230,6 +232,10 @@ def _cross_checks(settings: Settings) -> list[str]:
         )
     if not settings.ari.app or "," in settings.ari.app:
         problems.append(f"ari.app: expected one application name, got {settings.ari.app!r}")
+    for name, agent_set_up in settings.agents.items():
+        wrong_endpoint = endpoint_problem(agent_set_up.endpoint) if agent_set_up.endpoint else None
+        if wrong_endpoint is not None:
+            problems.append(f"agents.{name}.endpoint: {wrong_endpoint}")
     for name, queue in settings.queues.items():
         for agent in queue.agents:
             if agent not in settings.agents:

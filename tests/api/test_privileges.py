@@ -268,5 +268,9 @@ async def test_the_roles_hold_what_they_are_for() -> None:
     writes = {p for p in Privilege if p.value.split(":")[-1] not in ("read",)} - OPEN
     assert PRIVILEGES[Role.COMPLIANCE] & writes == {Privilege.HOLDS_WRITE}, "read-only but for holds"
     assert PRIVILEGES[Role.CHAT_PLATFORM] == {Privilege.CHATS_REPORT, Privilege.CHATS_READ}
-    assert PRIVILEGES[Role.AGENT] == {Privilege.RECORDING_READ, Privilege.RECORDING_PAUSE}
+    assert PRIVILEGES[Role.AGENT] == {
+        Privilege.RECORDING_READ,
+        Privilege.RECORDING_PAUSE,
+        Privilege.DEVICES_LOGIN,
+    }
     assert Privilege.SETTINGS_WRITE not in PRIVILEGES[Role.SUPERVISOR], "000: an administrator's act"

@@ -3,7 +3,6 @@ the document's shape held to a committed schema so that it cannot drift unnotice
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 from datetime import UTC, datetime
@@ -17,6 +16,7 @@ from ari_recorder.settings import AgentSettings, DatabaseSettings, QueueSettings
 from ari_recorder.storage import snapshots
 from ari_recorder.storage.store import Store
 from ari_recorder.storage.tables import InteractionRow
+from tests.support.waiting import until
 from tests.support.world import world
 
 HERE = Path(__file__).parent / "snapshots"
@@ -108,11 +108,10 @@ async def test_the_controller_resumes_a_call_a_previous_release_left_open(
     caplog.set_level(logging.INFO)
     settings = DatabaseSettings(url=f"sqlite+aiosqlite:///{database}")
     async with world(tmp_path, {"support": QueueSettings(agents=["1001"])}, agents, database=settings) as w:
-        for _ in range(100):
-            if not await w.store.open_calls():
-                break
-            await asyncio.sleep(0.05)
-        assert await w.store.open_calls() == []
+        async def nothing_open() -> bool:
+            return not await w.store.open_calls()
+
+        await until(nothing_open, what="the resumed call reconciled and ended", timeout=30)
         async with w.store.sessions() as session:
             row = await session.get(InteractionRow, call.id)
         assert row is not None and row.state is not None

@@ -177,7 +177,28 @@ class HoldReason(msgspec.Struct, frozen=True):
     reason: Reason
 
 
+class AgentLogin(msgspec.Struct, frozen=True):
+    """Where the agent logs in: its device."""
+
+    endpoint: Annotated[
+        str,
+        msgspec.Meta(
+            max_length=255, description="PJSIP/<name>, SIP/<name>, IAX2/<name> or Local/<ext>@<context>"
+        ),
+    ]
+
+
 # ----- what they answer -----
+
+
+class AgentDevice(msgspec.Struct, frozen=True):
+    """Where the agent is logged in after the change (endpoint null: nowhere), where it was, and
+    the agent logged out because it was logged in on that endpoint (null: nobody)."""
+
+    agent: str
+    endpoint: str | None
+    before: str | None
+    displaced: str | None
 
 
 class Error(msgspec.Struct, frozen=True):

@@ -45,16 +45,18 @@ from ari_recorder.api.privileges import PAUSE_VERBS
 from ari_recorder.engine.chats import BadChat, ChatReport, NotConfigured
 from ari_recorder.engine.chats import Conflict as ChatConflict
 from ari_recorder.engine.controller import AsteriskRefused, Forbidden, NoSuchCall, NoSuchTarget, NotNow
+from ari_recorder.engine.logins import BadEndpoint
 from ari_recorder.storage.audit_reads import LIMIT_DEFAULT, LIMIT_MOST, InvalidCursor
 from ari_recorder.storage.deliveries import State
 from ari_recorder.storage.holds import AlreadyHeld, NoReason, NotHeld, UnknownInteraction
 
 ANSWERS = (
     *(b.Calls, b.Placed, b.Dialling, b.AgentRecording, b.Pauses, b.ChatOutcome, b.Alive, b.Readiness),
-    *(b.Hold, b.Holds),
+    *(b.Hold, b.Holds, b.AgentDevice),
 )
 READS = (b.AuditPage, b.InteractionPage, b.InteractionDetail)  # api/reads.py's
-INLINE = (b.PlaceCall, b.Transfer, b.HoldReason)  # request bodies written out where they are taken
+# Request bodies written out where they are taken.
+INLINE = (b.PlaceCall, b.Transfer, b.HoldReason, b.AgentLogin)
 
 
 def _pause_verb(verb: str, summary: str) -> dict[str, Any]:
@@ -131,9 +133,46 @@ def _hold_paths(bodies: dict[str, dict[str, Any]]) -> dict[str, Any]:
     }
 
 
+def _logins(bodies: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """Hot-desking (api/logins.py): the agent's own token, or the administrator's."""
+    answers = {"200": _ok("Where the agent is logged in now, where it was, whom it displaced", b.AgentDevice)}
+    login = (
+        *AGENT,
+        *BODY,
+        said(b.WrongBody, "not a JSON object with endpoint, a string (the detail names the field)"),
+        said(BadEndpoint, "an endpoint no device can be: PJSIP/<name>, Local/<ext>@<context>..."),
+    )
+    summary = "Log the agent in on a device; whoever was logged in there is logged out"
+    logout_summary = "Log the agent out: the queues dial it nowhere"
+    return {
+        "/api/v1/agents/{agent}/login": {
+            "post": _operation(
+                ("post", "/api/v1/agents/{agent}/login"),
+                summary,
+                "agentLogin",
+                answers,
+                login,
+                parameters=[_path_id("agent")],
+                requestBody=_body(bodies["AgentLogin"]),
+            )
+        },
+        "/api/v1/agents/{agent}/logout": {
+            "post": _operation(
+                ("post", "/api/v1/agents/{agent}/logout"),
+                logout_summary,
+                "agentLogout",
+                answers,
+                (*AGENT, *CHANGE),
+                parameters=[_path_id("agent")],
+            )
+        },
+    }
+
+
 def _paths(bodies: dict[str, dict[str, Any]]) -> dict[str, Any]:
     chat_ref = {"$ref": REF.format(name=ChatReport.__name__)}
     return {
+        **_logins(bodies),
         "/api/v1/calls": {
             "get": _operation(
                 ("get", "/api/v1/calls"),
@@ -151,7 +190,7 @@ def _paths(bodies: dict[str, dict[str, Any]]) -> dict[str, Any]:
                     *ADMIN,
                     *BODY,
                     said(b.WrongBodyForm, "not a JSON object with agent and to, as strings"),
-                    said(NotNow, "the agent is on another call"),
+                    said(NotNow, "the agent is on another call, or logged in nowhere"),
                     said(NoSuchTarget, "no such agent or queue, or a number that cannot be dialled"),
                     said(AsteriskRefused, "Asterisk refused the call"),
                 ),
@@ -169,7 +208,11 @@ def _paths(bodies: dict[str, dict[str, Any]]) -> dict[str, Any]:
                     *BODY,
                     said(b.WrongBodyForm, "not exactly one of agent or queue, as a string"),
                     said(NoSuchCall, "no such live call, or one outside a supervisor's teams and partitions"),
-                    said(NotNow, "no agent to transfer from yet, a transfer under way, the agent busy"),
+                    said(
+                        NotNow,
+                        "no agent to transfer from yet, a transfer under way, the agent busy or logged in"
+                        " nowhere",
+                    ),
                     said(
                         NoSuchTarget,
                         "no such agent or queue (or not in a supervisor's scope), or no free agent",

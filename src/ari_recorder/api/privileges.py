@@ -44,6 +44,8 @@ ROUTES: Mapping[tuple[str, str], Privilege] = {
     ("GET", "/api/v1/agents/{agent}/recording"): P.RECORDING_READ,
     ("POST", PAUSE_VERBS): P.RECORDING_PAUSE,
     ("GET", "/api/v1/agents/{agent}/recording/pauses"): P.RECORDING_READ,
+    ("POST", "/api/v1/agents/{agent}/login"): P.DEVICES_LOGIN,
+    ("POST", "/api/v1/agents/{agent}/logout"): P.DEVICES_LOGIN,
     ("POST", "/api/v1/chats"): P.CHATS_REPORT,
     ("GET", "/api/v1/chats/{id}"): P.CHATS_READ,
     ("PUT", "/api/v1/interactions/{id}/hold"): P.HOLDS_WRITE,

@@ -39,6 +39,7 @@ from ari_recorder.api.errors import (
     respond,
 )
 from ari_recorder.api.guard import Gate, GuardedSite, beyond_loopback, body_deadline, security_headers
+from ari_recorder.api.logins import add_login_routes
 from ari_recorder.api.openapi import document
 from ari_recorder.api.pages import add_agent_page
 from ari_recorder.api.privileges import (
@@ -108,6 +109,11 @@ async def _agent_asked(request: web.Request) -> tuple[Caller, str]:
     ):
         raise NoSuchAgent(f"no agent {agent!r}")
     return caller, agent
+
+
+async def _who_asked(request: web.Request) -> tuple[str, str]:
+    caller, agent = await _agent_asked(request)
+    return caller.who, agent
 
 
 def _call_json(call: c.Call) -> dict[str, Any]:
@@ -340,6 +346,7 @@ def build_app(
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     add_routes(app, Reads(lambda: controller.store, _who_may))  # /api/v1/audit, /interactions
+    add_login_routes(app, controller, _who_asked)
     add_agent_page(app, controller, settings)  # /agent: HTML for people, not in the JSON API's document
     check_declared(app.router)  # a route with no declared privilege: no app
     return app

@@ -33,6 +33,7 @@ class Privilege(enum.StrEnum):
     CALLS_TRANSFER = "calls:transfer"
     RECORDING_READ = "recording:read"  # an agent's recording state and pauses
     RECORDING_PAUSE = "recording:pause"  # the agent's own, or on behalf of an agent
+    DEVICES_LOGIN = "devices:login"  # the agent's own device (hot-desking), or on behalf of an agent
     CHATS_REPORT = "chats:report"
     CHATS_READ = "chats:read"
     AUDIT_READ = "audit:read"
@@ -49,7 +50,9 @@ PRIVILEGES: Mapping[Role, frozenset[Privilege]] = {
     Role.ADMINISTRATOR: frozenset(Privilege) - OPEN,
     # Their teams' and partitions' calls and agents only (Scope). Not interactions:read yet: the
     # interactions' reads (storage/interaction_reads.py) do not filter by team or partition.
-    Role.SUPERVISOR: frozenset({P.CALLS_READ, P.CALLS_TRANSFER, P.RECORDING_READ, P.RECORDING_PAUSE}),
+    Role.SUPERVISOR: frozenset(
+        {P.CALLS_READ, P.CALLS_TRANSFER, P.RECORDING_READ, P.RECORDING_PAUSE, P.DEVICES_LOGIN}
+    ),
     # Reads everything, changes nothing but legal holds.
     Role.COMPLIANCE: frozenset(
         {
@@ -63,7 +66,7 @@ PRIVILEGES: Mapping[Role, frozenset[Privilege]] = {
         }
     ),
     # Its own recording only (the path's agent must be the token's).
-    Role.AGENT: frozenset({P.RECORDING_READ, P.RECORDING_PAUSE}),
+    Role.AGENT: frozenset({P.RECORDING_READ, P.RECORDING_PAUSE, P.DEVICES_LOGIN}),
     Role.CHAT_PLATFORM: frozenset({P.CHATS_REPORT, P.CHATS_READ}),
 }
 

@@ -27,7 +27,7 @@ from ari_recorder.domain.events import (
 )
 from ari_recorder.domain.notes import Severity, note
 from ari_recorder.domain.segments import connect
-from ari_recorder.domain.state import PLAYED, Call, OnAnnouncementFailure, Phase
+from ari_recorder.domain.state import PLAYED, Agent, Call, OnAnnouncementFailure, Phase
 
 THEN = {OnAnnouncementFailure.HANGUP: "hang up", OnAnnouncementFailure.RECORD: "record all the same"}
 
@@ -80,11 +80,18 @@ def _announced(call: Call, busy: frozenset[str], failed: str | None) -> Outcome:
     return dial_next(call, actions, busy)
 
 
+def _unreachable(agent: Agent, busy: frozenset[str]) -> str | None:
+    """Why the agent is not dialled (on another call, logged in on no device); None: dial it."""
+    if agent.policy.agent in busy:
+        return "on another call"
+    return None if agent.endpoint else "logged in nowhere"
+
+
 def dial_next(call: Call, actions: list[Action], busy: frozenset[str]) -> Outcome:
     """Dial the queue's next agent not on another call; give up when none is left."""
-    while call.tried < len(call.agents) and call.agents[call.tried].policy.agent in busy:
+    while call.tried < len(call.agents) and (why := _unreachable(call.agents[call.tried], busy)):
         skipped = call.agents[call.tried].policy.agent
-        actions = [*actions, note(call.id, "skip", agent=skipped, why="on another call")]
+        actions = [*actions, note(call.id, "skip", agent=skipped, why=why)]
         call = replace(call, tried=call.tried + 1)
     if call.tried >= len(call.agents):
         call, ending = give_up(call, "no agent answered")

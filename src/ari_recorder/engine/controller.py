@@ -21,6 +21,7 @@ from ari_recorder.engine.calls import Calls
 from ari_recorder.engine.errors import AsteriskRefused, Forbidden, NoSuchCall, NoSuchTarget, NotNow
 from ari_recorder.engine.executor import Executor
 from ari_recorder.engine.intake import Intake, Opening
+from ari_recorder.engine.logins import Logins
 from ari_recorder.engine.mailbox import HandOver
 from ari_recorder.engine.persister import Persister
 from ari_recorder.engine.reconcile import reconcile
@@ -55,8 +56,10 @@ class Controller:
         self.calls = Calls()
         self.executor = Executor(ari, settings.ari.app, self.calls.tell)
         self.runner = Runner(self.calls, self.executor, self.persister, on_report)
-        self.services = Services(ari, settings, self.calls)
-        self.router = Intake(ari, settings, self.calls, self._begin, self._spawn)
+        self.logins = Logins(store, settings)  # where agents are logged in, refreshed while leading
+        self.services = Services(ari, settings, self.calls, self.logins.where)
+        self.router = Intake(ari, settings, self.calls, self._begin, self._spawn, self.logins)
+        self._refreshing: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._lives: set[asyncio.Task[None]] = set()  # the calls' own, among them
 
@@ -75,6 +78,8 @@ class Controller:
             self.router.take(item)
             return
         self.connected.set()
+        if self._refreshing is None or self._refreshing.done():
+            self._refreshing = self._spawn(self.logins.run(), name="logins")
         log.info("ari connected app=%s reconnect=%s", self.settings.ari.app, item.reconnect)
         # Events may have been missed: while the socket was down, or while no controller ran.
         if self.calls:

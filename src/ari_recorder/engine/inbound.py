@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from ari_recorder.ari.events import StasisStart
@@ -54,10 +55,16 @@ def company_policy(settings: Settings) -> CompanyPolicy:
     return CompanyPolicy(rules, company.compliance_all, company.outbound_recording)
 
 
-def agent_policy(settings: Settings, agent: str) -> Agent:
+Where = Callable[[str], str | None]  # the endpoint an agent is logged in on (engine/logins.py)
+
+
+def agent_policy(settings: Settings, agent: str, where: Where | None = None) -> Agent:
+    """The agent's policy, and the endpoint to dial it on: where it is logged in ("": nowhere);
+    without `where`, its default device from the settings."""
     configured = settings.agents[agent]
     policy = AgentPolicy(AgentId(agent), configured.permit_recordings, configured.record_percent)
-    return Agent(policy, configured.endpoint)
+    endpoint = configured.endpoint if where is None else where(agent) or ""
+    return Agent(policy, endpoint)
 
 
 def queue_policy(name: str, queue: QueueSettings) -> QueuePolicy:
@@ -91,8 +98,11 @@ def fallback(text: str) -> Fallback:
     return Fallback(FallbackAction(action), context, extension, int(priority))
 
 
-def build_call(settings: Settings, start: StasisStart, rotation: int = 0) -> Call | Refused:
-    """The call, its agents in the order to dial them (turned by `rotation` for round robin)."""
+def build_call(
+    settings: Settings, start: StasisStart, rotation: int = 0, where: Where | None = None
+) -> Call | Refused:
+    """The call, its agents in the order to dial them (turned by `rotation` for round robin), each
+    on the endpoint `where` it is logged in."""
     args = parse_args(start.args)
     queue_name = args.get("queue", "")
     queue = settings.queues.get(queue_name)
@@ -115,7 +125,7 @@ def build_call(settings: Settings, start: StasisStart, rotation: int = 0) -> Cal
         interaction=interaction,
         company=company_policy(settings),
         queue=queue_policy(queue_name, queue),
-        agents=tuple(agent_policy(settings, a) for a in agents),
+        agents=tuple(agent_policy(settings, a, where) for a in agents),
         announcement=settings.announcement_for(queue_name),
         ring_timeout=queue.ring_timeout,
         moh_class=queue.music_on_hold,

@@ -31,7 +31,7 @@ from ari_recorder.domain import call as c
 from ari_recorder.domain import ids
 from ari_recorder.domain.ids import Own
 from ari_recorder.engine.calls import Calls
-from ari_recorder.engine.consult import consult_request, endpoint_agent, replaces_request
+from ari_recorder.engine.consult import Devices, SettingsDevices, consult_request, replaces_request
 from ari_recorder.engine.inbound import Refused, agent_policy, build_call, parse_args
 from ari_recorder.engine.outbound import build_outbound, customer_endpoint
 from ari_recorder.settings import Settings
@@ -48,10 +48,18 @@ class Intake:
     work that is no call's (hanging up what no call claims)."""
 
     def __init__(
-        self, ari: AriClient, settings: Settings, calls: Calls, begin: Callable[[Opening], None], spawn: Spawn
+        self,
+        ari: AriClient,
+        settings: Settings,
+        calls: Calls,
+        begin: Callable[[Opening], None],
+        spawn: Spawn,
+        devices: Devices | None = None,
     ) -> None:
         self.ari = ari
         self.settings = settings
+        # Where agents are logged in: whom a queue dials where, whose phone a channel is.
+        self.devices = devices if devices is not None else SettingsDevices(settings)
         self.calls = calls
         self.begin = begin
         self.spawn = spawn
@@ -106,7 +114,7 @@ class Intake:
 
     def _open(self, start: StasisStart) -> None:
         queue = ids.dialplan_args(start.args).get("queue", "")
-        built = build_call(self.settings, start, self._turns.get(queue, 0))
+        built = build_call(self.settings, start, self._turns.get(queue, 0), self.devices.where)
         self._turns[queue] = self._turns.get(queue, 0) + 1
         if isinstance(built, Refused):
             self.spawn(self._refuse(start, built, self.settings.company.unknown_queue))
@@ -114,7 +122,7 @@ class Intake:
             self.begin(c.start(built))
 
     def _open_outbound(self, start: StasisStart) -> None:
-        built = build_outbound(self.settings, start)
+        built = build_outbound(self.settings, start, self.devices.where)
         if isinstance(built, Refused):
             self.spawn(self._refuse(start, built, "hangup"))
             return
@@ -136,7 +144,7 @@ class Intake:
             await self.ari.hangup(channel)
 
     def _agent(self, name: str) -> c.Agent | None:
-        return agent_policy(self.settings, name) if name in self.settings.agents else None
+        return agent_policy(self.settings, name, self.devices.where) if name in self.settings.agents else None
 
     def _transfer(self, event: ChannelTransfer) -> None:
         """An agent's phone sent a REFER (PJSIP_TRANSFER_HANDLING()=ari-only): the call carries
@@ -154,7 +162,7 @@ class Intake:
     def _consult(self, start: StasisStart) -> None:
         """An agent's phone placed a consultation call (the dialplan's 7<ext>): the agent's call
         takes it (domain/consult.py); one that is no call's is hung up."""
-        found = consult_request(self.settings, start, self.calls.agent_call)
+        found = consult_request(self.settings, start, self.calls.agent_call, self.devices)
         if isinstance(found, Refused):
             log.warning('channel=%s action=consult-refused why="%s"', start.channel.id, found.why)
             self.spawn(self._hang_up_quietly(start.channel.id))
@@ -219,8 +227,8 @@ class Intake:
             log.warning("channel=%s action=attended-transfer %s: left to Asterisk", ours.id, why)
             return
         target = event.transfer_target
-        agent = endpoint_agent(self.settings, target.name) if target is not None else None
-        to = agent_policy(self.settings, agent) if agent is not None else None
+        agent = self.devices.on(target.name) if target is not None else None
+        to = agent_policy(self.settings, agent, self.devices.where) if agent is not None else None
         if self.calls.is_alias(party.id):  # swapped in already
             if to is not None:
                 self.calls.tell(party.id, c.PartyIdentified(party.id, to))

@@ -10,6 +10,7 @@ from ari_recorder.domain.call import Call
 from ari_recorder.domain.policy import Direction, Interaction, InteractionId, QueueId
 from ari_recorder.engine.inbound import (
     Refused,
+    Where,
     agent_policy,
     channels,
     company_policy,
@@ -38,8 +39,9 @@ def check_outbound(settings: Settings, agent: str, to: str, queue: str | None) -
     return None
 
 
-def build_outbound(settings: Settings, start: StasisStart) -> Call | Refused:
-    """`Stasis(ari-recorder,outbound,agent=1001,to=15550100[,queue=sales][,key=value...])`."""
+def build_outbound(settings: Settings, start: StasisStart, where: Where | None = None) -> Call | Refused:
+    """`Stasis(ari-recorder,outbound,agent=1001,to=15550100[,queue=sales][,key=value...])`;
+    the agent on the endpoint `where` it is logged in."""
     args = parse_args(start.args)
     agent, to, queue_name = args.get("agent", ""), args.get("to", ""), args.get("queue")
     wrong = check_outbound(settings, agent, to, queue_name)
@@ -60,7 +62,7 @@ def build_outbound(settings: Settings, start: StasisStart) -> Call | Refused:
         interaction=interaction,
         company=company_policy(settings),
         queue=queue_policy(queue_name, queue) if queue is not None and queue_name else None,
-        agents=(agent_policy(settings, agent),),
+        agents=(agent_policy(settings, agent, where),),
         announcement="",
         ring_timeout=settings.company.outbound_ring_timeout,
         ari_only_transfers=settings.ari.phone_transfers == "application",

@@ -13,7 +13,7 @@ from ari_recorder.domain import ids
 from ari_recorder.domain.pausing import Source
 from ari_recorder.engine.calls import Calls
 from ari_recorder.engine.errors import AsteriskRefused, Forbidden, NoSuchCall, NoSuchTarget, NotNow
-from ari_recorder.engine.inbound import agent_policy, pause_rules, queue_policy
+from ari_recorder.engine.inbound import Where, agent_policy, pause_rules, queue_policy
 from ari_recorder.engine.mailbox import Asked
 from ari_recorder.engine.outbound import check_outbound
 from ari_recorder.settings import Settings
@@ -22,10 +22,12 @@ ANSWER_WITHIN = 10.0  # seconds the API waits for the call to act on a pause or 
 
 
 class Services:
-    def __init__(self, ari: AriClient, settings: Settings, calls: Calls) -> None:
+    def __init__(self, ari: AriClient, settings: Settings, calls: Calls, where: Where | None = None) -> None:
         self.ari = ari
         self.settings = settings
         self.calls = calls
+        # Where agents are logged in (engine/logins.py); without it, their default devices.
+        self.where: Where = where or (lambda agent: self.settings.agents[agent].endpoint or None)
 
     def live_calls(self) -> list[c.Call]:
         return self.calls.live()
@@ -56,17 +58,20 @@ class Services:
                 raise NotNow(f"agent {agent} is already on call {call_id}")
             if agent in busy:
                 raise NotNow(f"agent {agent} is on another call")
+            if self.where(agent) is None:
+                raise NotNow(f"agent {agent} is logged in nowhere")
             target = agent
         else:
             if queue not in self.settings.queues:
                 raise NoSuchTarget(f"no queue {queue!r}")
             taken = busy | {call.segment.agent}
-            free = [a for a in self.settings.queues[queue].agents if a not in taken]
+            free = [a for a in self.settings.queues[queue].agents if a not in taken and self.where(a)]
             if not free:
                 raise NoSuchTarget(f"no free agent in queue {queue!r}")
             target = free[0]
             through = transfer_queue(self.settings, queue)
-        self.calls.tell(call_id, c.TransferRequested(target, agent_policy(self.settings, target), through))
+        to = agent_policy(self.settings, target, self.where)
+        self.calls.tell(call_id, c.TransferRequested(target, to, through))
         return target
 
     async def place_call(self, agent: str, to: str, queue: str | None = None) -> str:
@@ -77,9 +82,12 @@ class Services:
             raise NoSuchTarget(wrong)
         if agent in self.calls.busy(""):
             raise NotNow(f"agent {agent} is on another call")
+        endpoint = self.where(agent)
+        if endpoint is None:
+            raise NotNow(f"agent {agent} is logged in nowhere")
         call_id = ids.new_call()
         await self.ari.originate(
-            self.settings.agents[agent].endpoint,
+            endpoint,
             app=self.settings.ari.app,
             app_args=",".join(ids.outbound_args(agent, to, queue)),
             channel_id=call_id,

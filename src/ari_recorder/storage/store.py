@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import contextvars
 import hashlib
+import logging
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -22,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionm
 from ari_recorder import errors
 from ari_recorder.domain.call import Call
 from ari_recorder.files import private_dir, private_file
-from ari_recorder.storage import audit, calls, recordings
+from ari_recorder.storage import audit, calls, logins, recordings
 from ari_recorder.storage.recordings import RecordingState
 from ari_recorder.storage.tables import (
     AgentRow,
@@ -36,6 +37,7 @@ from ari_recorder.storage.tables import (
 if TYPE_CHECKING:  # the settings hold the delivery section, whose package needs the store
     from ari_recorder.settings import Settings
 
+log = logging.getLogger("ari_recorder.storage")
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
@@ -163,7 +165,7 @@ class Store:
                 await session.merge(
                     AgentRow(
                         id=agent_id,
-                        endpoint=agent.endpoint,
+                        endpoint=agent.endpoint,  # the default device ("" none)
                         permit_recordings=agent.permit_recordings,
                         record_percent=agent.record_percent,
                     )
@@ -172,6 +174,11 @@ class Store:
                 await session.merge(QueueRow(id=queue_id, settings=_plain(queue)))
             for key, value in _plain(settings.company).items():
                 await session.merge(CompanySettingRow(key=key, value=value))
+            defaults = {agent_id: agent.endpoint for agent_id, agent in settings.agents.items()}
+            for agent_id in await logins.seed(session, defaults):
+                log.warning(
+                    'agent=%s action=seed-login-skipped why="its endpoint holds another agent"', agent_id
+                )
 
     async def save_call(self, call: Call) -> None:
         await calls.save_calls(self, [call])

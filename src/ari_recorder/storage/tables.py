@@ -200,3 +200,14 @@ class LegalHoldRow(Base):
     released_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     released_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
     release_reason: Mapped[str | None] = mapped_column(String(1024), nullable=True)
+
+
+class AgentLoginRow(Base):
+    """Where an agent is logged in (hot-desking): one row per agent who ever logged in; endpoint
+    None once logged out. An endpoint holds one agent at most (unique; NULLs do not collide)."""
+
+    __tablename__ = "agent_logins"
+    agent: Mapped[str] = mapped_column(String(64), primary_key=True)
+    endpoint: Mapped[str | None] = mapped_column(String(255), nullable=True, unique=True)
+    since: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    by: Mapped[str] = mapped_column(String(64))  # the agent itself, "admin", "cli", "seed"
