@@ -14,7 +14,6 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import create_engine, select, text
 
-from ari_recorder.cli import main
 from ari_recorder.domain.access import Role, Scope
 from ari_recorder.storage.store import MIGRATIONS, Store
 from ari_recorder.storage.tables import AuditRow
@@ -26,6 +25,7 @@ from ari_recorder.storage.tokens import (
     verify_grant,
     verify_token,
 )
+from tests.test_tokens import cli
 
 
 async def test_a_supervisors_token_carries_its_teams_and_partitions(store: Store) -> None:
@@ -151,10 +151,6 @@ def settings_file(tmp_path: Path) -> Path:
     return path
 
 
-def cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    code = main(list(args))
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def issued_id(out: str) -> str:
