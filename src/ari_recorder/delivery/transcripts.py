@@ -19,6 +19,7 @@ from ari_recorder.delivery import crypto
 from ari_recorder.delivery.naming import render
 from ari_recorder.delivery.settings import DeliverySettings
 from ari_recorder.delivery.sidecar import TranscriptFile, build, encode
+from ari_recorder.domain import ids
 from ari_recorder.domain.chat import Chat, ChatSegment, SegmentVerdict, transcript
 from ari_recorder.files import private_dir
 from ari_recorder.storage.chats import SIDE, Written, queue_chat
@@ -31,7 +32,7 @@ __all__ = ["SIDE", "TranscriptSpool", "Written", "queue_chat", "recording_name"]
 
 
 def recording_name(chat: Chat, number: int) -> str:
-    return f"chat-{chat.interaction.id}-{number}"
+    return ids.transcript(chat.interaction.id, number)
 
 
 class TranscriptSpool:

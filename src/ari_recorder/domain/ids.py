@@ -12,6 +12,7 @@ event naming any of them finds its call again (`call_of`).
     {call}-snoop-{n}[c|a]       segment n's snoop (c, a: one per party when recording two channels)
     {call}-seg{n}-{agent}       segment n's recording, made safe for Asterisk's file names
     {recording}-customer|agent  the two channels of a two-channel recording
+    chat-{chat}-{n}             a webchat segment's transcript (no channel: never sent to Asterisk)
 
 Stasis arguments: the dialplan's (`queue=support,agent=1001,lang=fr`, `outbound,agent=1001,to=...`)
 and the controller's own channels' (`agent,1001`, `customer`, `snoop,{recording}`).
@@ -79,6 +80,11 @@ def snoop(call: str, segment: int, party: str = "") -> str:
 def recording(call: str, segment: int, agent: str) -> str:
     """Segment n's recording name: agent ids come from settings, so it is made safe for Asterisk."""
     return safe_recording_name(f"{call}-seg{segment}-{agent}")
+
+
+def transcript(chat: str, segment: int) -> str:
+    """A webchat segment's transcript, named as a recording is (it is delivered as one)."""
+    return f"chat-{chat}-{segment}"
 
 
 def recording_legs(name: str, channels: int) -> tuple[str, ...]:
