@@ -93,10 +93,14 @@ async def test_a_write_that_cannot_happen_answers_503_with_retry_after(tmp_path:
     """Another process (the CLI, a backup) holds SQLite's write lock past the busy timeout: the
     chat is refused for now, 503 with Retry-After, not 500; once the lock goes, it is taken."""
     async with world(tmp_path, QUEUES, AGENTS, delivery=outbox(tmp_path)) as w:
-        # The controller's own writes (its start's purge, the queue's gauges) may hold the lock a
-        # moment: the other process waits for its turn as long as it takes, then holds it.
-        other = sqlite3.connect(tmp_path / "db.sqlite", isolation_level=None, timeout=60)
-        other.execute("BEGIN IMMEDIATE")
+        # The controller's own writes (its start's purge, the queue's gauges, the devices' seed)
+        # may hold the lock a moment: the other process waits for its turn as long as it takes,
+        # then holds it. It waits in a thread: the controller's transaction under way needs the
+        # event loop to reach its commit.
+        other = sqlite3.connect(
+            tmp_path / "db.sqlite", isolation_level=None, timeout=60, check_same_thread=False
+        )
+        await asyncio.to_thread(other.execute, "BEGIN IMMEDIATE")
         try:
             async with w.http.post(
                 f"{w.api_url}/api/v1/chats", json=a_chat("c-1", ("1001", None)), headers=ADMIN
