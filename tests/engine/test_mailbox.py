@@ -8,7 +8,7 @@ import time
 from dataclasses import replace
 
 from ari_recorder.domain import call as c
-from ari_recorder.engine.mailbox import Mailbox, Timers
+from ari_recorder.engine.mailbox import Mailbox, Missed, Timers
 from tests.domain.test_call import agent, new_call
 
 
@@ -57,3 +57,40 @@ async def test_a_later_asked_again_supersedes_the_first() -> None:
     await asyncio.sleep(0.2)
     assert told == [retry]
     assert timers.pending() == []
+
+
+async def test_a_resumed_calls_past_recording_start_waits_for_the_reconciliation() -> None:
+    """Killed after asking for a recording, restarted after its start deadline: whether it began
+    (its RecordingStarted in the gap) is Asterisk's to say first; the deadline is told after what
+    the reconciliation found, and only if the start is still unconfirmed then."""
+    long_ago = time.time() - 60
+    call, _ = c.start(new_call(agent("1001")))
+    call, _ = c.step(call, c.AnnouncementFinished(), long_ago)
+    assert call.dialling is not None
+    call, _ = c.step(call, c.AgentAnswered(call.dialling), long_ago)
+    (start,) = call.starting
+    mailbox = Mailbox(call)
+    mailbox.timers.unreconciled = True  # as Calls.open(call, resumed=True)
+    mailbox.update(call)
+    await asyncio.sleep(0.1)
+    assert mailbox.queue.empty(), "a start past its deadline is not failed before Asterisk is asked"
+    found = Missed(c.RecordingBegan(start.name))  # what engine/reconcile.py tells it
+    mailbox.put(found)
+    mailbox.reconciled()
+    await asyncio.sleep(0.1)
+    told = [mailbox.queue.get_nowait() for _ in range(mailbox.queue.qsize())]
+    # After what was missed: the call has taken the start as begun by then, and ignores it.
+    assert told == [found, c.RecordDeadline(start.name)]
+
+
+async def test_a_new_calls_past_deadline_is_told_at_once() -> None:
+    long_ago = time.time() - 60
+    call, _ = c.start(new_call(agent("1001")))
+    call, _ = c.step(call, c.AnnouncementFinished(), long_ago)
+    assert call.dialling is not None
+    call, _ = c.step(call, c.AgentAnswered(call.dialling), long_ago)
+    (start,) = call.starting
+    mailbox = Mailbox(call)
+    mailbox.update(call)
+    await asyncio.sleep(0.1)
+    assert mailbox.queue.get_nowait() == c.RecordDeadline(start.name)

@@ -17,9 +17,10 @@ class Calls:
         # Local ;1) -> the call: their ids do not name it.
         self._aliases: dict[str, str] = {}
 
-    def open(self, call: c.Call) -> Mailbox:
+    def open(self, call: c.Call, resumed: bool = False) -> Mailbox:
         """A mailbox for the call, new or resumed; the channels its state says joined it aliased."""
         mailbox = Mailbox(call)
+        mailbox.timers.unreconciled = resumed
         self._mailboxes[call.id] = mailbox
         for channel in aliases(call):
             self._aliases[channel] = call.id

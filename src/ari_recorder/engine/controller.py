@@ -92,7 +92,9 @@ class Controller:
         aliased again."""
         for call in calls:
             log.warning("call=%s action=resume phase=%s", call.id, call.phase.value)
-            self._live(self.runner.run(self.calls.open(call)), call.id)
+            self._live(self.runner.run(self.calls.open(call, resumed=True)), call.id)
+        if calls and self.connected.is_set():  # taken back on a live socket: asked at once
+            self._spawn(reconcile(self.ari, self.settings.ari.app, self.calls), name="reconcile")
 
     def _begin(self, opening: Opening) -> None:
         call, actions = opening

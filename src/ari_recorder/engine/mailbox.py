@@ -52,11 +52,19 @@ class Timers:
         self._deadlines: dict[c.CallEvent, tuple[float, asyncio.TimerHandle]] = {}
         self._told: set[c.CallEvent] = set()  # deadlines among them that have been told
         self._later: dict[c.CallEvent, asyncio.TimerHandle] = {}
+        # A resumed call: a recording start whose deadline passed while no controller watched
+        # may have begun unseen (its RecordingStarted in the gap). Its deadline waits for the
+        # reconciliation to ask Asterisk (engine/reconcile.py), then is told if still due.
+        self.unreconciled = False
 
     def arm(self, due: list[Deadline], now: float) -> None:
         """Arm the deadlines not armed yet (one past is told at once); cancel those not due any
         more, or due at another time."""
-        wanted = {event: when for when, event in due}
+        wanted = {
+            event: when
+            for when, event in due
+            if not (self.unreconciled and isinstance(event, c.RecordDeadline) and when <= now)
+        }
         for event in [e for e, (when, _) in self._deadlines.items() if wanted.get(e) != when]:
             self._deadlines.pop(event)[1].cancel()
             self._told.discard(event)
@@ -118,6 +126,13 @@ class Mailbox:
         """The call's new state; its deadlines armed as the state now implies."""
         self.call = call
         self.timers.arm(deadlines(call), time.time())
+
+    def reconciled(self) -> None:
+        """Asterisk has been asked what the call missed (told before this, in its queue): the
+        deadlines held until then are armed, those past told after what it missed."""
+        if self.timers.unreconciled:
+            self.timers.unreconciled = False
+            self.timers.arm(deadlines(self.call), time.time())
 
     def close(self) -> list[Asked]:
         """The call is over: its timers cancelled; the requests that came too late."""

@@ -21,7 +21,8 @@ PASSES, AGAIN = 3, 0.3  # passes at most, seconds between two
 
 
 async def reconcile(ari: AriClient, app: str, calls: Calls) -> None:
-    """Tell each live call what it missed, as `Missed` events."""
+    """Tell each live call what it missed, as `Missed` events; then let each arm the deadlines
+    it held until Asterisk was asked (whether it was or not: a refusal leaves them as they were)."""
     try:
         # What a missed event leads to may itself have happened already: a call adopted as
         # dialling whose agent answered is connected again, and the recording it starts is
@@ -35,11 +36,16 @@ async def reconcile(ari: AriClient, app: str, calls: Calls) -> None:
                     log.warning("call=%s action=reconcile missed=%s", call.id, type(event).__name__)
                     calls.tell(call.id, Missed(event))
                     missed = True
+            for mailbox in calls.mailboxes():
+                mailbox.reconciled()
             if not missed:
                 return
             await asyncio.sleep(AGAIN)
     except AriError as error:
         log.warning("reconcile after reconnect failed: %s", error)
+    finally:
+        for mailbox in calls.mailboxes():
+            mailbox.reconciled()
 
 
 async def missed_events(ari: AriClient, call: c.Call, live: set[str]) -> list[consult.Event]:
