@@ -44,10 +44,14 @@ class Repeats(logging.Filter):
 
 
 def configure(verbose: bool) -> None:
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    for handler in logging.getLogger().handlers:
+    """One line per record on stderr, repeats counted. Logging someone else set up already (an
+    application embedding the controller, a test runner's capture) is left as it is: its
+    handlers are not ours to filter."""
+    root = logging.getLogger()
+    if not root.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
         handler.addFilter(Repeats())
+        root.addHandler(handler)
+        root.setLevel(logging.DEBUG if verbose else logging.INFO)
     logging.getLogger("alembic").setLevel(logging.WARNING)  # its INFO lines are about itself

@@ -6,6 +6,7 @@ default endpoints, which the store's seed logged in at first start."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 
 from ari_recorder import errors
@@ -74,8 +75,15 @@ class Logins:
     async def run(self) -> None:
         """Refresh every `every` seconds until cancelled; a failed read keeps the last known."""
         while True:
+            reading = asyncio.ensure_future(self.refresh())
             try:
-                await self.refresh()
+                await asyncio.shield(reading)
+            except asyncio.CancelledError:
+                # A read cut mid-query would leave its connection out of the pool (and the
+                # store closing after it): the read ends first, at most one query later.
+                with contextlib.suppress(Exception):
+                    await reading
+                raise
             except Exception as error:  # the database down a while: dial where agents were
                 log.warning("logins: not refreshed (%s)", database_error(error) or error)
             await asyncio.sleep(self.every)
