@@ -24,6 +24,7 @@ from tests.engine.test_inbound_calls import SIP_AGENTS
 from tests.support.waiting import until
 from tests.support.world import World, world
 
+START_DEADLINE = 1.0  # seconds: [recording] start_deadline_ms below
 CONFIG = """
 [ari]
 url = "http://127.0.0.1:{port}/ari"
@@ -39,6 +40,9 @@ keep_unencrypted = true             # no age recipient: recordings stay in the s
 
 [company]
 announcement = "sim/announcement"
+
+[recording]
+start_deadline_ms = 1000
 
 [queues.support]
 agents = ["1001"]
@@ -96,6 +100,9 @@ async def test_a_killed_controller_resumes_the_call_and_the_recording_is_kept_on
             await first.wait()
         assert await sockets() == 0
         assert (await state())["live_recordings"], "Asterisk goes on recording without the controller"
+        # No controller runs for longer than a recording's start deadline (the scenario): a start
+        # whose confirmation the first one never stored is Asterisk's to confirm on resume.
+        await asyncio.sleep(2 * START_DEADLINE)
         async with process("run", "--config", str(config)) as second:
             await until(sockets, what="the new controller to connect")
             async with http.post(f"{base}/sim/hangup", json={"customer": "15550050"}) as r:
