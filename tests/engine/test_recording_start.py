@@ -93,8 +93,9 @@ async def test_records_refused_are_retried_within_the_deadline(tmp_path: Path) -
         (report,) = await reports(w, 1)
         (row,) = await w.store.recordings()
     assert report.call.unrecorded == () and row.state == "ready"
-    # Three refusals, waits of 50, 100 and 200 ms before the fourth request: started after them.
-    assert row.start_offset_seconds is not None and 0.35 <= row.start_offset_seconds < 1.0
+    # Three refusals, waits of 50, 100 and 200 ms before the fourth request: started after them,
+    # and within the start deadline (recording.start_deadline_ms, 2 s), the rule itself.
+    assert row.start_offset_seconds is not None and 0.35 <= row.start_offset_seconds < 2.0
 
 
 async def test_records_always_refused_are_not_recorded_and_the_deadline_ends_the_retries(
