@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from ari_recorder.cli import main
 from ari_recorder.domain.devices import endpoint_problem, on_endpoint
 from ari_recorder.settings import AgentSettings, Settings, SettingsError
 from ari_recorder.storage import logins
 from ari_recorder.storage.store import Store
+from tests.test_tokens import cli
 
 T0 = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
 
@@ -128,12 +128,6 @@ def config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
         "[agents.1002]\n"
     )
     return str(path)
-
-
-def cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    code = main(list(args))
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def test_the_agents_command_logs_in_out_and_tells_where(
