@@ -105,7 +105,6 @@ from ari_recorder.domain.state import (
 start = queueing.start
 start_outbound = outbound.start
 handed_on = outbound.handed_on
-Log = Note  # the name notes had before they were data
 
 # Every name callers found here before the split (the policy's and the pauses' among them).
 __all__ = [
@@ -146,7 +145,6 @@ __all__ = [
     "KeyPressed",
     "Keys",
     "Later",
-    "Log",
     "NotRecordedReason",
     "Note",
     "OnAnnouncementFailure",
