@@ -210,3 +210,28 @@ async def _held_nothing(w: World) -> dict[str, list[object]]:
         return None if left["channels"] or left["bridges"] else left
 
     return await until(empty, what="nothing held", timeout=5)
+
+
+async def test_an_agent_ringing_for_a_transfer_is_busy_for_the_queues(tmp_path: Path) -> None:
+    """1004 rings for a transfer of the first call: a second call, for a queue of 1004 and 1005,
+    is not offered to 1004 meanwhile (it would ring twice) but to 1005."""
+    queues = {
+        "support": QueueSettings(agents=["1002"]),
+        "sales": QueueSettings(agents=["1004", "1005"]),
+    }
+    async with world(tmp_path, queues, AGENTS) as w:
+        await w.control("phones/1004", {"answer": "auto", "delay": 3.0}, method="PUT")
+        await w.control("calls", {"queue": "support", "caller": "15550710"})
+        first = (await connected(w, "1002")).id
+        assert (await transfer(w, first, {"agent": "1004"}))["dialling"] == "1004"
+        await w.control("calls", {"queue": "sales", "caller": "15550711"})
+        second = await connected(w, "1005")
+        ringing = w.controller.calls.get(first)
+        assert ringing is not None and ringing.transfer_to is not None, "1004 still ringing for the transfer"
+        await connected(w, "1004")
+        for caller in ("15550710", "15550711"):
+            await w.control("hangup", {"customer": caller})
+        reports = [await asyncio.wait_for(w.reports.get(), 15) for _ in range(2)]
+    assert second.segment is not None and second.segment.agent == "1005"
+    by_id = {r.call.id: [s.agent for s in r.call.segments] for r in reports}
+    assert by_id[first] == ["1002", "1004"]

@@ -87,7 +87,9 @@ class Calls:
                 busy.add(other.segment.agent)
             if other.consultation is not None:  # talking with the agent who consults them
                 busy.add(other.consultation.to.policy.agent)
-            if other.dialling is not None and other.tried:
+            if other.dialling is not None and other.transfer_to is not None:  # ringing for a transfer
+                busy.add(other.transfer_to.policy.agent)
+            elif other.dialling is not None and other.tried:
                 busy.add(other.agents[other.tried - 1].policy.agent)
             if _placing(other):  # the agent is on the phone
                 busy.add(other.agents[0].policy.agent)
