@@ -125,6 +125,14 @@ def test_the_config_file_can_come_from_the_environment(tmp_path: Path) -> None:
             "queues.support.on_announcement_failure: Invalid enum value 'ignore'",
         ),
         (
+            {"ARI_RECORDER_COMPANY__MAX_PAUSE_SECONDS": "1" + "0" * 400},
+            "company.max_pause_seconds: Expected `int` <= 86400",
+        ),
+        (
+            {"ARI_RECORDER_QUEUES__SUPPORT__WAIT_LIMIT": "86401"},
+            "queues.support.wait_limit: Expected `int` <= 86400",
+        ),
+        (
             {"ARI_RECORDER_DELIVERY__SPOOL_RETENTION_DAYS": "-1"},
             "delivery.spool_retention_days: Expected `int` >= 0",
         ),

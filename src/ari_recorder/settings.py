@@ -27,7 +27,9 @@ from ari_recorder.domain.state import OnAnnouncementFailure, OnRecordFailure
 
 ENV_PREFIX = "ARI_RECORDER_"
 Percent = Annotated[int, msgspec.Meta(ge=0, le=100)]
-Seconds = Annotated[int, msgspec.Meta(ge=1)]
+# A timer's length: up to a day. Unbounded, a pause's timer of 10**400 s (TOML's integers have no
+# end) failed the call when counted from (OverflowError: int too large to convert to float).
+Seconds = Annotated[int, msgspec.Meta(ge=1, le=86_400)]
 SoundName = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_/.-]*$")]
 DTMF = Annotated[str, msgspec.Meta(pattern=r"^[0-9*#A-D]{1,8}$")]
 

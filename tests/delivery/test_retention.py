@@ -74,6 +74,8 @@ async def test_delivered_spool_copies_go_after_their_days_and_nothing_else(
     assert len(before) == 4
 
     assert await purge_spool(store, spool, clock.now + timedelta(days=6, hours=23), days=7) == Tally(0)
+    for longer_than_the_calendar in (800_000, 10**12):  # before year 1: nothing is that old
+        assert await purge_spool(store, spool, clock.now, days=longer_than_the_calendar) == Tally(0)
     purged = await purge_spool(store, spool, clock.now + timedelta(days=7), days=7)
     again = await purge_spool(store, spool, clock.now + timedelta(days=8), days=7)
 
@@ -99,6 +101,8 @@ async def test_metadata_goes_once_every_file_is_delivered_and_the_trail_stays(
     later = ENDED + timedelta(days=90)
 
     assert await purge_metadata(store, later - timedelta(seconds=1), days=90) == Tally(0)
+    for longer_than_the_calendar in (800_000, 10**12):  # before year 1: nothing is that old
+        assert await purge_metadata(store, later, days=longer_than_the_calendar) == Tally(0)
     assert await purge_metadata(store, later, days=90) == Tally(1)
     assert await purge_metadata(store, later, days=90) == Tally(0)
 

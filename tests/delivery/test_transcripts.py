@@ -228,6 +228,10 @@ async def test_a_report_that_is_wrong_is_refused_naming_what_and_nothing_is_kept
     future = datetime.now(UTC) + timedelta(minutes=10)
     naive = a_chat("c-naive", ("1001", None))
     naive["ended_at"] = naive["ended_at"].removesuffix("Z")
+    # Times that parse, but lie beyond the calendar in UTC (OverflowError once converted).
+    year_1 = {**a_chat("c-year-1", ("1001", None)), "started_at": "0001-01-01T00:00:00+05:00"}
+    year_9999 = a_chat("c-year-9999", ("1001", None))
+    year_9999["messages"][1] = {**year_9999["messages"][1], "at": "9999-12-31T23:59:59-05:00"}
     cases: list[tuple[object, int, str]] = [
         (a_chat("c-1", ("1001", None), ended=future), 422, "is in the future: a transcript is produced once"),
         (a_chat("c-2", ("1001", None), ("9999", None)), 422, "segments[1].agent: no agent '9999'"),
@@ -235,6 +239,8 @@ async def test_a_report_that_is_wrong_is_refused_naming_what_and_nothing_is_kept
         ({**a_chat("c-4", ("1001", None)), "segmens": []}, 422, "unknown field `segmens`"),
         ({k: v for k, v in a_chat("c-5", ("1001", None)).items() if k != "messages"}, 422, "`messages`"),
         (naive, 422, "$.ended_at"),
+        (year_1, 422, "started_at: 0001-01-01T00:00:00+05:00 is beyond the calendar in UTC"),
+        (year_9999, 422, "messages[1].at: 9999-12-31T23:59:59-05:00 is beyond the calendar in UTC"),
         ({**a_chat("c-6", ("1001", None)), "id": "../etc"}, 422, "$.id"),
         ([], 422, "Expected `object`, got `array`"),
     ]

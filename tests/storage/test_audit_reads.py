@@ -4,8 +4,10 @@ in the trail; and nothing in the product that changes or deletes an audit row.""
 
 from __future__ import annotations
 
+import base64
+import json
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -156,6 +158,37 @@ async def test_interactions_are_listed_by_their_filters_and_read_whole(store: St
     assert (segment["recorded"], segment["reason"]) == (True, "selected by agent 1001")
     assert [r["name"] for r in whole["recordings"]] == ["9.1-seg1-1001"]
     assert await interaction_reads.one(store, "nope") is None
+
+
+def _cursor(at: str, row: str = "x") -> str:
+    return base64.urlsafe_b64encode(json.dumps([at, row]).encode()).decode().rstrip("=")
+
+
+async def test_times_beyond_the_calendar_in_utc_are_its_ends_and_a_cursor_with_one_is_refused(
+    store: Store,
+) -> None:
+    """`0001-01-01T00:00+05:00` and `9999-12-31T23:59-05:00` parse, but lie beyond the calendar in
+    UTC (OverflowError once converted): as a bound, each is the end it lies beyond (the CLI gives
+    them to storage as typed); in a cursor, none this server gave."""
+    await _append(store, 1, T0)
+    call, _ = c.start(a_call())
+    await store.save_call(call)
+    before_year_1 = datetime(1, 1, 1, tzinfo=timezone(timedelta(hours=5)))
+    after_9999 = datetime(9999, 12, 31, 23, 59, tzinfo=timezone(timedelta(hours=-5)))
+    everything = AuditFilters(action="pause", since=before_year_1, until=after_9999)
+    assert [i["detail"] for i in (await audit_reads.page(store, everything)).items] == [{"n": 1}]
+    nothing = AuditFilters(since=after_9999)
+    assert (await audit_reads.page(store, nothing)).items == []
+    assert (await audit_reads.page(store, AuditFilters(until=before_year_1))).items == []
+    listed = await interaction_reads.page(store, InteractionFilters(since=before_year_1, until=after_9999))
+    assert [i["id"] for i in listed.items] == ["9.1"]
+    assert (await interaction_reads.page(store, InteractionFilters(since=after_9999))).items == []
+    for forged in (_cursor("0001-01-01T00:00:00+05:00"), _cursor("9999-12-31T23:59:59-05:00")):
+        with pytest.raises(InvalidCursor):
+            await audit_reads.page(store, AuditFilters(), forged)
+        with pytest.raises(InvalidCursor):
+            await interaction_reads.page(store, InteractionFilters(), forged)
+    assert (await audit_reads.page(store, AuditFilters(), _cursor("9999-12-31T23:59:59+00:00"))).items
 
 
 def test_nothing_updates_or_deletes_an_audit_row() -> None:

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 
 from aiohttp import web
 
 from ari_recorder.api import bodies as b
 from ari_recorder.api.bodies import answer
 from ari_recorder.api.errors import InvalidQuery, respond
+from ari_recorder.domain.moments import bound_in_utc
 from ari_recorder.errors import NotFound
 from ari_recorder.storage import audit_reads, interaction_reads
 from ari_recorder.storage.audit_reads import LIMIT_DEFAULT, LIMIT_MOST, AuditFilters
@@ -68,13 +69,7 @@ def _time(request: web.Request, name: str) -> datetime | None:
         moment = datetime.fromisoformat(raw)
     except ValueError:
         raise InvalidQuery(f"{name} must be a date-time (RFC 3339)", raw[:40]) from None
-    if moment.tzinfo is None:
-        return moment.replace(tzinfo=UTC)
-    try:
-        return moment.astimezone(UTC)
-    except OverflowError:
-        earliest = (moment.utcoffset() or timedelta()) > timedelta()
-        return (datetime.min if earliest else datetime.max).replace(tzinfo=UTC)
+    return bound_in_utc(moment)
 
 
 def _choice(request: web.Request, name: str, values: dict[str, object]) -> object | None:

@@ -23,10 +23,11 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 
 from ari_recorder.delivery.settings import DeliverySettings
+from ari_recorder.domain import moments
 from ari_recorder.storage.retention import (
     Tally,
     purge_metadata,
@@ -70,7 +71,7 @@ async def purge_spool(
 ) -> Tally:
     """Remove the spool copies of files delivered at least `days` days ago, but those of
     interactions on legal hold; how many removed, and kept by a hold."""
-    cutoff = now - timedelta(days=days)
+    cutoff = moments.days_before(now, days)
     purged = 0
     while True:
         due = await spool_copies_due(store, cutoff)

@@ -20,7 +20,7 @@ import msgspec
 from ari_recorder import errors, metrics
 from ari_recorder.delivery import crypto
 from ari_recorder.delivery.transcripts import TranscriptSpool, Written, queue_chat
-from ari_recorder.domain import partitions
+from ari_recorder.domain import moments, partitions
 from ari_recorder.domain.chat import Chat, ChatSegment, Message, SegmentVerdict, Sender, decide_chat
 from ari_recorder.domain.policy import Direction, Interaction, InteractionId, QueueId
 from ari_recorder.engine.inbound import agent_policy, company_policy, queue_policy
@@ -97,9 +97,27 @@ class ChatOutcome:
     report_sha256: str | None = None  # of the report that was received
 
 
+def _beyond_the_calendar(report: ChatReport) -> list[str]:
+    """The times that cannot be had in UTC (year 1 at a positive offset, 9999 at a negative one):
+    named as wrong, before any of them is compared, converted or counted from."""
+    given = [
+        ("started_at", report.started_at),
+        ("ended_at", report.ended_at),
+        *((f"segments[{n}].started_at", s.started_at) for n, s in enumerate(report.segments)),
+        *((f"messages[{n}].at", m.at) for n, m in enumerate(report.messages)),
+    ]
+    return [
+        f"{name}: {moment.isoformat()} is beyond the calendar in UTC (years 1 to 9999)"
+        for name, moment in given
+        if moments.in_utc(moment) is None
+    ]
+
+
 def build_chat(settings: Settings, report: ChatReport, now: datetime) -> Chat:
     """The chat as the rules see it; BadChat names what is wrong."""
-    problems: list[str] = []
+    problems = _beyond_the_calendar(report)
+    if problems:
+        raise BadChat("; ".join(problems))
     if report.queue not in settings.queues:
         problems.append(f"queue: no queue {report.queue!r}")
     if report.ended_at < report.started_at:

@@ -20,6 +20,7 @@ import msgspec
 from sqlalchemy import ColumnElement, Select, and_, or_, select
 
 from ari_recorder import errors
+from ari_recorder.domain import moments
 from ari_recorder.storage import audit
 from ari_recorder.storage.recordings import utc
 from ari_recorder.storage.tables import AuditRow, RecordingRow
@@ -58,9 +59,10 @@ def decode_cursor(cursor: str) -> Position:
         moment = datetime.fromisoformat(at)
     except (binascii.Error, ValueError, msgspec.DecodeError, msgspec.ValidationError):
         raise InvalidCursor("not a cursor this server gave", cursor[:40]) from None
-    if moment.tzinfo is None or "\x00" in row_id:
+    at_utc = moments.in_utc(moment) if moment.tzinfo is not None else None
+    if at_utc is None or "\x00" in row_id:  # no offset, or beyond the calendar in UTC
         raise InvalidCursor("not a cursor this server gave", cursor[:40])
-    return Position(moment.astimezone(UTC), row_id)
+    return Position(at_utc, row_id)
 
 
 @dataclass(frozen=True)
@@ -127,9 +129,9 @@ def _query(filters: AuditFilters, after: Position | None, limit: int) -> Select[
     if filters.interaction is not None:
         query = query.where(_about(filters.interaction))
     if filters.since is not None:
-        query = query.where(AuditRow.at >= utc(filters.since).astimezone(UTC))
+        query = query.where(AuditRow.at >= moments.bound_in_utc(filters.since))
     if filters.until is not None:
-        query = query.where(AuditRow.at < utc(filters.until).astimezone(UTC))
+        query = query.where(AuditRow.at < moments.bound_in_utc(filters.until))
     if after is not None:
         query = query.where(
             or_(AuditRow.at < after.at, and_(AuditRow.at == after.at, AuditRow.id < after.id))

@@ -5,12 +5,12 @@ their decisions, its recordings with their pauses and their files' delivery stat
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import ColumnElement, Select, and_, exists, func, or_, select
 
-from ari_recorder.domain import partitions
+from ari_recorder.domain import moments, partitions
 from ari_recorder.storage.audit_reads import (
     LIMIT_DEFAULT,
     Page,
@@ -83,9 +83,9 @@ def _query(filters: InteractionFilters, after: Position | None, limit: int, back
     if filters.partition is not None:
         query = query.where(_in_partition(filters.partition, backend))
     if filters.since is not None:
-        query = query.where(InteractionRow.started_at >= filters.since.astimezone(UTC))
+        query = query.where(InteractionRow.started_at >= moments.bound_in_utc(filters.since))
     if filters.until is not None:
-        query = query.where(InteractionRow.started_at < filters.until.astimezone(UTC))
+        query = query.where(InteractionRow.started_at < moments.bound_in_utc(filters.until))
     if filters.recorded is not None:
         recorded = exists().where(of_interaction, SegmentRow.recorded.is_(True))
         query = query.where(recorded if filters.recorded else ~recorded)

@@ -13,12 +13,13 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import ColumnElement, delete, exists, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from ari_recorder.domain import moments
 from ari_recorder.storage import audit
 from ari_recorder.storage.deliveries import State
 from ari_recorder.storage.holds import active_holds, held, lock_interactions
@@ -178,7 +179,7 @@ async def purge_metadata(store: Store, now: datetime, days: int, actor: str = "c
     """Forget the metadata of interactions ended at least `days` days ago whose every file is
     delivered (and whose every recording finished), unless on legal hold; how many interactions
     purged, and kept by a hold."""
-    cutoff = now - timedelta(days=days)
+    cutoff = moments.days_before(now, days)
     query = _metadata_due(cutoff, on_hold=False).limit(BATCH)
     purged = 0
     while True:
