@@ -185,8 +185,9 @@ async def test_schemathesis_finds_the_document_true_for_an_agent(tmp_path: Path)
 
 
 async def test_schemathesis_finds_the_document_true_for_a_supervisor(tmp_path: Path) -> None:
-    """With the token of team blue's supervisor (1001's team): 1001's recording answers 200, the
-    other agents are no agents (404), placing calls and chats are not a supervisor's (403)."""
+    """With the token of team blue's supervisor (1001's team): 1001's recording and the
+    interactions (its scope's) answer 200, the other agents are no agents (404), placing calls,
+    chats and the audit trail are not a supervisor's (403)."""
     agents = {**AGENTS, "1001": msgspec.structs.replace(AGENTS["1001"], team="blue")}
     async with world(tmp_path, QUEUES, agents) as w:
         await connected_call(w)
@@ -195,10 +196,11 @@ async def test_schemathesis_finds_the_document_true_for_a_supervisor(tmp_path: P
         await w.control("hangup", {"customer": CALLER})
     counts = seen(entries)
     assert counts[("GET", "calls", 200)] and counts[("GET", "agents/1001/recording", 200)], output
+    assert counts[("GET", "interactions", 200)], output
     for method, path, status in counts:
         if path.startswith("agents/") and not path.startswith("agents/1001/"):
             assert status in (400, 401, 404, 405), (method, path, status)
-        if path.startswith("chats") or (method, path) == ("POST", "calls"):
+        if path.startswith(("chats", "audit", "holds")) or (method, path) == ("POST", "calls"):
             assert status in (400, 401, 403, 404, 405), (method, path, status)
     assert token not in json.dumps(entries)
 

@@ -3,7 +3,8 @@ controller on the simulator, is allowed or refused exactly as api/privileges.py 
 domain/access.py say; a supervisor's scope holds; a route with no declared privilege builds no app.
 
 One world serves the module: agent 1001 (team blue) on a call in queue `blue`, agent 1002 (team
-green) on a call in queue `green`, whose partition is `emea`. Requests that an allowed caller would
+green) on a call in queue `green`, whose partition is `emea`; each call is an interaction (its id
+the call's), in a supervisor's scope as the call is. Requests that an allowed caller would
 act on carry an empty body (400 after the privilege and the scope are checked): nothing is placed,
 transferred or reported; pause/resume asks for `resume`, which changes nothing on a recording
 that is not paused.
@@ -27,6 +28,7 @@ from ari_recorder.api.privileges import ROUTES, routes_of
 from ari_recorder.api.server import build_app
 from ari_recorder.domain.access import OPEN, PRIVILEGES, Privilege, Role, holds
 from ari_recorder.settings import AgentSettings, QueueSettings
+from ari_recorder.storage.audit_reads import LIMIT_DEFAULT
 from ari_recorder.storage.tokens import issue_token
 from tests.support.world import ADMIN_TOKEN, World, world
 
@@ -46,7 +48,9 @@ QUEUES = {
 }
 CALLERS = {"blue": "15550700", "green": "15550701"}
 SUBJECTS = {"blue": "1001", "green": "1002"}  # each subject: its agent (and that agent's call)
-SCOPE_404 = {"no-such-call", "no-such-agent"}  # what a subject outside a supervisor's scope is told
+# What a subject outside a supervisor's scope is told (as if there were no such subject).
+SCOPE_404 = {"no-such-call", "no-such-agent", "no-such-interaction"}
+INTERACTION = "/api/v1/interactions/{id}"
 
 
 @dataclass(frozen=True)
@@ -122,13 +126,13 @@ def request_for(live: Live, method: str, path: str, subject: str) -> tuple[str, 
         .replace("{name}", "agent.js")
         .replace("/calls/{id}", f"/calls/{live.calls[subject]}")
         .replace("/chats/{id}", "/chats/no-such-chat")
-        .replace("/interactions/{id}", "/interactions/no-such-interaction")
+        .replace("/interactions/{id}", f"/interactions/{live.calls[subject]}")
     )
     return concrete, {} if method in ("POST", "PUT") else None
 
 
 def has_subject(path: str) -> bool:
-    return "{agent}" in path or path.startswith("/api/v1/calls/{id}")
+    return "{agent}" in path or path.startswith("/api/v1/calls/{id}") or path == INTERACTION
 
 
 async def answer(live: Live, method: str, path: str, body: Any, token: str | None) -> tuple[int, Any]:
@@ -212,6 +216,55 @@ async def test_a_supervisor_lists_the_calls_of_its_scope_only(live: Live) -> Non
     assert await listed("administrator") == await listed("compliance") == {"1001", "1002"}
 
 
+async def test_a_supervisor_lists_and_reads_the_interactions_of_its_scope_only(live: Live) -> None:
+    """Team blue's supervisor: 1001's interaction; emea's: 1002's, by its queue's partition. One
+    out of scope is answered exactly as an unknown id; every read is in the trail."""
+
+    async def listed(name: str, query: str = "") -> tuple[set[str], Any]:
+        status, body = await answer(
+            live, "GET", f"/api/v1/interactions{query}", None, live.callers[name].token
+        )
+        assert status == 200, body
+        return {item["id"] for item in body["items"]}, body["next"]
+
+    blue, green = live.calls["blue"], live.calls["green"]
+    assert await listed("supervisor of blue") == ({blue}, None)
+    assert await listed("supervisor of blue", "?limit=1") == ({blue}, None), "no page after: none seen"
+    assert await listed("supervisor of emea") == ({green}, None), "by the interaction's partition"
+    assert await listed("supervisor of blue", "?agent=1002") == (set(), None)
+    assert (await listed("administrator"))[0] == (await listed("compliance"))[0] == {blue, green}
+
+    token = live.callers["supervisor of blue"].token
+    status, mine = await answer(live, "GET", f"/api/v1/interactions/{blue}", None, token)
+    assert status == 200 and [s["agent"] for s in mine["segments"]] == ["1001"], mine
+    hidden = await answer(live, "GET", f"/api/v1/interactions/{green}", None, token)
+    unknown = await answer(live, "GET", "/api/v1/interactions/no-such-interaction", None, token)
+    assert hidden[0] == unknown[0] == 404
+    assert hidden[1] == {**unknown[1], "error": unknown[1]["error"].replace("no-such-interaction", green)}
+    assert green in hidden[1]["error"] and hidden[1]["id"] == "no-such-interaction"
+
+    supervisor = f"supervisor/{token[4:16]}"  # type: ignore[index]
+    status, trail = await answer(
+        live, "GET", f"/api/v1/audit?actor={supervisor}&limit=100", None, live.callers["compliance"].token
+    )
+    assert status == 200, trail
+    reads = [(row["action"], row["subject"], row["detail"]) for row in trail["items"]]
+    within = {"teams": ["blue"], "partitions": []}
+    assert (
+        "interaction-read",
+        green,
+        {"found": False, "recordings": [], "within": within, "outside_reach": True},
+    ) in reads
+    assert (
+        "interaction-read",
+        "no-such-interaction",
+        {"found": False, "recordings": [], "within": within, "outside_reach": False},
+    ) in reads
+    listings = [detail for action, _, detail in reads if action == "interactions-read"]
+    filtered = {"filters": {"agent": "1002"}, "cursor": None, "limit": LIMIT_DEFAULT, "within": within}
+    assert filtered in listings
+
+
 async def test_a_supervisor_transfers_within_its_scope_only(live: Live) -> None:
     token = live.callers["supervisor of blue"].token
     blue = f"/api/v1/calls/{live.calls['blue']}/transfer"
@@ -272,5 +325,13 @@ async def test_the_roles_hold_what_they_are_for() -> None:
         Privilege.RECORDING_READ,
         Privilege.RECORDING_PAUSE,
         Privilege.DEVICES_LOGIN,
+    }
+    assert PRIVILEGES[Role.SUPERVISOR] == {  # each within its scope (the handlers check it)
+        Privilege.CALLS_READ,
+        Privilege.CALLS_TRANSFER,
+        Privilege.RECORDING_READ,
+        Privilege.RECORDING_PAUSE,
+        Privilege.DEVICES_LOGIN,
+        Privilege.INTERACTIONS_READ,
     }
     assert Privilege.SETTINGS_WRITE not in PRIVILEGES[Role.SUPERVISOR], "000: an administrator's act"

@@ -377,7 +377,8 @@ def _reads_paths() -> dict[str, Any]:
         "/api/v1/interactions": {
             "get": _operation(
                 ("get", "/api/v1/interactions"),
-                f"Interactions, newest first, a page at a time; the read audited ({reads.INTERACTIONS_READ})",
+                "Interactions, newest first, a page at a time (a supervisor's: those of its teams' agents "
+                f"and its partitions only); the read audited ({reads.INTERACTIONS_READ})",
                 "listInteractions",
                 {"200": _ok("A page of interactions", b.InteractionPage)},
                 errors,
@@ -393,7 +394,11 @@ def _reads_paths() -> dict[str, Any]:
                 {"200": _ok("The interaction", b.InteractionDetail)},
                 (
                     *ADMIN,
-                    said(reads.NoSuchInteraction, "no interaction of that id (or its metadata was purged)"),
+                    said(
+                        reads.NoSuchInteraction,
+                        "no interaction of that id (or its metadata was purged, or it is not in a "
+                        "supervisor's scope: told alike)",
+                    ),
                 ),
                 parameters=[_path_id("id")],
             )

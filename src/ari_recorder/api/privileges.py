@@ -7,9 +7,11 @@ without the route's privilege (ForbiddenRole: 403) and leaves the caller on the 
 handler, which checks the subject against the caller's reach:
 
 - an agent's token: its own agent only (NotYours: 403, as always);
-- a supervisor's: the calls and agents of its teams and partitions. Outside them, a call or an
-  agent is answered as if it did not exist (404: no-such-call, no-such-agent): a supervisor learns
-  nothing of what it may not see; GET /api/v1/calls lists only the calls in its scope.
+- a supervisor's: the calls, agents and interactions of its teams and partitions. Outside them, a
+  call, an agent or an interaction is answered as if it did not exist (404: no-such-call,
+  no-such-agent, no-such-interaction, the same body as for an unknown id): a supervisor learns
+  nothing of what it may not see; GET /api/v1/calls and GET /api/v1/interactions list only those
+  in its scope (the interactions' reach: `reach`, a condition of the query, so pages stay whole).
 
 `check_declared` makes build_app refuse a router with a route this table does not name.
 """
@@ -28,6 +30,7 @@ from ari_recorder.domain import state
 from ari_recorder.domain.access import EVERYTHING, Privilege, Role, Scope, holds
 from ari_recorder.errors import Unauthorized
 from ari_recorder.settings import AgentSettings, ApiSettings, QueueSettings
+from ari_recorder.storage.interaction_reads import Within
 from ari_recorder.storage.store import Store
 from ari_recorder.storage.tokens import TokenRefused, verify_grant
 
@@ -201,3 +204,12 @@ def in_scope(
     calls: Iterable[state.Call], scope: Scope, agents: Mapping[str, AgentSettings]
 ) -> list[state.Call]:
     return [call for call in calls if sees_call(scope, call, agents)]
+
+
+def reach(scope: Scope, agents: Mapping[str, AgentSettings]) -> Within | None:
+    """The interactions a scope covers (None: all): those with a segment of an agent of its teams
+    (by `agents`, the settings in force now), or in one of its partitions."""
+    if scope.everything:
+        return None
+    teams = frozenset(a for a, settings in agents.items() if settings.team in scope.teams)
+    return Within(teams, scope.partitions, scope.teams)

@@ -3,7 +3,10 @@ and /api/v1/interactions/{id}. Pages newest first behind an opaque cursor (stora
 every read in the audit trail, with its reader and its filters, before anything is answered.
 
 Who may read is the server's to say (`Reads.authorize`, given the privilege each endpoint needs);
-the privileges are named here: audit:read, interactions:read.
+the privileges are named here: audit:read, interactions:read. So is a caller's reach over the
+interactions (`Reads.reach`: a supervisor's teams' agents and partitions, None for the others): a
+page lists the interactions in reach only, and one out of reach is answered exactly as an unknown
+id (404 no-such-interaction, the same body): a supervisor learns nothing of what it may not see.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from ari_recorder.errors import NotFound
 from ari_recorder.storage import audit_reads, interaction_reads
 from ari_recorder.storage.audit_reads import LIMIT_DEFAULT, LIMIT_MOST, AuditFilters
 from ari_recorder.storage.deliveries import State
-from ari_recorder.storage.interaction_reads import InteractionFilters
+from ari_recorder.storage.interaction_reads import InteractionFilters, Within
 from ari_recorder.storage.store import Store
 
 AUDIT_READ = "audit:read"  # the audit trail: compliance, administrators
@@ -30,12 +33,15 @@ INTERACTIONS_READ = "interactions:read"  # interactions' metadata, decisions, re
 
 # The caller allowed `privilege` (else an error: Unauthorized, Forbidden), as the audit trail names it.
 Authorize = Callable[[web.Request, str], Awaitable[str]]
+# The interactions the (authorized) caller may read: None, all of them.
+Reach = Callable[[web.Request], Within | None]
 
 
 @dataclass(frozen=True)
 class Reads:
     store: Callable[[], Store]
     authorize: Authorize
+    reach: Reach = lambda request: None
 
 
 READS = web.AppKey("reads", Reads)
@@ -116,16 +122,19 @@ async def interactions(request: web.Request) -> web.Response:
         recorded=recorded if isinstance(recorded, bool) else None,
         delivery=delivery if isinstance(delivery, State) else None,
     )
-    got = await interaction_reads.read(reads.store(), reader, filters, q.get("cursor"), _limit(request))
+    got = await interaction_reads.read(
+        reads.store(), reader, filters, q.get("cursor"), _limit(request), reads.reach(request)
+    )
     return respond(answer(b.InteractionPage, {"items": got.items, "next": got.next}))
 
 
 async def interaction(request: web.Request) -> web.Response:
     """GET /api/v1/interactions/{id} (interactions:read): read, audited with the recordings it
-    shows, then answered."""
-    reader = await request.app[READS].authorize(request, INTERACTIONS_READ)
+    shows, then answered; out of the caller's reach, as if there were none."""
+    reads = request.app[READS]
+    reader = await reads.authorize(request, INTERACTIONS_READ)
     wanted = request.match_info["id"]
-    whole = await interaction_reads.read_one(request.app[READS].store(), reader, wanted)
+    whole = await interaction_reads.read_one(reads.store(), reader, wanted, reads.reach(request))
     if whole is None:
         raise NoSuchInteraction(f"no interaction {wanted!r}")
     return respond(answer(b.InteractionDetail, whole))

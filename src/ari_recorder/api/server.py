@@ -48,6 +48,7 @@ from ari_recorder.api.privileges import (
     access,
     check_declared,
     in_scope,
+    reach,
     sees_agent,
     sees_call,
     stays_in_scope,
@@ -63,6 +64,7 @@ from ari_recorder.engine.errors import AsteriskRefused, NoSuchCall, NoSuchTarget
 from ari_recorder.health import Health, unencrypted
 from ari_recorder.settings import ApiSettings
 from ari_recorder.storage.calls import pause_json
+from ari_recorder.storage.interaction_reads import Within
 
 log = logging.getLogger("ari_recorder.api")
 CONTROLLER = web.AppKey("controller", Controller)
@@ -93,6 +95,11 @@ async def _who_may(request: web.Request, privilege: str) -> str:
     """api/holds.py's and api/reads.py's hook: the access middleware has checked the route's
     privilege already; who the caller is, as the audit trail names it."""
     return _caller(request).who
+
+
+def _reach(request: web.Request) -> Within | None:
+    """api/reads.py's hook: the interactions the caller's scope covers, by today's agents' teams."""
+    return reach(_caller(request).scope, request.app[CONTROLLER].settings.agents)
 
 
 async def _agent_asked(request: web.Request) -> tuple[Caller, str]:
@@ -345,7 +352,7 @@ def build_app(
     app.router.add_get("/metrics", make_aiohttp_handler())
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
-    add_routes(app, Reads(lambda: controller.store, _who_may))  # /api/v1/audit, /interactions
+    add_routes(app, Reads(lambda: controller.store, _who_may, _reach))  # /api/v1/audit, /interactions
     add_login_routes(app, controller, _who_asked)
     add_agent_page(app, controller, settings)  # /agent: HTML for people, not in the JSON API's document
     check_declared(app.router)  # a route with no declared privilege: no app

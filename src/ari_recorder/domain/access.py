@@ -48,10 +48,17 @@ P = Privilege
 OPEN = frozenset({P.PUBLIC, P.PAGE})
 PRIVILEGES: Mapping[Role, frozenset[Privilege]] = {
     Role.ADMINISTRATOR: frozenset(Privilege) - OPEN,
-    # Their teams' and partitions' calls and agents only (Scope). Not interactions:read yet: the
-    # interactions' reads (storage/interaction_reads.py) do not filter by team or partition.
+    # Their teams' and partitions' calls, agents and interactions only (Scope): the interactions'
+    # reads filter by it in their query (storage/interaction_reads.py's Within).
     Role.SUPERVISOR: frozenset(
-        {P.CALLS_READ, P.CALLS_TRANSFER, P.RECORDING_READ, P.RECORDING_PAUSE, P.DEVICES_LOGIN}
+        {
+            P.CALLS_READ,
+            P.CALLS_TRANSFER,
+            P.RECORDING_READ,
+            P.RECORDING_PAUSE,
+            P.DEVICES_LOGIN,
+            P.INTERACTIONS_READ,
+        }
     ),
     # Reads everything, changes nothing but legal holds.
     Role.COMPLIANCE: frozenset(

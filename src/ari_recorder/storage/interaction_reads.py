@@ -1,6 +1,8 @@
 """Reading the interactions: a filtered list, newest first behind the audit reads' cursor (the
 last interaction's start and id), and one interaction whole (its attached data, its segments with
-their decisions, its recordings with their pauses and their files' delivery state)."""
+their decisions, its recordings with their pauses and their files' delivery state). A supervisor
+reads `Within` its scope: the reach is a condition of the query itself, so a page (and the cursor
+after it) holds the interactions in reach only, and one out of reach reads as none at all."""
 
 from __future__ import annotations
 
@@ -8,7 +10,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import ColumnElement, Select, and_, exists, func, or_, select
+from sqlalchemy import ColumnElement, Select, and_, exists, false, func, or_, select
 
 from ari_recorder.domain import moments, partitions
 from ari_recorder.storage.audit_reads import (
@@ -53,6 +55,29 @@ class InteractionFilters:
         return any(t is not None and "\x00" in t for t in texts)
 
 
+@dataclass(frozen=True)
+class Within:
+    """A supervisor's reach over the interactions: those with a segment of one of `agents` (its
+    teams' agents, as the caller's settings have them: this module reads no settings), or in
+    one of `partitions`. `teams`: what `agents` was made from, named in the reads' audit rows."""
+
+    agents: frozenset[str]
+    partitions: frozenset[str]
+    teams: frozenset[str] = frozenset()
+
+    def as_detail(self) -> dict[str, list[str]]:
+        return {"teams": sorted(self.teams), "partitions": sorted(self.partitions)}
+
+
+def _within(reach: Within, backend: str) -> ColumnElement[bool]:
+    """In reach: a segment of one of its agents, or one of its partitions (none: nothing is)."""
+    held: list[ColumnElement[bool]] = [_in_partition(name, backend) for name in sorted(reach.partitions)]
+    if reach.agents:
+        of_interaction = SegmentRow.interaction_id == InteractionRow.id
+        held.append(exists().where(of_interaction, SegmentRow.agent.in_(sorted(reach.agents))))
+    return or_(*held) if held else false()
+
+
 def _attached(key: str, holds: ColumnElement[bool]) -> ColumnElement[bool]:
     return exists().where(
         AttachedDataRow.interaction_id == InteractionRow.id, AttachedDataRow.key == key, holds
@@ -67,12 +92,16 @@ def _in_partition(name: str, backend: str) -> ColumnElement[bool]:
     return _attached(partitions.KEY, find(joined, f";{name};") > 0)
 
 
-def _query(filters: InteractionFilters, after: Position | None, limit: int, backend: str) -> Select[Any]:
+def _query(
+    filters: InteractionFilters, after: Position | None, limit: int, backend: str, reach: Within | None
+) -> Select[Any]:
     query = (
         select(InteractionRow)
         .order_by(InteractionRow.started_at.desc(), InteractionRow.id.desc())
         .limit(limit)
     )
+    if reach is not None:
+        query = query.where(_within(reach, backend))
     of_interaction = SegmentRow.interaction_id == InteractionRow.id
     if filters.agent is not None:
         query = query.where(exists().where(of_interaction, SegmentRow.agent == filters.agent))
@@ -111,14 +140,20 @@ def _moment(value: datetime | None) -> str | None:
 
 
 async def page(
-    store: Store, filters: InteractionFilters, cursor: str | None = None, limit: int = LIMIT_DEFAULT
+    store: Store,
+    filters: InteractionFilters,
+    cursor: str | None = None,
+    limit: int = LIMIT_DEFAULT,
+    reach: Within | None = None,
 ) -> Page:
-    """A page of the interactions `filters` select, newest first (by their start), after `cursor`."""
+    """A page of the interactions `filters` select (within `reach`; None: all), newest first (by
+    their start), after `cursor`."""
     after = decode_cursor(cursor) if cursor is not None else None
     if filters.impossible():
         return Page([], None)
+    query = _query(filters, after, limit + 1, store.backend, reach)
     async with store.sessions() as session:
-        rows = list((await session.scalars(_query(filters, after, limit + 1, store.backend))).all())
+        rows = list((await session.scalars(query)).all())
         more = len(rows) > limit
         rows = rows[:limit]
         ids = [row.id for row in rows]
@@ -172,12 +207,16 @@ def _summary(row: InteractionRow) -> dict[str, Any]:
     }
 
 
-async def one(store: Store, interaction: str) -> dict[str, Any] | None:
-    """An interaction whole; None when there is none of that id (or its metadata was purged)."""
+async def one(store: Store, interaction: str, reach: Within | None = None) -> dict[str, Any] | None:
+    """An interaction whole; None when there is none of that id (or its metadata was purged), or
+    it is not within `reach` (None: all)."""
     if "\x00" in interaction:
         return None
+    query = select(InteractionRow).where(InteractionRow.id == interaction)
+    if reach is not None:
+        query = query.where(_within(reach, store.backend))
     async with store.sessions() as session:
-        row = await session.get(InteractionRow, interaction)
+        row = (await session.scalars(query)).first()
         if row is None:
             return None
         attached = (
@@ -266,22 +305,33 @@ async def read(
     filters: InteractionFilters,
     cursor: str | None = None,
     limit: int = LIMIT_DEFAULT,
+    reach: Within | None = None,
 ) -> Page:
-    """A page, its read audited first (the cursor checked before: a refused read reads nothing)."""
+    """A page, its read audited first (the cursor checked before: a refused read reads nothing);
+    a supervisor's with its reach."""
     if cursor is not None:
         decode_cursor(cursor)
-    detail = {"filters": filters.as_detail(), "cursor": cursor, "limit": limit}
+    detail: dict[str, Any] = {"filters": filters.as_detail(), "cursor": cursor, "limit": limit}
+    if reach is not None:
+        detail["within"] = reach.as_detail()
     await record_read(store, reader, "interactions-read", "interactions", detail)
-    return await page(store, filters, cursor, limit)
+    return await page(store, filters, cursor, limit, reach)
 
 
-async def read_one(store: Store, reader: str, interaction: str) -> dict[str, Any] | None:
+async def read_one(
+    store: Store, reader: str, interaction: str, reach: Within | None = None
+) -> dict[str, Any] | None:
     """An interaction whole, its read audited with the recordings it shows (about the
-    interaction: who read which recording's facts) before it is given; None if there is none."""
-    whole = await one(store, interaction)
+    interaction: who read which recording's facts) before it is given; None if there is none,
+    or it is not within `reach` (the trail says which: the reader is not told)."""
+    whole = await one(store, interaction, reach)
     recordings = [r["name"] for r in whole["recordings"]] if whole is not None else []
     subject = interaction.replace("\x00", "")[:300]  # the column's length
-    await record_read(
-        store, reader, "interaction-read", subject, {"found": whole is not None, "recordings": recordings}
-    )
+    detail: dict[str, Any] = {"found": whole is not None, "recordings": recordings}
+    if reach is not None:
+        detail["within"] = reach.as_detail()
+        if whole is None:
+            async with store.sessions() as session:
+                detail["outside_reach"] = await session.get(InteractionRow, interaction) is not None
+    await record_read(store, reader, "interaction-read", subject, detail)
     return whole
