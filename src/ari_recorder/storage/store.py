@@ -61,6 +61,12 @@ def _sqlite_pragmas(busy_timeout_ms: int) -> Callable[[Any, Any], None]:
     return pragmas
 
 
+class StoreClosed(RuntimeError):
+    """The store was closed (`Store.aclose`): a session asked for after it would open a
+    connection in a pool nobody closes any more, left to the garbage collector (aiosqlite's
+    "Connection.__del__" warning, surfacing in whatever runs then)."""
+
+
 class StoreBusy(errors.Unavailable):
     """A write that could not begin in time: the store is busy (answered 503, asked again)."""
 
@@ -80,12 +86,19 @@ class Sessions:
     def __init__(self, maker: async_sessionmaker[AsyncSession], serialize: bool, wait: float) -> None:
         self.maker, self.wait = maker, wait
         self._turn = asyncio.Lock() if serialize else None
+        self.closed = False  # Store.aclose: no session after it
+
+    def open(self) -> None:
+        if self.closed:
+            raise StoreClosed("the store is closed: no session after Store.aclose()")
 
     def __call__(self) -> AsyncSession:
+        self.open()
         return self.maker()
 
     @contextlib.asynccontextmanager
     async def begin(self) -> AsyncIterator[AsyncSession]:
+        self.open()
         if self._turn is None or _WRITING.get():  # a write within a write keeps the turn it has
             async with self.maker.begin() as session:
                 yield session
@@ -141,6 +154,7 @@ class Store:
         self.sessions = Sessions(maker, serialize=sqlite, wait=max(1.0, 2 * busy_timeout_ms / 1000))
 
     async def migrate(self) -> None:
+        self.sessions.open()
         async with self.engine.begin() as connection:
             await self._one_at_a_time(connection)
             if self.schema is not None:
@@ -148,6 +162,10 @@ class Store:
             await connection.run_sync(_upgrade)
 
     async def aclose(self) -> None:
+        """Every connection closed; the store is not used after (StoreClosed). Close what uses
+        the store first: a connection still checked out now goes back to the pool disposed of,
+        which nobody closes."""
+        self.sessions.closed = True
         await self.engine.dispose()
 
     async def _one_at_a_time(self, connection: AsyncConnection) -> None:
@@ -208,6 +226,7 @@ class Store:
 
     async def ping(self) -> None:
         """A trivial query (the readiness check)."""
+        self.sessions.open()
         async with self.engine.connect() as connection:
             await connection.execute(text("SELECT 1"))
 
