@@ -151,8 +151,6 @@ def settings_file(tmp_path: Path) -> Path:
     return path
 
 
-
-
 def issued_id(out: str) -> str:
     (found,) = set(re.findall(r"ari_([0-9a-f]{12})\.", out))
     return str(found)

@@ -148,6 +148,7 @@ async def test_an_agent_pauses_and_resumes_from_the_page(
         manual = resumed - paused
 
         # Alt+P pauses; the countdown runs out and the recording resumes by itself.
+        await expect(page.locator("#toggle")).to_be_enabled()  # the resume's answer is in
         await page.keyboard.press("Alt+P")
         await expect(status).to_have_text("Recording paused")
         await shoot(watched, "paused-shortcut")

@@ -108,6 +108,7 @@ async def test_the_controller_resumes_a_call_a_previous_release_left_open(
     caplog.set_level(logging.INFO)
     settings = DatabaseSettings(url=f"sqlite+aiosqlite:///{database}")
     async with world(tmp_path, {"support": QueueSettings(agents=["1001"])}, agents, database=settings) as w:
+
         async def nothing_open() -> bool:
             return not await w.store.open_calls()
 

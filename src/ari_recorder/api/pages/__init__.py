@@ -1,4 +1,5 @@
-"""Pages served by the controller itself, for people: the agent's page (/agent)."""
+"""Pages served by the controller itself, for people: the agent's page (/agent) and the
+supervisor's (/supervisor), on api/pages/site.py's sessions."""
 
 from ari_recorder.api.pages.agent import add_agent_page
 
