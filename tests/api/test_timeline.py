@@ -102,3 +102,11 @@ def test_a_recording_gap_and_a_recording_not_yet_fetched_are_said() -> None:
     assert "gap check: not yet (the file is not fetched)" in texts
     nobody = {**DETAIL, "segments": [], "recordings": []}
     assert "No agent answered: no segment." in render(nobody, {}, {})
+
+
+def test_a_span_of_centuries_is_drawn_with_a_few_ticks() -> None:
+    """An interaction's times are data (a webchat's report gives them): its picture stays small."""
+    ancient = {**DETAIL, "started_at": "0001-01-01T00:00:00+00:00", "ended_at": "9999-12-31T00:00:00+00:00"}
+    picture = render(ancient, {}, {})
+    assert len(ET.fromstring(picture).findall(f".//{SVG}line[@class='axis']")) <= 11
+    assert len(picture) < 20_000

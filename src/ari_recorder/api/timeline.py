@@ -11,6 +11,7 @@ attached data) is escaped for XML; the picture holds no script and no link.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -24,6 +25,7 @@ TOP = 70  # the title and the time axis above the lanes
 LANE = 78
 LINE = 18  # a line of text below the lanes
 TICKS = (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200)  # seconds between ticks
+MOST_TICKS = 10
 # Presentation attributes, not a <style>: the pages' policy allows no inline style.
 PAINT = {
     "title": 'font-size="15" font-weight="700"',
@@ -67,7 +69,13 @@ def _wall(moment: str | None) -> str:
 
 def _clock(seconds: float) -> str:
     whole = round(seconds)
-    return f"+{whole // 60}:{whole % 60:02d}"
+    if whole >= 86400:
+        return f"+{whole / 86400:.4g} d"
+    return (
+        f"+{whole // 3600}:{whole // 60 % 60:02d}:{whole % 60:02d}"
+        if whole >= 3600
+        else f"+{whole // 60}:{whole % 60:02d}"
+    )
 
 
 def _short(text: str | None, most: int = 60) -> str:
@@ -86,8 +94,12 @@ class Axis:
         return round(LEFT + (at - self.start) / span * (WIDTH - LEFT - RIGHT), 1)
 
     def ticks(self) -> list[float]:
+        """At most MOST_TICKS + 1, whatever the span (an interaction's times are data: a webchat's
+        report may span centuries)."""
         span = max(self.end - self.start, 1.0)
-        step = next((s for s in TICKS if span / s <= 10), TICKS[-1])
+        step = next((s for s in TICKS if span / s <= MOST_TICKS), None)
+        if step is None:  # longer than a day or so: whole hours
+            step = math.ceil(span / MOST_TICKS / 3600) * 3600
         return [self.start + k * step for k in range(int(span // step) + 1)]
 
 
