@@ -18,7 +18,6 @@ import ssl
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 import aiohttp
 import pytest
@@ -30,8 +29,8 @@ from ari_recorder.settings import AgentSettings, ApiSettings, QueueSettings
 from ari_recorder.storage.tokens import issue_token, revoke_token
 from tests.api.test_tls import self_signed, tls_api
 from tests.support.audio import summary, tone_runs
-from tests.support.browser import Watched, needs_chromium, open_page
-from tests.support.world import ADMIN_TOKEN, World, world
+from tests.support.browser import PageClient, Watched, needs_chromium, open_page
+from tests.support.world import ADMIN_TOKEN, world
 
 ROOT = Path(__file__).resolve().parents[2]
 SHOTS = Path(os.environ.get("ARI_RECORDER_SCREENSHOTS", ROOT / "var" / "screenshots" / "agent-page"))
@@ -199,30 +198,12 @@ async def test_an_agent_pauses_and_resumes_from_the_page(
 # ----- over plain HTTP: what the page refuses, and the headers it answers with -----
 
 
-class Client:
-    def __init__(self, w: World, http: aiohttp.ClientSession) -> None:
-        self.w, self.http = w, http
-
-    async def ask(self, method: str, path: str, **kwargs: Any) -> tuple[int, dict[str, str], str]:
-        async with self.http.request(method, f"{self.w.api_url}{path}", allow_redirects=False, **kwargs) as r:
-            return r.status, dict(r.headers), await r.text()
-
+class Client(PageClient):
     async def log_in(self, token: str) -> str:
         """Logged in; the page's CSRF token."""
-        _, _, form = await self.ask("GET", "/agent/login")
-        csrf = re.search(r'name="csrf" value="([^"]+)"', form)
-        assert csrf is not None, form
-        status, headers, _ = await self.ask(
-            "POST",
-            "/agent/login",
-            data={"token": token, "csrf": csrf[1]},
-            headers={"Origin": self.w.api_url},
-        )
-        assert (status, headers.get("Location")) == (303, "/agent"), headers
-        _, _, page = await self.ask("GET", "/agent")
-        found = re.search(r'name="csrf-token" content="([^"]+)"', page)
-        assert found is not None, page
-        return found[1]
+        status, csrf = await self.try_log_in(token, "agent")
+        assert status == 303, csrf
+        return csrf
 
 
 @pytest.fixture
