@@ -83,7 +83,7 @@ class ApiSettings(Section, frozen=True, kw_only=True):
     # HTTPS: a PEM certificate (its chain after it) and its private key (mode 600); both or neither.
     tls_certificate: str = ""
     tls_key: str = ""
-    # The agent page (/agent) may be framed by these CSP sources only (an agent desktop's origin).
+    # The pages (/agent, /supervisor) may be framed by these CSP sources only (an agent desktop's origin).
     page_frame_ancestors: Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9'*.:/\[\] -]{1,1000}$")] = "'self'"
 
     def __repr__(self) -> str:  # the token stays out of logs and tracebacks

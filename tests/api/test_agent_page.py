@@ -18,11 +18,10 @@ import ssl
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 import aiohttp
 import pytest
-from playwright.async_api import Browser, BrowserContext, Page, async_playwright, expect
+from playwright.async_api import Browser, expect
 
 from ari_recorder.api.pages import agent as pages
 from ari_recorder.domain.access import Role
@@ -30,10 +29,10 @@ from ari_recorder.settings import AgentSettings, ApiSettings, QueueSettings
 from ari_recorder.storage.tokens import issue_token, revoke_token
 from tests.api.test_tls import self_signed, tls_api
 from tests.support.audio import summary, tone_runs
-from tests.support.world import ADMIN_TOKEN, World, world
+from tests.support.browser import PageClient, Watched, needs_chromium, open_page
+from tests.support.world import ADMIN_TOKEN, world
 
 ROOT = Path(__file__).resolve().parents[2]
-CHROMIUM = "/usr/bin/chromium"
 SHOTS = Path(os.environ.get("ARI_RECORDER_SCREENSHOTS", ROOT / "var" / "screenshots" / "agent-page"))
 AGENTS = {
     "1001": AgentSettings(endpoint="Local/1001@agent-phone", permit_recordings=True, record_percent=100),
@@ -43,42 +42,11 @@ QUEUES = {"support": QueueSettings(agents=["1001"]), "billing": QueueSettings(ag
 MAX_PAUSE = 3  # seconds: the second pause ends by itself
 TOLERANCE = 0.3  # seconds between what the test's clicks measured and the silence in the file
 
-# Skipped on a developer's machine without it; in CI (CI set) the test runs and fails saying so.
-needs_chromium = pytest.mark.skipif(
-    not os.access(CHROMIUM, os.X_OK) and not os.environ.get("CI"),
-    reason=f"{CHROMIUM} missing: apt-get install chromium (./dev test does)",
-)
-
 
 @pytest.fixture
 def shots() -> Path:
     SHOTS.mkdir(parents=True, exist_ok=True)
     return SHOTS
-
-
-@pytest.fixture
-async def browser(shots: Path) -> AsyncIterator[Browser]:
-    async with async_playwright() as playwright:
-        launched = await playwright.chromium.launch(executable_path=CHROMIUM, headless=True)
-        try:
-            yield launched
-        finally:
-            await launched.close()
-
-
-class Watched:
-    """A page, with what its console said that it should not have (CSP refusals, errors)."""
-
-    def __init__(self, page: Page) -> None:
-        self.page, self.problems = page, list[str]()
-        page.on("console", lambda m: self.problems.append(m.text) if m.type in ("error", "warning") else None)
-        page.on("pageerror", lambda e: self.problems.append(str(e)))
-
-
-async def open_page(browser: Browser, w: World, width: int = 480) -> tuple[BrowserContext, Watched]:
-    context = await browser.new_context(base_url=w.api_url, viewport={"width": width, "height": 760})
-    context.set_default_timeout(10_000)
-    return context, Watched(await context.new_page())
 
 
 async def log_in(watched: Watched, token: str, shot: str | None = None) -> None:
@@ -105,7 +73,7 @@ def silences(path: Path) -> list[float]:
 
 @needs_chromium
 async def test_an_agent_pauses_and_resumes_from_the_page(
-    tmp_path: Path, browser: Browser, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, browser: Browser, shots: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(pages, "HEARTBEAT_SECONDS", 0.5)  # a revoked token noticed within it
     async with world(tmp_path, QUEUES, AGENTS, max_pause_seconds=MAX_PAUSE) as w:
@@ -148,6 +116,7 @@ async def test_an_agent_pauses_and_resumes_from_the_page(
         manual = resumed - paused
 
         # Alt+P pauses; the countdown runs out and the recording resumes by itself.
+        await expect(page.locator("#toggle")).to_be_enabled()  # the resume's answer is in
         await page.keyboard.press("Alt+P")
         await expect(status).to_have_text("Recording paused")
         await shoot(watched, "paused-shortcut")
@@ -229,30 +198,12 @@ async def test_an_agent_pauses_and_resumes_from_the_page(
 # ----- over plain HTTP: what the page refuses, and the headers it answers with -----
 
 
-class Client:
-    def __init__(self, w: World, http: aiohttp.ClientSession) -> None:
-        self.w, self.http = w, http
-
-    async def ask(self, method: str, path: str, **kwargs: Any) -> tuple[int, dict[str, str], str]:
-        async with self.http.request(method, f"{self.w.api_url}{path}", allow_redirects=False, **kwargs) as r:
-            return r.status, dict(r.headers), await r.text()
-
+class Client(PageClient):
     async def log_in(self, token: str) -> str:
         """Logged in; the page's CSRF token."""
-        _, _, form = await self.ask("GET", "/agent/login")
-        csrf = re.search(r'name="csrf" value="([^"]+)"', form)
-        assert csrf is not None, form
-        status, headers, _ = await self.ask(
-            "POST",
-            "/agent/login",
-            data={"token": token, "csrf": csrf[1]},
-            headers={"Origin": self.w.api_url},
-        )
-        assert (status, headers.get("Location")) == (303, "/agent"), headers
-        _, _, page = await self.ask("GET", "/agent")
-        found = re.search(r'name="csrf-token" content="([^"]+)"', page)
-        assert found is not None, page
-        return found[1]
+        status, csrf = await self.try_log_in(token, "agent")
+        assert status == 303, csrf
+        return csrf
 
 
 @pytest.fixture

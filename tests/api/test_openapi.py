@@ -114,7 +114,7 @@ async def test_the_document_is_valid_openapi() -> None:
     schema = schemathesis.openapi.from_dict(document())
     schema.validate()  # against the OpenAPI 3.0 meta-schema; raises what is wrong
     operations = [result.ok() for result in schema.get_all_operations()]
-    assert len(operations) == 19
+    assert len(operations) == 22
     assert not list(schema.iter_schema_warnings())
 
 
@@ -127,7 +127,8 @@ def test_the_document_names_every_route_of_the_server_and_no_other() -> None:
             routes.add((route.method.lower(), path.replace("{verb}", verb)))
     routes -= {("get", "/api/v1/openapi.json"), ("get", "/metrics"), ("head", "/api/v1/openapi.json")}
     routes -= {("head", path) for _, path in list(routes)}  # aiohttp's HEAD beside each GET
-    routes -= {(m, p) for m, p in routes if p.startswith("/agent")}  # the agent page: HTML, not the API
+    # The pages, for people: HTML, not the API.
+    routes -= {(m, p) for m, p in routes if p.startswith(("/agent", "/supervisor"))}
     documented = {(method, path) for path, item in document()["paths"].items() for method in item}
     assert routes == documented
     for path, item in document()["paths"].items():

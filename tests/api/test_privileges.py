@@ -132,7 +132,7 @@ def request_for(live: Live, method: str, path: str, subject: str) -> tuple[str, 
 
 
 def has_subject(path: str) -> bool:
-    return "{agent}" in path or path.startswith("/api/v1/calls/{id}") or path == INTERACTION
+    return "{agent}" in path or path.startswith("/api/v1/calls/{id}") or path.startswith(INTERACTION)
 
 
 async def answer(live: Live, method: str, path: str, body: Any, token: str | None) -> tuple[int, Any]:

@@ -57,3 +57,15 @@ async def test_closing_wakes_every_listener_and_tells_it_to_stop() -> None:
         assert first.closed and second.closed
         with notifier.listen("1003") as late:
             assert late.closed
+
+
+async def test_a_listener_to_every_call_is_woken_by_each_and_closed_with_the_notifier() -> None:
+    notifier = Notifier()
+    with notifier.listen_all() as everything, notifier.listen("1002") as other:
+        assert notifier.listeners() == 2
+        notifier.changed(connected(agent("1001")))
+        assert (everything.woken, other.woken) == (True, False)
+        assert await everything.wait(1) and not everything.woken
+        notifier.close()
+        assert everything.closed and other.closed and everything.woken
+    assert notifier.listeners() == 0

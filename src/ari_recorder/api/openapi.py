@@ -17,7 +17,7 @@ from typing import Any
 import msgspec
 
 from ari_recorder.api import bodies as b
-from ari_recorder.api import reads
+from ari_recorder.api import openapi_more, reads
 from ari_recorder.api.errors import (
     CallTimedOut,
     InvalidQuery,
@@ -421,10 +421,11 @@ def _json_schema_regex(schema: Any) -> Any:
 @functools.cache
 def _document() -> dict[str, Any]:
     _, schemas = msgspec.json.schema_components(
-        (*ANSWERS, *READS, b.Error, ChatReport, *INLINE), ref_template=REF
+        (*ANSWERS, *READS, *openapi_more.ANSWERS, b.Error, ChatReport, *INLINE, *openapi_more.INLINE),
+        ref_template=REF,
     )
     schemas = _json_schema_regex(schemas)
-    bodies = {shape.__name__: schemas.pop(shape.__name__) for shape in INLINE}
+    bodies = {shape.__name__: schemas.pop(shape.__name__) for shape in (*INLINE, *openapi_more.INLINE)}
     # Exactly one of agent or queue: more than a Struct says.
     bodies["Transfer"]["oneOf"] = [{"required": ["agent"]}, {"required": ["queue"]}]
     return {
@@ -432,14 +433,14 @@ def _document() -> dict[str, Any]:
         "info": {
             "title": "ari-recorder",
             "version": "1",
-            "description": "Calls, transfers, pausing, webchats, legal holds.",
+            "description": "Calls, transfers, pausing, webchats, legal holds, the delivery queue.",
         },
         "components": {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
             "schemas": schemas,
         },
         "security": [{"bearer": []}],
-        "paths": {**_paths(bodies), **_reads_paths()},
+        "paths": {**_paths(bodies), **_reads_paths(), **openapi_more.paths(bodies)},
     }
 
 

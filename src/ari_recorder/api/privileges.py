@@ -57,6 +57,9 @@ ROUTES: Mapping[tuple[str, str], Privilege] = {
     ("GET", "/api/v1/audit"): P.AUDIT_READ,
     ("GET", "/api/v1/interactions"): P.INTERACTIONS_READ,
     ("GET", "/api/v1/interactions/{id}"): P.INTERACTIONS_READ,
+    ("GET", "/api/v1/interactions/{id}/timeline.svg"): P.INTERACTIONS_READ,
+    ("GET", "/api/v1/deliveries"): P.DELIVERIES_READ,
+    ("POST", "/api/v1/deliveries/retry"): P.DELIVERIES_RETRY,
     ("GET", "/metrics"): P.PUBLIC,
     ("GET", "/healthz"): P.PUBLIC,
     ("GET", "/readyz"): P.PUBLIC,
@@ -69,6 +72,18 @@ ROUTES: Mapping[tuple[str, str], Privilege] = {
     ("POST", "/agent/{verb}"): P.PAGE,
     ("GET", "/agent/events"): P.PAGE,
     ("GET", "/agent/static/{name}"): P.PAGE,
+    # The supervisor page: its own session, opened by a supervisor's, a compliance officer's or an
+    # administrator's token; each of its parts needs the privilege the API's would (supervisor.py).
+    ("GET", "/supervisor"): P.PAGE,
+    ("GET", "/supervisor/login"): P.PAGE,
+    ("POST", "/supervisor/login"): P.PAGE,
+    ("POST", "/supervisor/logout"): P.PAGE,
+    ("GET", "/supervisor/state"): P.PAGE,
+    ("GET", "/supervisor/events"): P.PAGE,
+    ("GET", "/supervisor/deliveries"): P.PAGE,
+    ("POST", "/supervisor/deliveries/retry"): P.PAGE,
+    ("GET", "/supervisor/timeline/{id}"): P.PAGE,
+    ("GET", "/supervisor/static/{name}"): P.PAGE,
 }
 
 

@@ -22,13 +22,13 @@ from aiohttp import web
 from prometheus_client.aiohttp import make_aiohttp_handler
 
 from ari_recorder.api import bodies as b
-from ari_recorder.api import holds
+from ari_recorder.api import deliveries, holds, timelines
 from ari_recorder.api.bodies import answer, read_as
+from ari_recorder.api.deliveries import page_bound
 from ari_recorder.api.errors import (
     CallTimedOut,
     Done,
     Handler,
-    InvalidQuery,
     NoSuchAgent,
     NoSuchChat,
     NotReady,
@@ -41,7 +41,8 @@ from ari_recorder.api.errors import (
 from ari_recorder.api.guard import Gate, GuardedSite, beyond_loopback, body_deadline, security_headers
 from ari_recorder.api.logins import add_login_routes
 from ari_recorder.api.openapi import document
-from ari_recorder.api.pages import add_agent_page
+from ari_recorder.api.pages import add_agent_page, add_supervisor_page
+from ari_recorder.api.pages.view import call_json
 from ari_recorder.api.privileges import (
     CALLER,
     Caller,
@@ -123,25 +124,11 @@ async def _who_asked(request: web.Request) -> tuple[str, str]:
     return caller.who, agent
 
 
-def _call_json(call: c.Call) -> dict[str, Any]:
-    segment = call.segment
-    return {
-        "id": call.id,
-        "direction": call.interaction.direction.value,
-        "queue": call.interaction.queue,
-        "phase": call.phase.value,
-        "agent": segment.agent if segment else None,
-        "segment": segment.number if segment else None,
-        "recording": segment.recording if segment else None,
-        "transferring_to": call.transfer_to.policy.agent if call.transfer_to else None,
-    }
-
-
 async def list_calls(request: web.Request) -> web.Response:
     """GET /api/v1/calls: the live calls (a supervisor's: those in its scope)."""
     controller = request.app[CONTROLLER]
     seen = in_scope(controller.services.live_calls(), _caller(request).scope, controller.settings.agents)
-    return respond(answer(b.Calls, {"calls": [_call_json(call) for call in seen]}))
+    return respond(answer(b.Calls, {"calls": [call_json(call) for call in seen]}))
 
 
 def _may_transfer(request: web.Request, call_id: str) -> c.Call | None:
@@ -223,19 +210,12 @@ async def agent_recording(request: web.Request) -> web.Response:
     return respond(answer(b.AgentRecording, _recording_json(agent, call)))
 
 
-def _page_bound(request: web.Request, name: str, default: int, most: int) -> int:
-    raw = request.query.get(name, str(default))
-    if not raw.isascii() or not raw.isdigit() or len(raw) > 6 or not 0 <= int(raw) <= most:
-        raise InvalidQuery(f"{name} must be an integer from 0 to {most}", raw[:20])
-    return int(raw)
-
-
 async def agent_pauses(request: web.Request) -> web.Response:
     """GET /api/v1/agents/{agent}/recording/pauses?offset=0&limit=50: the current recording's
     pauses, oldest first, a page at a time (the sidecar has them all once the call ends)."""
     _, agent = await _agent_asked(request)
-    offset = _page_bound(request, "offset", 0, b.OFFSET_MOST)
-    limit = _page_bound(request, "limit", b.LIMIT_DEFAULT, b.LIMIT_MOST)
+    offset = page_bound(request, "offset", 0, b.OFFSET_MOST)
+    limit = page_bound(request, "limit", b.LIMIT_DEFAULT, b.LIMIT_MOST)
     call = request.app[CONTROLLER].services.agent_call(agent)
     segment = call.segment if call is not None else None
     recording = segment.recording if segment is not None else None
@@ -354,7 +334,11 @@ def build_app(
     app.router.add_get("/readyz", readyz)
     add_routes(app, Reads(lambda: controller.store, _who_may, _reach))  # /api/v1/audit, /interactions
     add_login_routes(app, controller, _who_asked)
-    add_agent_page(app, controller, settings)  # /agent: HTML for people, not in the JSON API's document
+    deliveries.add_routes(app, lambda request: request.app[CONTROLLER].store, _who_may)
+    timelines.add_routes(app, controller, _who_may, _reach)  # /api/v1/interactions/{id}/timeline.svg
+    # /agent, /supervisor: HTML for people, not in the JSON API's document
+    add_agent_page(app, controller, settings)
+    add_supervisor_page(app, controller, settings)
     check_declared(app.router)  # a route with no declared privilege: no app
     return app
 

@@ -23,8 +23,8 @@ class Role(enum.StrEnum):
 
 
 class Privilege(enum.StrEnum):
-    """What an endpoint needs. PUBLIC and PAGE need no bearer token: PAGE is the agent page's,
-    with its own session (only agent tokens log in there)."""
+    """What an endpoint needs. PUBLIC and PAGE need no bearer token: PAGE is the pages' (/agent,
+    /supervisor), each with its own session, opened by a token of the roles the page takes."""
 
     PUBLIC = "public"
     PAGE = "agent-page"
@@ -42,6 +42,8 @@ class Privilege(enum.StrEnum):
     HOLDS_WRITE = "holds:write"
     SETTINGS_WRITE = "settings:write"  # 000: recording settings, the "Users: Modify" privilege
     TOKENS_WRITE = "tokens:write"
+    DELIVERIES_READ = "deliveries:read"  # the delivery queue: pending, failing, dead and why
+    DELIVERIES_RETRY = "deliveries:retry"  # a dead delivery back in the queue
 
 
 P = Privilege
@@ -49,7 +51,8 @@ OPEN = frozenset({P.PUBLIC, P.PAGE})
 PRIVILEGES: Mapping[Role, frozenset[Privilege]] = {
     Role.ADMINISTRATOR: frozenset(Privilege) - OPEN,
     # Their teams' and partitions' calls, agents and interactions only (Scope): the interactions'
-    # reads filter by it in their query (storage/interaction_reads.py's Within).
+    # reads filter by it in their query (storage/interaction_reads.py's Within). Not
+    # deliveries:read: delivery rows (storage/redelivery.py) do not filter by team or partition.
     Role.SUPERVISOR: frozenset(
         {
             P.CALLS_READ,
@@ -70,6 +73,7 @@ PRIVILEGES: Mapping[Role, frozenset[Privilege]] = {
             P.INTERACTIONS_READ,
             P.HOLDS_READ,
             P.HOLDS_WRITE,
+            P.DELIVERIES_READ,
         }
     ),
     # Its own recording only (the path's agent must be the token's).

@@ -1,4 +1,5 @@
-"""Who waits to hear that an agent's call changed: the agent pages' live streams.
+"""Who waits to hear that an agent's call changed: the agent pages' live streams; and who waits
+to hear that any call changed: the supervisor pages' (`listen_all`).
 
 The controller tells the notifier every new state of a call (where it saves it); the notifier
 wakes whoever listens for that call's agents, and for the agents it woke for that call before
@@ -57,6 +58,7 @@ def agents_of(call: Call) -> frozenset[str]:
 class Notifier:
     def __init__(self) -> None:
         self._listening: dict[str, set[Listener]] = {}
+        self._everyone: set[Listener] = set()  # woken by every call's change
         self._told: dict[str, frozenset[str]] = {}  # call id -> the agents last woken for it
         self.closed = False
 
@@ -69,6 +71,8 @@ class Notifier:
         for agent in woken:
             for listener in self._listening.get(agent, ()):
                 listener.wake()
+        for listener in self._everyone:
+            listener.wake()
 
     @contextmanager
     def listen(self, agent: str) -> Iterator[Listener]:
@@ -85,16 +89,27 @@ class Notifier:
                 if not listening:
                     del self._listening[agent]
 
+    @contextmanager
+    def listen_all(self) -> Iterator[Listener]:
+        """A listener for every call's changes until the block ends (who may see which call is
+        the listener's to judge)."""
+        listener = Listener("*")
+        listener.closed = self.closed
+        self._everyone.add(listener)
+        try:
+            yield listener
+        finally:
+            self._everyone.discard(listener)
+
     def listeners(self, agent: str | None = None) -> int:
-        """How many listen (for `agent`, or for anyone)."""
+        """How many listen (for `agent`, or for anyone, the listeners to every call too)."""
         if agent is not None:
             return len(self._listening.get(agent, ()))
-        return sum(len(listeners) for listeners in self._listening.values())
+        return sum(len(listeners) for listeners in self._listening.values()) + len(self._everyone)
 
     def close(self) -> None:
         """Every listener woken, told to stop (the server shuts down)."""
         self.closed = True
-        for listeners in self._listening.values():
-            for listener in listeners:
-                listener.closed = True
-                listener.wake()
+        for listener in {*self._everyone, *(one for group in self._listening.values() for one in group)}:
+            listener.closed = True
+            listener.wake()

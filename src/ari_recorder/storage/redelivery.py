@@ -1,18 +1,21 @@
-"""Dead deliveries by hand (`ari-recorder deliveries`): listed, and put back in the queue."""
+"""Dead deliveries by hand (`ari-recorder deliveries`, GET /api/v1/deliveries and the supervisor
+page): listed, and put back in the queue."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select, update
 
 from ari_recorder.storage import audit
-from ari_recorder.storage.deliveries import State, allowed
+from ari_recorder.storage.deliveries import UNFINISHED, State, allowed
 from ari_recorder.storage.recordings import utc
-from ari_recorder.storage.tables import DeliveryRow
+from ari_recorder.storage.tables import DeliveryRow, RecordingRow
+
+FAILING = "failing"  # not a state: a row still in the queue whose last attempt failed
 
 if TYPE_CHECKING:
     from ari_recorder.storage.store import Store
@@ -45,6 +48,42 @@ async def list_deliveries(store: Store, state: State | None = None, limit: int =
         query = query.where(DeliveryRow.state == state)
     async with store.sessions() as session:
         return list((await session.scalars(query)).all())
+
+
+async def delivery_page(
+    store: Store, state: State | str | None = None, offset: int = 0, limit: int = 50
+) -> tuple[list[dict[str, Any]], bool]:
+    """A page of rows, newest first, each with its interaction; `state` one of the queue's, or
+    FAILING; and whether more follow."""
+    query = (
+        select(DeliveryRow, RecordingRow.interaction_id)
+        .outerjoin(RecordingRow, RecordingRow.name == DeliveryRow.recording)
+        .order_by(DeliveryRow.created_at.desc(), DeliveryRow.id.desc())
+        .offset(offset)
+        .limit(limit + 1)
+    )
+    if state == FAILING:
+        query = query.where(DeliveryRow.state.in_(UNFINISHED), DeliveryRow.last_error.is_not(None))
+    elif state is not None:
+        query = query.where(DeliveryRow.state == state)
+    async with store.sessions() as session:
+        rows = (await session.execute(query)).all()
+    items = [
+        {
+            "id": row.id,
+            "recording": row.recording,
+            "interaction": interaction,
+            "kind": row.kind,
+            "state": row.state,
+            "attempts": row.attempts,
+            "last_error": row.last_error,
+            "next_attempt_at": utc(row.next_attempt_at).isoformat(),
+            "created_at": utc(row.created_at).isoformat(),
+            "delivered_at": utc(row.delivered_at).isoformat() if row.delivered_at else None,
+        }
+        for row, interaction in rows[:limit]
+    ]
+    return items, len(rows) > limit
 
 
 def stage_of_dead(row: DeliveryRow) -> State:

@@ -211,3 +211,19 @@ class AgentLoginRow(Base):
     endpoint: Mapped[str | None] = mapped_column(String(255), nullable=True, unique=True)
     since: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     by: Mapped[str] = mapped_column(String(64))  # the agent itself, "admin", "cli", "seed"
+
+
+class PageSessionRow(Base):
+    """A session of a page for people (/agent, /supervisor), shared by every controller on the
+    database and kept over restarts. Nothing in it lets anyone in: `id` is the SHA-256 of the
+    session's cookie (only the browser holds the cookie); the bearer token it was opened with is
+    named by its id (`token`; its row says whether it is still good), or, for api.admin_token, by
+    that token's SHA-256 (`admin_sha256`: checked against the settings on every request)."""
+
+    __tablename__ = "page_sessions"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    page: Mapped[str] = mapped_column(String(16))  # agent | supervisor
+    token: Mapped[str | None] = mapped_column(String(32), nullable=True, index=True)
+    admin_sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    opened_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    ends_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)

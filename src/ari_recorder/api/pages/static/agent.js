@@ -57,7 +57,8 @@
     button.dataset.action = paused ? "resume" : "pause";
     button.textContent = paused ? "Resume recording" : "Pause recording";
     const recordable = next.state === "recording" || paused;
-    button.disabled = !recordable || (!paused && next.pause_allowed === false);
+    // Disabled while a pause or resume is under way: a second press would be dropped unseen.
+    button.disabled = busy || !recordable || (!paused && next.pause_allowed === false);
     if (next.state === "recording" && next.pause_allowed === false) {
       button.textContent = "Pausing not allowed on this queue";
     } else if (!recordable) {
@@ -79,6 +80,7 @@
   async function toggle() {
     if (busy || view === null || $("toggle").disabled) return;
     busy = true;
+    $("toggle").disabled = true;
     $("error").textContent = "";
     try {
       const verb = paused ? "resume" : "pause";
@@ -95,6 +97,7 @@
       $("error").textContent = "The controller did not answer; try again.";
     } finally {
       busy = false;
+      if (view !== null) render(view);
     }
   }
 
