@@ -54,6 +54,7 @@ from ari_recorder.api.privileges import (
     stays_in_scope,
 )
 from ari_recorder.api.reads import Reads, add_routes
+from ari_recorder.api.settings_routes import add_settings_routes
 from ari_recorder.api.tls import server_context
 from ari_recorder.ari.errors import AriError
 from ari_recorder.domain import call as c
@@ -354,6 +355,7 @@ def build_app(
     app.router.add_get("/readyz", readyz)
     add_routes(app, Reads(lambda: controller.store, _who_may, _reach))  # /api/v1/audit, /interactions
     add_login_routes(app, controller, _who_asked)
+    add_settings_routes(app, lambda request: request.app[CONTROLLER].admin, _who_may)  # /api/v1/settings
     add_agent_page(app, controller, settings)  # /agent: HTML for people, not in the JSON API's document
     check_declared(app.router)  # a route with no declared privilege: no app
     return app

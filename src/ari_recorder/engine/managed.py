@@ -31,6 +31,11 @@ KINDS = (AGENT, QUEUE, COMPANY, RULES)
 NAMED = (AGENT, QUEUE)  # the kinds of many objects, each by its name
 NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.+@-]{0,63}")
 SECTION = {AGENT: "agents", QUEUE: "queues", COMPANY: "company", RULES: "company.rules"}
+CLASSES: dict[str, type[msgspec.Struct]] = {
+    AGENT: AgentSettings,
+    QUEUE: QueueSettings,
+    COMPANY: CompanySettings,
+}
 # A valid rule but for the field looked at: each of a rule's fields is checked on its own.
 RULE_FILLER = {"name": "rule", "percent": 0, "match": {}}
 
@@ -125,7 +130,7 @@ def problems_of(kind: str, name: str, raw: Any) -> list[str]:
         )
     if kind == RULES:
         return problems + _rules_problems(raw)
-    cls: type[msgspec.Struct] = {AGENT: AgentSettings, QUEUE: QueueSettings, COMPANY: CompanySettings}[kind]
+    cls = CLASSES[kind]
     at = where(kind, name)
     if kind == COMPANY and isinstance(raw, dict) and "rules" in raw:
         return [*problems, "company.rules: the rules are an object of their own (settings/rules)"]
@@ -139,7 +144,7 @@ def normalized(kind: str, name: str, raw: Any) -> dict[str, Any]:
         raise InvalidSettings(problems)
     if kind == RULES:
         return {"rules": [_plain(msgspec.convert(r, RuleSettings, strict=True)) for r in raw["rules"]]}
-    cls: type[msgspec.Struct] = {AGENT: AgentSettings, QUEUE: QueueSettings, COMPANY: CompanySettings}[kind]
+    cls = CLASSES[kind]
     document = _plain(msgspec.convert(raw, cls, strict=True))
     if kind == COMPANY:
         document.pop("rules")  # an object of its own
