@@ -14,7 +14,6 @@ change; `access` (api/server.py's) answers who the caller is, for the audit trai
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Any
 
 import msgspec
 from aiohttp import web
@@ -23,8 +22,8 @@ from ari_recorder.api import settings_bodies as sb
 from ari_recorder.api.bodies import answer, read_as
 from ari_recorder.api.errors import Done, nothing, respond
 from ari_recorder.engine.managed import AGENT, COMPANY, QUEUE, RULES
-from ari_recorder.engine.settings_admin import SettingsAdmin
-from ari_recorder.storage.settings_store import Managed, Stored
+from ari_recorder.engine.settings_admin import SettingsAdmin, object_json, whole_json
+from ari_recorder.storage.settings_store import Stored
 
 READ, WRITE = "settings:read", "settings:write"
 Access = Callable[[web.Request, str], Awaitable[str]]  # (request, privilege) -> who asks
@@ -57,28 +56,6 @@ def if_match(request: web.Request) -> tuple[int | None, bool]:
 
 def reason_of(request: web.Request, body: str | None = None) -> str | None:
     return body or request.headers.get("X-Reason") or None
-
-
-def object_json(stored: Stored) -> dict[str, Any]:
-    found: dict[str, Any] = {
-        "version": stored.version,
-        "changed_at": stored.changed_at,
-        "changed_by": stored.changed_by,
-        "settings": stored.document,
-    }
-    if stored.kind in (AGENT, QUEUE):
-        found["id"] = stored.name
-    return found
-
-
-def whole_json(managed: Managed) -> dict[str, Any]:
-    return {
-        "revision": managed.revision,
-        "agents": {name: object_json(s) for name, s in managed.of(AGENT).items()},
-        "queues": {name: object_json(s) for name, s in managed.of(QUEUE).items()},
-        "company": object_json(managed.objects[(COMPANY, COMPANY)]),
-        "rules": object_json(managed.objects[(RULES, RULES)]),
-    }
 
 
 def _answered(stored: Stored, done: Done = Done.OK) -> web.Response:

@@ -18,7 +18,11 @@ from typing import Any
 from ari_recorder import errors
 from ari_recorder.engine.live_settings import LiveSettings
 from ari_recorder.engine.managed import (
+    AGENT,
+    COMPANY,
     NAMED,
+    QUEUE,
+    RULES,
     InvalidSettings,
     Key,
     compose,
@@ -157,3 +161,27 @@ class SettingsAdmin:
         except InvalidSettings as error:  # checked above; a fault of ours if it happens
             log.error("settings: revision %d not taken: %s", applied.after.revision, error)
         return applied
+
+
+def object_json(stored: Stored) -> dict[str, Any]:
+    """One object as the API and the CLI show it: version, who changed it last, when, its document."""
+    found: dict[str, Any] = {
+        "version": stored.version,
+        "changed_at": stored.changed_at,
+        "changed_by": stored.changed_by,
+        "settings": stored.document,
+    }
+    if stored.kind in (AGENT, QUEUE):
+        found["id"] = stored.name
+    return found
+
+
+def whole_json(managed: Managed) -> dict[str, Any]:
+    """Every object, by kind, and the revision."""
+    return {
+        "revision": managed.revision,
+        "agents": {name: object_json(s) for name, s in managed.of(AGENT).items()},
+        "queues": {name: object_json(s) for name, s in managed.of(QUEUE).items()},
+        "company": object_json(managed.objects[(COMPANY, COMPANY)]),
+        "rules": object_json(managed.objects[(RULES, RULES)]),
+    }
