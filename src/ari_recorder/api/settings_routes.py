@@ -51,11 +51,14 @@ def if_match(request: web.Request) -> tuple[int | None, bool]:
     if given == "*":
         return None, False
     text = given.removeprefix("W/").strip('"')
-    return (int(text) if text.isdigit() and len(text) < 10 else NO_VERSION), True
+    return (int(text) if text.isascii() and text.isdigit() and len(text) < 10 else NO_VERSION), True
 
 
 def reason_of(request: web.Request, body: str | None = None) -> str | None:
-    return body or request.headers.get("X-Reason") or None
+    """The body's reason, else X-Reason's (its bytes that are not UTF-8 replaced), at most 1,000."""
+    header = request.headers.get("X-Reason", "")
+    text = body or header.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    return text[:1000] or None
 
 
 def _answered(stored: Stored, done: Done = Done.OK) -> web.Response:

@@ -117,17 +117,18 @@ def _rules_problems(raw: Any) -> list[str]:
     return problems
 
 
-def problems_of(kind: str, name: str, raw: Any) -> list[str]:
+def problems_of(kind: str, name: str, raw: Any, *, new_name: bool = True) -> list[str]:
     """What is wrong with one object's document on its own (its name, its fields' types and
-    ranges), every problem named; [] when it is a valid document of its kind."""
+    ranges), every problem named; [] when it is a valid document of its kind. `new_name`: the
+    name is checked too (the file's names, seeded, are taken as they are)."""
     if kind not in KINDS:
         return [f"kind: expected one of {', '.join(KINDS)}, got {kind!r}"]
-    problems = []
-    if kind in NAMED and not NAME.fullmatch(name):
-        problems.append(
-            f"{where(kind, name)}: not a name ({kind} names are letters, digits and _ . + @ - after the "
-            "first, at most 64)"
-        )
+    problems: list[str] = []
+    if new_name and kind in NAMED and not NAME.fullmatch(name):  # named by its repr: the text may be anything
+        return [
+            f"{SECTION[kind]}: {name!r} is not a name ({kind} names are letters, digits and _ . + @ - "
+            "after the first, at most 64)"
+        ]
     if kind == RULES:
         return problems + _rules_problems(raw)
     cls = CLASSES[kind]
@@ -160,7 +161,7 @@ def compose(base: Settings, found: Mapping[Key, dict[str, Any]]) -> Settings:
     queues: dict[str, QueueSettings] = {}
     for (kind, name), document in sorted(found.items()):
         if kind in NAMED:
-            wrong = problems_of(kind, name, document)
+            wrong = problems_of(kind, name, document, new_name=False)
             problems.extend(wrong)
             if not wrong:
                 target: dict[str, Any] = agents if kind == AGENT else queues

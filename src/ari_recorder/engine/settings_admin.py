@@ -36,6 +36,7 @@ from ari_recorder.storage.settings_store import Applied, Change, Managed, NoSuch
 from ari_recorder.storage.store import Store
 
 log = logging.getLogger("ari_recorder.engine")
+NAME_MOST = 64  # characters (the column's)
 ABSENT = 0  # the version a change expects of an object that must not exist yet
 
 
@@ -60,6 +61,7 @@ class SettingsAdmin:
         return managed
 
     async def get(self, kind: str, name: str | None = None) -> Stored:
+        _named_rightly(kind, name)
         found = (await self.whole()).objects.get(key(kind, name))
         if found is None:
             raise NoSuchSetting(f"no {kind} {name!r}", {"kind": kind, "name": name})
@@ -108,6 +110,7 @@ class SettingsAdmin:
         """An agent or a queue deleted (refused while anything names it); the object as it was."""
         if kind not in NAMED:
             raise NotDeletable(f"{kind}: only agents and queues are deleted", {"kind": kind})
+        _named_rightly(kind, name)
         if expected is None and require_version:
             expected = await self._required(kind, name, creating=False)
         applied = await self._apply([Change(kind, name, None, expected)], actor, reason)
@@ -161,6 +164,12 @@ class SettingsAdmin:
         except InvalidSettings as error:  # checked above; a fault of ours if it happens
             log.error("settings: revision %d not taken: %s", applied.after.revision, error)
         return applied
+
+
+def _named_rightly(kind: str, name: str | None) -> None:
+    """A name no agent or queue can have is none of them (its text kept out of the detail)."""
+    if kind in NAMED and (name is None or not name.isprintable() or len(name) > NAME_MOST):
+        raise NoSuchSetting(f"no {kind} {name!r}", {"kind": kind})
 
 
 def object_json(stored: Stored) -> dict[str, Any]:
