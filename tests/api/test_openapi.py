@@ -40,7 +40,8 @@ EXAMPLES = 10  # issue 12: ten times the examples of before (40 and 25)
 #   number does not answer, or hangs up. A 404 for a call that ended is the truth, not a bug.
 # positive_data_acceptance holds with the statuses below: a request the document allows may still
 # name an agent, queue or call that is not there (404, 422) or not now (409); what it must
-# never get is a 400, which would mean the document allows what the server refuses.
+# never get is a 400, which would mean the document allows what the server refuses. A settings PUT
+# or DELETE of an object that exists without If-Match is a 428 (api/settings_routes.py).
 EXCLUDED_CHECKS = "ensure_resource_availability"
 CONFIG = """
 # The agents of the world, and one that is not: the agent endpoints do more than 404.
@@ -51,7 +52,7 @@ values = ["1001", "1002", "1003", "nobody"]
 "path.agent" = { dictionary = "agents", probability = 0.5 }
 
 [checks.positive_data_acceptance]
-expected-statuses = ["2xx", "401", "403", "404", "409", "422"]
+expected-statuses = ["2xx", "401", "403", "404", "409", "422", "428"]
 """
 
 

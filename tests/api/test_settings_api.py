@@ -73,6 +73,8 @@ async def test_settings_round_trip_with_etags(tmp_path: Path, backend: str) -> N
             "a stale version"
         )
         assert w.controller is not None and w.controller.settings.agents["1002"].name == "Bea"
+        status, body, _ = await ask(w, "DELETE", "/agents/1002", headers={"If-Match": 'W/"²"'})
+        assert (status, body["id"]) == (409, "version-conflict"), "an If-Match that is no version of ours"
 
         status, body, _ = await ask(w, "PUT", "/agents/2001", {"settings": {"permit_recordings": True}})
         assert (status, body["version"]) == (201, 1), "a new agent: no If-Match needed"

@@ -26,14 +26,15 @@ IF_MATCH = {
     "description": 'The ETag a GET answered ("3"): the change is made against that version only (409 '
     "if it changed since). Required to change or delete an object that exists (428 without); `*`: "
     "whatever version is there",
-    "schema": {"type": "string", "maxLength": 100},
+    "schema": {"type": "string"},
 }
 X_REASON = {
     "name": "X-Reason",
     "in": "header",
     "required": False,
-    "description": "why, for the audit trail (the body's reason, if given, wins)",
-    "schema": {"type": "string", "maxLength": 1000},
+    "description": "why, for the audit trail (the body's reason, if given, wins; the first 1,000 "
+    "characters kept)",
+    "schema": {"type": "string"},
 }
 READ_ERRORS = (*ADMIN, said(NotSeeded, "no controller has started on this database yet"))
 WRITE_ERRORS = (
