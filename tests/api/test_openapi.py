@@ -159,6 +159,8 @@ async def test_schemathesis_finds_the_document_true_for_the_administrator(tmp_pa
     assert counts[("GET", "holds", 200)], "the holds were listed"
     assert any(path.endswith("/hold") and status == 404 for _, path, status in counts), "holds were put"
     assert counts[("GET", "audit", 200)] and counts[("GET", "interactions", 200)], "the trail was read"
+    assert counts[("GET", "settings", 200)], "the settings were read"
+    assert any(path.startswith("settings/") and status == 422 for _, path, status in counts), "and changed"
     assert counts[("GET", "/healthz", 200)] and counts[("GET", "/readyz", 200)], counts
 
 

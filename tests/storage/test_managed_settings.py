@@ -65,6 +65,9 @@ async def test_a_change_round_trips_with_its_version_and_audit_row(store: Store)
         "withdrawn",
     )
     assert (await admin.whole()).revision == 2
+    same, _ = await admin.put("agent", "1001", document, actor="admin", expected=2)
+    assert same.version == 2 and (await admin.whole()).revision == 2, "the same again: no change"
+    assert len(await trail(store, subject="settings/agent/1001")) == 1
 
 
 async def test_a_new_agent_is_created_without_a_version_an_existing_one_is_not_changed_without(

@@ -167,7 +167,8 @@ async def apply(
 ) -> Applied:
     """The changes, in one transaction, if every expected version holds and `check` passes on
     the whole resulting documents (it raises otherwise: nothing written). An object whose document
-    is the same as before is left as it is (same version, no audit row)."""
+    is the same as before is left as it is (same version, no audit row; nothing changed at all:
+    the revision stays too)."""
     at = now or datetime.now(UTC)
     async with store.sessions.begin() as session:
         bumped = await session.execute(
@@ -238,6 +239,13 @@ async def apply(
                     row.version, row.document, row.changed_at, row.changed_by = version, document, at, actor
                 changed[key] = (old, Stored(kind, name, version, document, at, actor))
             await _audit(session, key, changed[key], actor, reason, action, new_revision, at)
+        if not changed:  # the same documents again: the revision stays where it was
+            new_revision -= 1
+            await session.execute(
+                update(SettingsRevisionRow)
+                .where(SettingsRevisionRow.id == REVISION_ROW)
+                .values(revision=new_revision)
+            )
         after = {key: stored for key, stored in before.items() if key not in changed}
         after.update({key: new for key, (_, new) in changed.items() if new is not None})
         return Applied(Managed(new_revision, after), changed)
