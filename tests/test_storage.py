@@ -53,22 +53,18 @@ async def test_a_call_is_written_as_it_goes(store: Store) -> None:
     assert (segment.agent, segment.recorded, segment.reason) == ("1001", True, "selected by agent 1001")
 
 
-async def test_the_file_seeds_agents_and_queues(store: Store) -> None:
+async def test_the_settings_seed_the_agents_logins_once(store: Store) -> None:
+    """The managed settings themselves: tests/storage/test_managed_settings.py."""
+    from ari_recorder.storage import logins
+
     settings = Settings(
         queues={"support": QueueSettings(agents=["1001"], record_percent=20)},
         agents={"1001": AgentSettings(endpoint="PJSIP/1001", permit_recordings=True)},
     )
     await store.seed(settings)
-    await store.seed(settings)  # seeding again changes nothing
-    from sqlalchemy import select
-
-    from ari_recorder.storage.tables import AgentRow, QueueRow
-
-    async with store.sessions() as session:
-        agents = (await session.scalars(select(AgentRow))).all()
-        queues = (await session.scalars(select(QueueRow))).all()
-    assert [(a.id, a.endpoint, a.permit_recordings) for a in agents] == [("1001", "PJSIP/1001", True)]
-    assert queues[0].settings["record_percent"] == 20
+    await logins.logout(store, "1001", by="test")
+    await store.seed(settings)  # seeding again changes nothing: the agent logged out stays out
+    assert (await logins.logins(store))["1001"].endpoint is None
 
 
 async def test_postgresql_tables_live_in_the_configured_schema() -> None:

@@ -18,6 +18,7 @@ from ari_recorder.delivery import Delivery
 from ari_recorder.engine.announcements import MissingSounds, require_sounds
 from ari_recorder.engine.chats import ChatIntake
 from ari_recorder.engine.controller import CallReport, Controller
+from ari_recorder.engine.live_settings import start as live_settings
 from ari_recorder.engine.terms import Terms
 from ari_recorder.health import Health, Role
 from ari_recorder.leadership import leadership
@@ -47,7 +48,9 @@ class Running:
 async def running(
     settings: Settings, on_report: Callable[[CallReport], None] = lambda r: None
 ) -> AsyncIterator[Running]:
-    """The controller, leader or standby, until the block ends; then everything is closed."""
+    """The controller, leader or standby, until the block ends; then everything is closed. The
+    file's agents, queues, company settings and rules seed the database at the first start only;
+    from then on the database's are in force (engine/live_settings.py), swapped as they change."""
     settings.validate()
     settings.require_encryption()
     database = settings.database
@@ -57,6 +60,8 @@ async def running(
         store = Store(database.url, schema=database.schema or None, busy_timeout_ms=database.busy_timeout_ms)
         try:
             await store.migrate()
+            live = await live_settings(store, settings)
+            settings = live.current
             await store.seed(settings)
         except Exception:
             await store.aclose()
@@ -73,8 +78,9 @@ async def running(
                     delivery.wake()  # the call's recordings are marked ready in the store
                 on_report(report)
 
-            controller = Controller(ari, settings, store, reported)
+            controller = Controller(ari, live, store, reported)
             await controller.logins.refresh()  # where agents are logged in, before the first call
+            refreshing = asyncio.create_task(live.run(store), name="settings")
             health = Health(store, keeps_unencrypted=delivery is None)
             terms = Terms(lead, controller, settings, on_role=lambda role: health.set_role(Role(role)))
             health.stream = terms  # the leader's event socket, while it leads
@@ -85,12 +91,15 @@ async def running(
                 checking = asyncio.create_task(_check_when_up(ari, settings, controller, sounds_missing))
             app = None
             try:
-                chats = ChatIntake(settings, store, delivery.wake if delivery is not None else lambda: None)
+                chats = ChatIntake(live, store, delivery.wake if delivery is not None else lambda: None)
                 terms.start()
                 async with serving(controller, settings.api, chats, health) as api_url:
                     app = Running(ari, controller, terms, store, api_url, delivery, sounds_missing, health)
                     yield app
             finally:
+                refreshing.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await refreshing
                 if checking is not None:
                     checking.cancel()
                     with contextlib.suppress(asyncio.CancelledError):

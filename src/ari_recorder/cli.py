@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ari_recorder.commands import holds as holds_command
+from ari_recorder.commands import settings as settings_command
 from ari_recorder.commands import tokens as tokens_command
 from ari_recorder.commands.agents import add_agents_parser, agents_command
 from ari_recorder.logs import configure as configure_logging
@@ -70,6 +71,7 @@ def _parser() -> argparse.ArgumentParser:
         sub.add_argument("--config", type=Path, default=None, help="the TOML settings file (as for run)")
 
     holds_command.add_parser(commands)
+    settings_command.add_parser(commands)
     from ari_recorder.commands.audit import add_audit  # the command's code is a module of its own
 
     add_audit(commands)
@@ -149,6 +151,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from ari_recorder.settings import load_settings
 
             return asyncio.run(holds_command.run(args, _database(load_settings(args.config))))
+        if args.command == "settings":
+            from ari_recorder.settings import load_settings
+
+            return asyncio.run(settings_command.run(args, load_settings(args.config), _database))
         if args.command == "audit":
             from ari_recorder.commands.audit import run_audit
             from ari_recorder.settings import load_settings

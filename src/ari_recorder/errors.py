@@ -64,6 +64,13 @@ class Conflict(AppError):
     id = "conflict"
 
 
+class PreconditionRequired(AppError):
+    """A change of what others may change too, made without saying which version it is made
+    against (If-Match): refused, so that no change is lost unseen."""
+
+    id = "precondition-required"
+
+
 class TooLarge(AppError):
     """More than the server takes at once."""
 

@@ -106,4 +106,4 @@ def test_the_document_answers_only_the_statuses_of_the_table() -> None:
                     assert "`" in response["description"], (method, path, status)
             unavailable = operation["responses"]["503"]["description"]
             assert "`too-many-connections`" in unavailable, (method, path)
-            assert ("`standby`" in unavailable) == (method in ("post", "put")), (method, path)
+            assert ("`standby`" in unavailable) == (method in ("post", "put", "delete")), (method, path)

@@ -7,7 +7,7 @@ green) on a call in queue `green`, whose partition is `emea`; each call is an in
 the call's), in a supervisor's scope as the call is. Requests that an allowed caller would
 act on carry an empty body (400 after the privilege and the scope are checked): nothing is placed,
 transferred or reported; pause/resume asks for `resume`, which changes nothing on a recording
-that is not paused.
+that is not paused; a settings PUT (empty body) or DELETE (no If-Match) changes nothing either.
 """
 
 from __future__ import annotations
@@ -127,6 +127,8 @@ def request_for(live: Live, method: str, path: str, subject: str) -> tuple[str, 
         .replace("/calls/{id}", f"/calls/{live.calls[subject]}")
         .replace("/chats/{id}", "/chats/no-such-chat")
         .replace("/interactions/{id}", f"/interactions/{live.calls[subject]}")
+        .replace("/settings/agents/{id}", "/settings/agents/1001")
+        .replace("/settings/queues/{id}", "/settings/queues/blue")
     )
     return concrete, {} if method in ("POST", "PUT") else None
 
@@ -172,7 +174,7 @@ def verdict(status: int, body: Any) -> str:
 
 async def test_every_route_by_every_role_is_allowed_or_refused_as_the_table_says(live: Live) -> None:
     routes = the_routes()
-    assert {m for m, _ in routes} <= {"GET", "POST", "PUT"}
+    assert {m for m, _ in routes} <= {"GET", "POST", "PUT", "DELETE"}
     assert set(routes) == set(ROUTES), "every route declared, and nothing declared that is not a route"
     wrong, asked = [], 0
     for method, path in routes:

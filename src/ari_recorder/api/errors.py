@@ -29,6 +29,7 @@ from ari_recorder.errors import (
     Invalid,
     NotAllowedHere,
     NotFound,
+    PreconditionRequired,
     TooLarge,
     TooSlow,
     Unauthorized,
@@ -55,6 +56,7 @@ STATUS: dict[type[AppError], int] = {
     TooLarge: 413,
     Unsupported: 415,
     Unprocessable: 422,
+    PreconditionRequired: 428,
     Internal: 500,
     Upstream: 502,
     Unavailable: 503,
@@ -71,6 +73,7 @@ class Done(enum.IntEnum):
     OK = 200
     CREATED = 201
     ACCEPTED = 202
+    NO_CONTENT = 204
 
 
 # ----- the API's own errors (the use cases' are theirs: engine/, storage/) -----
@@ -171,10 +174,17 @@ def error_response(error: AppError, headers: dict[str, str] | None = None) -> we
     return answer
 
 
-def respond(body: msgspec.Struct, done: Done | type[AppError] = Done.OK) -> web.Response:
+def respond(
+    body: msgspec.Struct, done: Done | type[AppError] = Done.OK, headers: dict[str, str] | None = None
+) -> web.Response:
     """A body answered as a success, or, with an error's kind, as that kind's status (/readyz's
     503 has the readiness for its body)."""
-    return _json(body, done if isinstance(done, Done) else status_of(done))
+    return _json(body, done if isinstance(done, Done) else status_of(done), headers)
+
+
+def nothing(headers: dict[str, str] | None = None) -> web.Response:
+    """A success with no body (204)."""
+    return web.Response(status=Done.NO_CONTENT, headers=headers)
 
 
 def _from_aiohttp(e: web.HTTPException) -> AppError:

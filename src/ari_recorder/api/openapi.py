@@ -42,6 +42,8 @@ from ari_recorder.api.openapi_parts import operation as _operation
 from ari_recorder.api.openapi_parts import path_id as _path_id
 from ari_recorder.api.openapi_parts import query as _query
 from ari_recorder.api.privileges import PAUSE_VERBS
+from ari_recorder.api.settings_openapi import SHAPES as SETTINGS_SHAPES
+from ari_recorder.api.settings_openapi import settings_paths
 from ari_recorder.engine.chats import BadChat, ChatReport, NotConfigured
 from ari_recorder.engine.chats import Conflict as ChatConflict
 from ari_recorder.engine.controller import AsteriskRefused, Forbidden, NoSuchCall, NoSuchTarget, NotNow
@@ -421,7 +423,16 @@ def _json_schema_regex(schema: Any) -> Any:
 @functools.cache
 def _document() -> dict[str, Any]:
     _, schemas = msgspec.json.schema_components(
-        (*ANSWERS, *READS, *openapi_more.ANSWERS, b.Error, ChatReport, *INLINE, *openapi_more.INLINE),
+        (
+            *ANSWERS,
+            *READS,
+            *openapi_more.ANSWERS,
+            b.Error,
+            ChatReport,
+            *INLINE,
+            *openapi_more.INLINE,
+            *SETTINGS_SHAPES,
+        ),
         ref_template=REF,
     )
     schemas = _json_schema_regex(schemas)
@@ -433,14 +444,14 @@ def _document() -> dict[str, Any]:
         "info": {
             "title": "ari-recorder",
             "version": "1",
-            "description": "Calls, transfers, pausing, webchats, legal holds, the delivery queue.",
+            "description": "Calls, transfers, pausing, webchats, holds, deliveries, the managed settings.",
         },
         "components": {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
             "schemas": schemas,
         },
         "security": [{"bearer": []}],
-        "paths": {**_paths(bodies), **_reads_paths(), **openapi_more.paths(bodies)},
+        "paths": {**_paths(bodies), **_reads_paths(), **openapi_more.paths(bodies), **settings_paths()},
     }
 
 

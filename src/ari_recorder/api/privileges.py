@@ -37,6 +37,7 @@ from ari_recorder.storage.tokens import TokenRefused, verify_grant
 P = Privilege
 UNAUTHORISED = "a valid bearer token is required"
 PAUSE_VERBS = "/api/v1/agents/{agent}/recording/{verb}"  # pause and resume: one route
+SETTINGS_PATHS = ("agents/{id}", "queues/{id}", "company", "rules")  # under /api/v1/settings/
 
 # Each route's one privilege, by method and path (the router's canonical path: no regexes).
 ROUTES: Mapping[tuple[str, str], Privilege] = {
@@ -60,6 +61,11 @@ ROUTES: Mapping[tuple[str, str], Privilege] = {
     ("GET", "/api/v1/interactions/{id}/timeline.svg"): P.INTERACTIONS_READ,
     ("GET", "/api/v1/deliveries"): P.DELIVERIES_READ,
     ("POST", "/api/v1/deliveries/retry"): P.DELIVERIES_RETRY,
+    ("GET", "/api/v1/settings"): P.SETTINGS_READ,
+    **{("GET", f"/api/v1/settings/{path}"): P.SETTINGS_READ for path in SETTINGS_PATHS},
+    **{("PUT", f"/api/v1/settings/{path}"): P.SETTINGS_WRITE for path in SETTINGS_PATHS},
+    ("DELETE", "/api/v1/settings/agents/{id}"): P.SETTINGS_WRITE,
+    ("DELETE", "/api/v1/settings/queues/{id}"): P.SETTINGS_WRITE,
     ("GET", "/metrics"): P.PUBLIC,
     ("GET", "/healthz"): P.PUBLIC,
     ("GET", "/readyz"): P.PUBLIC,

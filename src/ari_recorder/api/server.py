@@ -55,6 +55,7 @@ from ari_recorder.api.privileges import (
     stays_in_scope,
 )
 from ari_recorder.api.reads import Reads, add_routes
+from ari_recorder.api.settings_routes import add_settings_routes
 from ari_recorder.api.tls import server_context
 from ari_recorder.ari.errors import AriError
 from ari_recorder.domain import call as c
@@ -336,6 +337,7 @@ def build_app(
     add_login_routes(app, controller, _who_asked)
     deliveries.add_routes(app, lambda request: request.app[CONTROLLER].store, _who_may)
     timelines.add_routes(app, controller, _who_may, _reach)  # /api/v1/interactions/{id}/timeline.svg
+    add_settings_routes(app, lambda request: request.app[CONTROLLER].admin, _who_may)  # /api/v1/settings
     # /agent, /supervisor: HTML for people, not in the JSON API's document
     add_agent_page(app, controller, settings)
     add_supervisor_page(app, controller, settings)

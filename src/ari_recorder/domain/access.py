@@ -40,6 +40,7 @@ class Privilege(enum.StrEnum):
     INTERACTIONS_READ = "interactions:read"  # interactions' metadata
     HOLDS_READ = "holds:read"
     HOLDS_WRITE = "holds:write"
+    SETTINGS_READ = "settings:read"  # the managed settings: agents, queues, company, rules
     SETTINGS_WRITE = "settings:write"  # 000: recording settings, the "Users: Modify" privilege
     TOKENS_WRITE = "tokens:write"
     DELIVERIES_READ = "deliveries:read"  # the delivery queue: pending, failing, dead and why
@@ -74,6 +75,7 @@ PRIVILEGES: Mapping[Role, frozenset[Privilege]] = {
             P.HOLDS_READ,
             P.HOLDS_WRITE,
             P.DELIVERIES_READ,
+            P.SETTINGS_READ,
         }
     ),
     # Its own recording only (the path's agent must be the token's).

@@ -24,6 +24,7 @@ from ari_recorder.domain import moments, partitions
 from ari_recorder.domain.chat import Chat, ChatSegment, Message, SegmentVerdict, Sender, decide_chat
 from ari_recorder.domain.policy import Direction, Interaction, InteractionId, QueueId
 from ari_recorder.engine.inbound import agent_policy, company_policy, queue_policy
+from ari_recorder.engine.live_settings import LiveSettings, as_live
 from ari_recorder.settings import Settings
 from ari_recorder.storage.chats import chat_read, stored_chat
 from ari_recorder.storage.store import Store
@@ -184,16 +185,22 @@ def _utc(moment: datetime) -> datetime:
 class ChatIntake:
     def __init__(
         self,
-        settings: Settings,
+        settings: Settings | LiveSettings,
         store: Store,
         queued: Callable[[], None] = lambda: None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         """`queued` is told when transcripts wait for an upload (the delivery's wake)."""
-        self.settings, self.store, self.queued, self.clock = settings, store, queued, clock
+        self.live = as_live(settings)  # the settings in force when each chat is decided
+        settings = self.live.current
+        self.store, self.queued, self.clock = store, queued, clock
         recipients = settings.delivery.age_recipients
         keys = crypto.recipients(recipients) if recipients else None
         self.spool = TranscriptSpool(settings.delivery, keys) if keys else None
+
+    @property
+    def settings(self) -> Settings:
+        return self.live.current
 
     async def receive(self, report: ChatReport, actor: str) -> ChatOutcome:
         """Decide, write and queue the chat's transcripts; the same report again is not written

@@ -14,6 +14,7 @@ from ari_recorder.domain.consult import ConsultRequested, ReplacesRequested
 from ari_recorder.domain.devices import on_endpoint
 from ari_recorder.domain.policy import AgentId
 from ari_recorder.engine.inbound import Refused, agent_policy, parse_args
+from ari_recorder.engine.live_settings import LiveSettings, as_live
 from ari_recorder.settings import Settings
 
 
@@ -28,8 +29,12 @@ class Devices(Protocol):
 class SettingsDevices:
     """Every agent on its default device, as the settings say (no logins)."""
 
-    def __init__(self, settings: Settings) -> None:
-        self.settings = settings
+    def __init__(self, settings: Settings | LiveSettings) -> None:
+        self.live = as_live(settings)
+
+    @property
+    def settings(self) -> Settings:
+        return self.live.current
 
     def where(self, agent: str) -> str | None:
         set_up = self.settings.agents.get(agent)

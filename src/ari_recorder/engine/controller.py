@@ -21,12 +21,14 @@ from ari_recorder.engine.calls import Calls
 from ari_recorder.engine.errors import AsteriskRefused, Forbidden, NoSuchCall, NoSuchTarget, NotNow
 from ari_recorder.engine.executor import Executor
 from ari_recorder.engine.intake import Intake, Opening
+from ari_recorder.engine.live_settings import LiveSettings, as_live
 from ari_recorder.engine.logins import Logins
 from ari_recorder.engine.mailbox import HandOver
 from ari_recorder.engine.persister import Persister
 from ari_recorder.engine.reconcile import reconcile
 from ari_recorder.engine.runner import CallReport, Runner
 from ari_recorder.engine.services import Services
+from ari_recorder.engine.settings_admin import SettingsAdmin
 from ari_recorder.settings import Settings
 from ari_recorder.storage.store import Store
 
@@ -42,13 +44,17 @@ class Controller:
     def __init__(
         self,
         ari: AriClient,
-        settings: Settings,
+        settings: Settings | LiveSettings,
         store: Store,
         on_report: Callable[[CallReport], None] = lambda report: None,
     ) -> None:
         self.ari = ari
-        self.settings = settings
+        # The settings in force, swapped when the managed settings change (engine/live_settings.py):
+        # everything that decides reads them through this one holder.
+        self.live = as_live(settings)
+        settings = self.live.current
         self.store = store
+        self.admin = SettingsAdmin(store, self.live)  # the managed settings' changes (API, CLI)
         self.persister = Persister(store)
         self.connected = asyncio.Event()
         # The leader takes calls; a standby (another controller holds the leadership) takes none.
@@ -57,11 +63,16 @@ class Controller:
         self.executor = Executor(ari, settings.ari.app, self.calls.tell)
         self.runner = Runner(self.calls, self.executor, self.persister, on_report)
         self.logins = Logins(store, settings)  # where agents are logged in, refreshed while leading
-        self.services = Services(ari, settings, self.calls, self.logins.where)
-        self.router = Intake(ari, settings, self.calls, self._begin, self._spawn, self.logins)
+        self.services = Services(ari, self.live, self.calls, self.logins.where)
+        self.router = Intake(ari, self.live, self.calls, self._begin, self._spawn, self.logins)
         self._refreshing: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._lives: set[asyncio.Task[None]] = set()  # the calls' own, among them
+
+    @property
+    def settings(self) -> Settings:
+        """The settings in force now."""
+        return self.live.current
 
     async def consume(self, stream: AsyncIterable[Event | StreamConnected]) -> None:
         """Take every item of an EventStream until it ends."""

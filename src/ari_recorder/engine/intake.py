@@ -33,6 +33,7 @@ from ari_recorder.domain.ids import Own
 from ari_recorder.engine.calls import Calls
 from ari_recorder.engine.consult import Devices, SettingsDevices, consult_request, replaces_request
 from ari_recorder.engine.inbound import Refused, agent_policy, build_call, parse_args
+from ari_recorder.engine.live_settings import LiveSettings, as_live
 from ari_recorder.engine.outbound import build_outbound, customer_endpoint
 from ari_recorder.settings import Settings
 
@@ -50,16 +51,16 @@ class Intake:
     def __init__(
         self,
         ari: AriClient,
-        settings: Settings,
+        settings: Settings | LiveSettings,
         calls: Calls,
         begin: Callable[[Opening], None],
         spawn: Spawn,
         devices: Devices | None = None,
     ) -> None:
         self.ari = ari
-        self.settings = settings
+        self.live = as_live(settings)  # read at each decision: a swap is in force for the next
         # Where agents are logged in: whom a queue dials where, whose phone a channel is.
-        self.devices = devices if devices is not None else SettingsDevices(settings)
+        self.devices = devices if devices is not None else SettingsDevices(self.live)
         self.calls = calls
         self.begin = begin
         self.spawn = spawn
@@ -69,6 +70,10 @@ class Intake:
         # An attended transfer's new party (its Local ;1) -> the agent it is, told before the swap.
         self._identified: dict[str, c.Agent | None] = {}
         self._timers: dict[str, asyncio.TimerHandle] = {}  # the two above's time limits, by key
+
+    @property
+    def settings(self) -> Settings:
+        return self.live.current
 
     def take(self, event: Event) -> None:
         if isinstance(event, StasisStart) and ids.is_outbound(event.args):

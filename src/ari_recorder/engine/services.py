@@ -14,6 +14,7 @@ from ari_recorder.domain.pausing import Source
 from ari_recorder.engine.calls import Calls
 from ari_recorder.engine.errors import AsteriskRefused, Forbidden, NoSuchCall, NoSuchTarget, NotNow
 from ari_recorder.engine.inbound import Where, agent_policy, pause_rules, queue_policy
+from ari_recorder.engine.live_settings import LiveSettings, as_live
 from ari_recorder.engine.mailbox import Asked
 from ari_recorder.engine.outbound import check_outbound
 from ari_recorder.settings import Settings
@@ -22,12 +23,18 @@ ANSWER_WITHIN = 10.0  # seconds the API waits for the call to act on a pause or 
 
 
 class Services:
-    def __init__(self, ari: AriClient, settings: Settings, calls: Calls, where: Where | None = None) -> None:
+    def __init__(
+        self, ari: AriClient, settings: Settings | LiveSettings, calls: Calls, where: Where | None = None
+    ) -> None:
         self.ari = ari
-        self.settings = settings
+        self.live = as_live(settings)  # read at each use case: the settings in force then
         self.calls = calls
         # Where agents are logged in (engine/logins.py); without it, their default devices.
         self.where: Where = where or (lambda agent: self.settings.agents[agent].endpoint or None)
+
+    @property
+    def settings(self) -> Settings:
+        return self.live.current
 
     def live_calls(self) -> list[c.Call]:
         return self.calls.live()

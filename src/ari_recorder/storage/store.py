@@ -1,5 +1,6 @@
-"""The store: the database's connection, its migrations, the settings the file seeds; the
-repositories beside it (calls, recordings, deliveries, chats, audit, tokens, retention) take it."""
+"""The store: the database's connection, its migrations, the logins the settings seed; the
+repositories beside it (calls, recordings, deliveries, chats, audit, tokens, retention, the
+managed settings) take it."""
 
 from __future__ import annotations
 
@@ -12,7 +13,6 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import msgspec
 import sqlalchemy.exc
 from alembic import command
 from alembic.config import Config
@@ -25,14 +25,7 @@ from ari_recorder.domain.call import Call
 from ari_recorder.files import private_dir, private_file
 from ari_recorder.storage import audit, calls, logins, recordings
 from ari_recorder.storage.recordings import RecordingState
-from ari_recorder.storage.tables import (
-    AgentRow,
-    AuditRow,
-    CompanySettingRow,
-    QueueRow,
-    RecordingRow,
-    SegmentRow,
-)
+from ari_recorder.storage.tables import AuditRow, RecordingRow, SegmentRow
 
 if TYPE_CHECKING:  # the settings hold the delivery section, whose package needs the store
     from ari_recorder.settings import Settings
@@ -156,7 +149,7 @@ class Store:
     async def migrate(self) -> None:
         self.sessions.open()
         async with self.engine.begin() as connection:
-            await self._one_at_a_time(connection)
+            await self.one_at_a_time(connection)
             if self.schema is not None:
                 await connection.exec_driver_sql(f'CREATE SCHEMA IF NOT EXISTS "{self.schema}"')
             await connection.run_sync(_upgrade)
@@ -168,7 +161,7 @@ class Store:
         self.sessions.closed = True
         await self.engine.dispose()
 
-    async def _one_at_a_time(self, connection: AsyncConnection) -> None:
+    async def one_at_a_time(self, connection: AsyncConnection) -> None:
         """PostgreSQL: controllers starting together migrate and seed one after the other (a
         lock held until the transaction ends)."""
         if self.backend == "postgresql":
@@ -176,22 +169,10 @@ class Store:
             await connection.execute(select(func.pg_advisory_xact_lock(key)))
 
     async def seed(self, settings: Settings) -> None:
-        """Agents, queues and company settings from the file (the admin API edits them later)."""
+        """At first start, each agent logged in on its default device (`settings`: the managed
+        settings in force; storage/settings_store.py seeds those from the file)."""
         async with self.sessions.begin() as session:
-            await self._one_at_a_time(await session.connection())
-            for agent_id, agent in settings.agents.items():
-                await session.merge(
-                    AgentRow(
-                        id=agent_id,
-                        endpoint=agent.endpoint,  # the default device ("" none)
-                        permit_recordings=agent.permit_recordings,
-                        record_percent=agent.record_percent,
-                    )
-                )
-            for queue_id, queue in settings.queues.items():
-                await session.merge(QueueRow(id=queue_id, settings=_plain(queue)))
-            for key, value in _plain(settings.company).items():
-                await session.merge(CompanySettingRow(key=key, value=value))
+            await self.one_at_a_time(await session.connection())
             defaults = {agent_id: agent.endpoint for agent_id, agent in settings.agents.items()}
             for agent_id in await logins.seed(session, defaults):
                 log.warning(
@@ -267,12 +248,6 @@ def database_error(error: BaseException) -> str | None:
     if isinstance(error, sqlalchemy.exc.SQLAlchemyError):
         return type(error).__name__
     return None
-
-
-def _plain(struct: object) -> dict[str, object]:
-    value = msgspec.to_builtins(struct)
-    assert isinstance(value, dict)
-    return value
 
 
 def is_busy(error: BaseException) -> bool:

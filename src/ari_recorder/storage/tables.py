@@ -26,24 +26,25 @@ class Base(DeclarativeBase):
     pass
 
 
-class AgentRow(Base):
-    __tablename__ = "agents"
-    id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    endpoint: Mapped[str] = mapped_column(String(255))
-    permit_recordings: Mapped[bool] = mapped_column(Boolean, default=False)
-    record_percent: Mapped[int | None] = mapped_column(Integer, nullable=True)
+class ManagedSettingRow(Base):
+    """One managed object of the settings (storage/settings_store.py): an agent, a queue, the
+    company's settings, the rules; its document as the settings' Struct gives it, its version."""
+
+    __tablename__ = "managed_settings"
+    kind: Mapped[str] = mapped_column(String(16), primary_key=True)  # agent, queue, company, rules
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    version: Mapped[int] = mapped_column(Integer)
+    document: Mapped[dict[str, Any]] = mapped_column(JSON)
+    changed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    changed_by: Mapped[str] = mapped_column(String(128))
 
 
-class QueueRow(Base):
-    __tablename__ = "queues"
-    id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    settings: Mapped[dict[str, Any]] = mapped_column(JSON)  # agents, percent, side, announcement...
+class SettingsRevisionRow(Base):
+    """One row (id 1): the managed settings' revision, one more on every change."""
 
-
-class CompanySettingRow(Base):
-    __tablename__ = "company_settings"
-    key: Mapped[str] = mapped_column(String(64), primary_key=True)
-    value: Mapped[Any] = mapped_column(JSON)
+    __tablename__ = "settings_revision"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    revision: Mapped[int] = mapped_column(BigInteger)
 
 
 class InteractionRow(Base):
