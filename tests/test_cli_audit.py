@@ -56,7 +56,7 @@ def test_json_lines_filtered_newest_first_and_the_read_audited(
     assert (code, err) == (0, "")
     lines = [json.loads(line) for line in out.splitlines()]
     assert [(x["subject"], x["detail"]) for x in lines] == [("rec-5", {"i": 5}), ("rec-3", {"i": 3})]
-    assert set(lines[0]) == {"id", "at", "actor", "action", "subject", "detail"}
+    assert set(lines[0]) == {"id", "at", "actor", "action", "subject", "interaction", "detail"}
     (read,) = _trail(tmp_path)
     assert (read.actor, read.action) == (f"cli:{getpass.getuser()}", "audit-read")
     assert read.detail["filters"]["actor"] == "1001"
@@ -73,8 +73,8 @@ def test_csv_streams_pages_and_a_limit_gives_the_cursor_to_go_on(
     code, out, err = cli(capsys, "audit", "--action", "pause", "--csv", "--config", config)
     rows = list(csv.reader(io.StringIO(out)))
     assert (code, err) == (0, "")
-    assert rows[0] == ["at", "actor", "action", "subject", "id", "detail"]
-    assert [(r[3], json.loads(r[5])) for r in rows[1:]] == [(f"rec-{i}", {"i": i}) for i in (4, 3, 2, 1, 0)]
+    assert rows[0] == ["at", "actor", "action", "subject", "interaction", "id", "detail"]
+    assert [(r[3], json.loads(r[6])) for r in rows[1:]] == [(f"rec-{i}", {"i": i}) for i in (4, 3, 2, 1, 0)]
     code, out, err = cli(capsys, "audit", "--action", "pause", "--limit", "3", "--config", config)
     assert [json.loads(line)["subject"] for line in out.splitlines()] == ["rec-4", "rec-3", "rec-2"]
     cursor = err.strip().rpartition(" ")[2]

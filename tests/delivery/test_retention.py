@@ -14,6 +14,8 @@ from sqlalchemy import func, select, update
 from ari_recorder.ari.rest import AriClient
 from ari_recorder.delivery import Delivery
 from ari_recorder.delivery.retention import Tally, purge_metadata, purge_spool
+from ari_recorder.storage import audit_reads
+from ari_recorder.storage.audit_reads import AuditFilters
 from ari_recorder.storage.deliveries import State
 from ari_recorder.storage.store import Store
 from ari_recorder.storage.tables import (
@@ -119,6 +121,14 @@ async def test_metadata_goes_once_every_file_is_delivered_and_the_trail_stays(
     assert [a.action for a in await store.audit("call-1-seg1-1001")].count("delivered") == 2, (
         "the trail stays"
     )
+    # ...and is found by its interaction still: the decision, the deliveries, the purge itself.
+    found = await audit_reads.page(store, AuditFilters(interaction="call-1"), None, 500)
+    actions = [item["action"] for item in found.items]
+    assert actions.count("delivered") == 2 and "purge-metadata" in actions, actions
+    assert {item["interaction"] for item in found.items} == {"call-1"}
+    others = await audit_reads.page(store, AuditFilters(interaction="call-2"), None, 500)
+    assert "purge-metadata" not in [item["action"] for item in others.items]
+    assert all(item["subject"] != "call-1-seg1-1001" for item in others.items)
 
 
 async def test_the_running_delivery_purges_what_is_due_from_its_start(

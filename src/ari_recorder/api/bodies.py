@@ -380,6 +380,9 @@ class AuditItem(msgspec.Struct, frozen=True):
     actor: Annotated[str, msgspec.Meta(description="an agent's id, admin, controller, cli:<os user>")]
     action: Annotated[str, msgspec.Meta(description="pause, decision, delivered, audit-read...")]
     subject: Annotated[str, msgspec.Meta(description="a recording, an interaction, agent/<id>...")]
+    interaction: Annotated[
+        str | None, msgspec.Meta(description="the interaction it is about, if one; kept after its purge")
+    ]
     detail: dict[str, Any]
 
 

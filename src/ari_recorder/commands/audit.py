@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from ari_recorder.storage.audit_reads import AuditFilters
     from ari_recorder.storage.store import Store
 
-COLUMNS = ("at", "actor", "action", "subject", "id", "detail")
+COLUMNS = ("at", "actor", "action", "subject", "interaction", "id", "detail")
 
 
 def moment(text: str) -> datetime:

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ari_recorder.storage.tables import AuditRow
+from ari_recorder.storage.tables import AuditRow, InteractionRow, RecordingRow
 
 if TYPE_CHECKING:
     from ari_recorder.storage.store import Store
@@ -47,6 +47,7 @@ class Entry:
     subject: str  # a recording, "agent/<id>", a chat
     detail: dict[str, Any] = field(default_factory=dict)
     actor: str = "controller"  # an agent's id, "admin", "controller", "cli"
+    interaction: str | None = None  # what it is about, when the writer cannot tell (see write)
 
 
 async def write(session: AsyncSession, entry: Entry) -> bool:
@@ -62,9 +63,29 @@ async def write(session: AsyncSession, entry: Entry) -> bool:
             action=entry.action,
             subject=entry.subject,
             detail=entry.detail,
+            interaction=await _interaction_of(session, entry),
         )
     )
     return True
+
+
+async def _interaction_of(session: AsyncSession, entry: Entry) -> str | None:
+    """The interaction a row is about: the entry's own, else the one its detail names (a
+    decision's or pause's "call", a read's "interaction"), else the interaction of the recording
+    or transcript it is about, else its subject when that is an interaction (a legal hold's).
+    Kept on the row, so that the row is found by interaction after the interaction is purged."""
+    if entry.interaction is not None:
+        return entry.interaction
+    for key in ("call", "interaction"):
+        named = entry.detail.get(key)
+        if isinstance(named, str) and named:
+            return named
+    if "/" in entry.subject:  # agent/<id>, token/<id>, settings...: not an interaction's
+        return None
+    recording = await session.get(RecordingRow, entry.subject)
+    if recording is not None:
+        return recording.interaction_id
+    return entry.subject if await session.get(InteractionRow, entry.subject) is not None else None
 
 
 async def write_now(store: Store, entry: Entry) -> bool:

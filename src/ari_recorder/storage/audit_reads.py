@@ -23,7 +23,7 @@ from ari_recorder import errors
 from ari_recorder.domain import moments
 from ari_recorder.storage import audit
 from ari_recorder.storage.recordings import utc
-from ari_recorder.storage.tables import AuditRow, RecordingRow
+from ari_recorder.storage.tables import AuditRow
 
 if TYPE_CHECKING:
     from ari_recorder.storage.store import Store
@@ -101,20 +101,15 @@ def row_json(row: AuditRow) -> dict[str, Any]:
         "actor": row.actor,
         "action": row.action,
         "subject": row.subject,
+        "interaction": row.interaction,
         "detail": row.detail,
     }
 
 
 def _about(interaction: str) -> ColumnElement[bool]:
-    """Rows about an interaction: it is their subject, their detail names it (a pause's, a
-    decision's "call" or "interaction"), or their subject is one of its recordings."""
-    recordings = select(RecordingRow.name).where(RecordingRow.interaction_id == interaction)
-    return or_(
-        AuditRow.subject == interaction,
-        AuditRow.detail["call"].as_string() == interaction,
-        AuditRow.detail["interaction"].as_string() == interaction,
-        AuditRow.subject.in_(recordings),
-    )
+    """Rows about an interaction: the writer (storage/audit.py) named it on each row, from the
+    row's detail, its recording or its subject; still there once the interaction is purged."""
+    return AuditRow.interaction == interaction
 
 
 def _query(filters: AuditFilters, after: Position | None, limit: int) -> Select[Any]:

@@ -227,5 +227,6 @@ async def _forget(session: AsyncSession, interaction: str, now: datetime, days: 
         "why": f"ended, every file delivered; delivery.metadata_retention_days = {days}",
     }
     key = audit.audit_id("purge", interaction, "metadata")
-    await audit.write(session, audit.Entry(key, now, "purge-metadata", interaction, detail, actor))
+    entry = audit.Entry(key, now, "purge-metadata", interaction, detail, actor, interaction=interaction)
+    await audit.write(session, entry)
     return 1

@@ -132,6 +132,9 @@ class AuditRow(Base):
     action: Mapped[str] = mapped_column(String(64))  # pause, resume, token-issued...
     subject: Mapped[str] = mapped_column(String(300), index=True)  # a recording, an agent, a token
     detail: Mapped[dict[str, Any]] = mapped_column(JSON)  # why, and the rest of the facts
+    # The interaction the row is about, if one (storage/audit.py finds it when written): no
+    # foreign key, the row outlives the interaction's metadata (retention), and stays findable.
+    interaction: Mapped[str | None] = mapped_column(String(128), nullable=True, index=True)
 
 
 class AgentTokenRow(Base):
