@@ -1,4 +1,4 @@
-"""Migration 0017: the audit rows written before it learn the interaction each is about, as the
+"""Migration 0016: the audit rows written before it learn the interaction each is about, as the
 reads found it until then (the detail's call or interaction, the recording that is the subject,
 the subject itself), so that a search by interaction finds what it found before, and more."""
 
@@ -16,7 +16,7 @@ from ari_recorder.storage import audit, audit_reads
 from ari_recorder.storage.audit_reads import AuditFilters
 from ari_recorder.storage.store import MIGRATIONS, Store
 
-BEFORE = "0013"  # the last revision without the column
+BEFORE = "0015"  # the last revision without the column
 ROWS = [
     # id, subject, detail, the interaction it is about
     ("decision", "call-1-seg1-1001", '{"call": "call-1", "selected": true}', "call-1"),

@@ -1,7 +1,7 @@
 """audit: the interaction each row is about, so that it is found after the interaction is purged
 
-Revision ID: 0017
-Revises: 0013
+Revision ID: 0016
+Revises: 0015
 
 Rows written before: their interaction is found as the reads found it until now (the detail's
 "call" or "interaction", the interaction of the recording that is their subject, or the subject
@@ -14,8 +14,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0017"
-down_revision = "0013"
+revision = "0016"
+down_revision = "0015"
 branch_labels = None
 depends_on = None
 
