@@ -96,6 +96,9 @@ async def test_a_killed_controller_resumes_the_call_and_the_recording_is_kept_on
             async with http.post(f"{base}/sim/calls", json={"queue": "support", "caller": "15550050"}) as r:
                 assert r.status == 200
             await until(lambda: _recording(state), what="the agent's segment to be recorded")
+            # ...and the controller to have stored it: killed before that, its successor knows
+            # nothing of the file (a gap of its own, in the session note; not what this tests).
+            await until(lambda: _stored(tmp_path / "db.sqlite"), what="the recording stored")
             first.send_signal(signal.SIGKILL)
             await first.wait()
         assert await sockets() == 0
@@ -129,6 +132,15 @@ async def test_a_killed_controller_resumes_the_call_and_the_recording_is_kept_on
 
 async def _recording(state: Any) -> bool:
     return bool((await state())["live_recordings"])
+
+
+async def _stored(database: Path) -> bool:
+    """The killed controller's database names a recording (read as its successor will)."""
+    store = Store(f"sqlite+aiosqlite:///{database}")
+    try:
+        return any(call.began or call.starting for call in await store.open_calls())
+    finally:
+        await store.aclose()
 
 
 # ----- in-process: the controller's calls dropped and taken back from the store -----
