@@ -3,13 +3,23 @@
 Schemathesis runs as a subprocess, so the server (in this process, on this test's event loop)
 goes on serving while it asks. Each run has agent 1001 connected on a recorded call, so the
 agent endpoints answer 200 for it, as well as 401, 403, 404 and 409 for the others.
+
+One run per role. The administrator's asks every operation in depth. Another role's asks in
+depth the operations its privileges let it call (`operations_of`: what it can reach past the
+token check, where its scope and bodies are at stake), and the others only REFUSED_EXAMPLES
+times each: the token check refuses them before anything of the request is read (the
+privilege matrix, tests/api/test_privileges.py, asks each of them of each role), so more
+examples would ask the same question again. A role added costs its own operations, not a run
+over all of them.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import re
 import sys
+import tomllib
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -20,9 +30,10 @@ import pytest
 import schemathesis
 
 from ari_recorder.api.openapi import document
+from ari_recorder.api.privileges import PAUSE_VERBS, privilege_of
 from ari_recorder.api.server import build_app
 from ari_recorder.delivery import DeliverySettings, generate_keypair
-from ari_recorder.domain.access import Role
+from ari_recorder.domain.access import OPEN, Role, holds
 from ari_recorder.settings import QueueSettings
 from ari_recorder.storage.tokens import issue_token
 from tests.support.waiting import until
@@ -30,9 +41,12 @@ from tests.support.world import ADMIN_TOKEN, AGENTS, World, world
 
 QUEUES = {"support": QueueSettings(agents=["1001"]), "sales": QueueSettings(agents=["1002", "1003"])}
 CALLER = "15550600"
-OPEN = ("/healthz", "/readyz")  # the routes that take no token
+OPEN_PATHS = ("/healthz", "/readyz")  # the routes that take no token
 DEADLINE = 1200  # seconds for one schemathesis run, well above what it needs (~150 s, 400 examples)
 EXAMPLES = 10  # issue 12: ten times the examples of before (40 and 25)
+# Examples of each operation a role's token may not call (see the docstring); the coverage phase
+# adds the document's own boundary cases to them, as to every operation.
+REFUSED_EXAMPLES = 5
 
 # Which checks, and why not the others. `all` but:
 # - ensure_resource_availability: it expects a resource a POST created (a call, by POST
@@ -56,19 +70,57 @@ expected-statuses = ["2xx", "401", "403", "404", "409", "422", "428"]
 """
 
 
+def operations_of(role: Role) -> list[str]:
+    """The document's operations, as schemathesis names them ("GET /api/v1/calls"), that a token
+    of `role` may call: each route's privilege (api/privileges.py) held by the role. Not the
+    open ones (/healthz, /readyz): no token is asked there, they are the administrator's run's."""
+    names = []
+    for path, item in document()["paths"].items():
+        for method in item:
+            route = (
+                PAUSE_VERBS
+                if re.fullmatch(r"/api/v1/agents/\{agent\}/recording/(pause|resume)", path)
+                else path
+            )
+            privilege = privilege_of(method.upper(), route)
+            assert privilege is not None, f"{method} {path}: no privilege in api/privileges.py"
+            if privilege not in OPEN and holds(role, privilege):
+                names.append(f"{method.upper()} {path}")
+    return names
+
+
+def config_for(role: Role, examples: int) -> str:
+    """The run's schemathesis.toml: `examples` of every operation for the administrator; for
+    another role, `examples` of its own operations and as many stateful scenarios among them,
+    and REFUSED_EXAMPLES of each other operation, which no scenario steps into (the token check
+    ends any such step, whatever came before it)."""
+    if role is Role.ADMINISTRATOR:
+        return f"{CONFIG}\n[generation]\nmax-examples = {examples}\n"
+    own = operations_of(role)
+    others = [f"{m.upper()} {p}" for p, item in document()["paths"].items() for m in item]
+    others = [name for name in others if name not in own]
+    return (
+        f"{CONFIG}\n[generation]\nmax-examples = {REFUSED_EXAMPLES}\n\n"
+        f"[phases.stateful.generation]\nmax-examples = {examples}\n\n"
+        f"[[operations]]\ninclude-name = {json.dumps(own)}\ngeneration.max-examples = {examples}\n\n"
+        f"[[operations]]\ninclude-name = {json.dumps(others)}\nphases.stateful.enabled = false\n"
+    )
+
+
 async def run_schemathesis(
-    w: World, tmp: Path, token: str, examples: int
+    w: World, tmp: Path, token: str, role: Role, examples: int
 ) -> tuple[str, list[dict[str, Any]]]:
-    """Schemathesis's run against the live API with the token; its output, and the exchanges
-    (from its HAR report). Fails with the output when schemathesis finds anything wrong."""
+    """Schemathesis's run against the live API with the token of `role`, `examples` of each
+    operation the role may call (config_for); its output, and the exchanges (from its HAR
+    report). Fails with the output when schemathesis finds anything wrong."""
     config, har = tmp / "schemathesis.toml", tmp / "exchanges.har"
-    config.write_text(CONFIG)
+    config.write_text(config_for(role, examples))
     process = await asyncio.create_subprocess_exec(
         *(sys.executable, "-m", "schemathesis.cli", "--config-file", str(config), "run"),
         f"{w.api_url}/api/v1/openapi.json",
         *("--header", f"Authorization: Bearer {token}"),
         *("--checks", "all", "--exclude-checks", EXCLUDED_CHECKS),
-        *("--max-examples", str(examples), "--request-timeout", "15"),
+        *("--request-timeout", "15"),
         *("--generation-database", "none", "--no-color", "--output-truncate", "false"),
         *("--report", "har", "--report-har-path", str(har)),
         cwd=tmp,  # where hypothesis and schemathesis leave anything they write
@@ -142,6 +194,32 @@ def test_the_document_names_every_route_of_the_server_and_no_other() -> None:
             )
 
 
+def test_a_role_is_asked_in_depth_where_its_privileges_reach_and_no_further() -> None:
+    everything = [f"{m.upper()} {p}" for p, item in document()["paths"].items() for m in item]
+    assert operations_of(Role.ADMINISTRATOR) == [n for n in everything if n.split()[1] not in OPEN_PATHS]
+    recording = "/api/v1/agents/{agent}/recording"
+    assert sorted(operations_of(Role.AGENT)) == sorted(
+        [
+            f"GET {recording}",
+            f"GET {recording}/pauses",
+            f"POST {recording}/pause",
+            f"POST {recording}/resume",
+            "POST /api/v1/agents/{agent}/login",
+            "POST /api/v1/agents/{agent}/logout",
+        ]
+    )
+    assert sorted(operations_of(Role.CHAT_PLATFORM)) == ["GET /api/v1/chats/{id}", "POST /api/v1/chats"]
+    toml = tomllib.loads(config_for(Role.AGENT, 7))
+    assert toml["generation"]["max-examples"] == REFUSED_EXAMPLES
+    assert toml["phases"]["stateful"]["generation"]["max-examples"] == 7
+    own, others = toml["operations"]
+    assert own == {"include-name": operations_of(Role.AGENT), "generation": {"max-examples": 7}}
+    assert others["phases"] == {"stateful": {"enabled": False}}
+    assert sorted(own["include-name"] + others["include-name"]) == sorted(everything)
+    assert tomllib.loads(config_for(Role.ADMINISTRATOR, 7))["generation"]["max-examples"] == 7
+    assert "operations" not in tomllib.loads(config_for(Role.ADMINISTRATOR, 7))
+
+
 @pytest.mark.timeout(DEADLINE + 120)  # schemathesis's own bound, and the world around it
 async def test_schemathesis_finds_the_document_true_for_the_administrator(tmp_path: Path) -> None:
     delivery = DeliverySettings(
@@ -151,7 +229,7 @@ async def test_schemathesis_finds_the_document_true_for_the_administrator(tmp_pa
     )
     async with world(tmp_path, QUEUES, delivery=delivery) as w:
         await connected_call(w)
-        _, entries = await run_schemathesis(w, tmp_path, ADMIN_TOKEN, examples=40 * EXAMPLES)
+        _, entries = await run_schemathesis(w, tmp_path, ADMIN_TOKEN, Role.ADMINISTRATOR, 40 * EXAMPLES)
         await w.control("hangup", {"customer": CALLER})
     counts = seen(entries)
     assert counts[("GET", "calls", 200)], "the administrator sees the calls"
@@ -172,7 +250,7 @@ async def test_schemathesis_finds_the_document_true_for_an_agent(tmp_path: Path)
     async with world(tmp_path, QUEUES) as w:
         await connected_call(w)
         token = (await issue_token(w.store, "1001")).token
-        output, entries = await run_schemathesis(w, tmp_path, token, examples=25 * EXAMPLES)
+        output, entries = await run_schemathesis(w, tmp_path, token, Role.AGENT, 25 * EXAMPLES)
         await w.control("hangup", {"customer": CALLER})
     counts = seen(entries)
     for verb in ("pause", "resume"):
@@ -182,7 +260,7 @@ async def test_schemathesis_finds_the_document_true_for_an_agent(tmp_path: Path)
         for method, path, status in counts
         if not path.startswith("agents/1001/")
         and status not in (401, 403, 404, 405)
-        and path not in OPEN  # no token asked: the orchestrator's
+        and path not in OPEN_PATHS  # no token asked: the orchestrator's
     }
     assert not others, f"1001's token got past the token check on others' or administrators' routes: {others}"
     assert token not in json.dumps(entries)
@@ -196,7 +274,7 @@ async def test_schemathesis_finds_the_document_true_for_a_supervisor(tmp_path: P
     async with world(tmp_path, QUEUES, agents) as w:
         await connected_call(w)
         token = (await issue_token(w.store, None, role=Role.SUPERVISOR, teams=["blue"])).token
-        output, entries = await run_schemathesis(w, tmp_path, token, examples=15 * EXAMPLES)
+        output, entries = await run_schemathesis(w, tmp_path, token, Role.SUPERVISOR, 15 * EXAMPLES)
         await w.control("hangup", {"customer": CALLER})
     counts = seen(entries)
     assert counts[("GET", "calls", 200)] and counts[("GET", "agents/1001/recording", 200)], output
