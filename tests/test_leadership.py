@@ -24,6 +24,9 @@ from tests.asterisk.controller import Controller, Delivered
 from tests.support.waiting import until
 from tests.test_cli import command, said
 
+# Takeovers bounded in seconds: ./dev test runs these apart (pytest -m timing).
+pytestmark = pytest.mark.timing
+
 AGENTS = {
     "1001": {"endpoint": "Local/1001@agent-phone", "permit_recordings": True, "record_percent": 100},
     "1002": {"endpoint": "Local/1002@agent-phone", "permit_recordings": True, "record_percent": 100},

@@ -71,6 +71,7 @@ def silences(path: Path) -> list[float]:
     return [round(r.end - r.start, 3) for r in tone_runs(path) if not r.tones and r.end - r.start > 0.5]
 
 
+@pytest.mark.timing  # the clicks' pauses within 0.3 s: run apart
 @needs_chromium
 async def test_an_agent_pauses_and_resumes_from_the_page(
     tmp_path: Path, browser: Browser, shots: Path, monkeypatch: pytest.MonkeyPatch

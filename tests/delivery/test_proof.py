@@ -122,6 +122,7 @@ async def api(w: World, path: str) -> None:
         assert r.status == 200, await r.text()
 
 
+@pytest.mark.timing  # talked and recorded seconds within SLACK: run apart
 async def test_a_whole_call_is_proven_and_no_gap_is_reported(tmp_path: Path, identity: Identity) -> None:
     before = gaps(GapKind.SHORT)
     async with world(tmp_path, QUEUES, AGENTS, delivery=local_settings(tmp_path, identity)) as w:
@@ -141,6 +142,7 @@ async def test_a_whole_call_is_proven_and_no_gap_is_reported(tmp_path: Path, ide
     assert gaps(GapKind.SHORT) == before
 
 
+@pytest.mark.timing  # talked and recorded seconds within SLACK: run apart
 async def test_a_recording_cut_short_is_a_gap_with_its_numbers(
     tmp_path: Path, identity: Identity, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -175,6 +177,7 @@ async def test_a_recording_cut_short_is_a_gap_with_its_numbers(
     assert f"recording={name}" in line and "kind=short" in line
 
 
+@pytest.mark.timing  # talked and recorded seconds within SLACK: run apart
 @pytest.mark.parametrize("behavior", ["skip", "silence"])
 async def test_skipped_pauses_are_subtracted_and_silenced_ones_are_not(
     tmp_path: Path, identity: Identity, behavior: str
@@ -207,6 +210,7 @@ async def test_skipped_pauses_are_subtracted_and_silenced_ones_are_not(
     assert abs(proof["audio_seconds"] - proof["expected_seconds"]) < 0.2, proof
 
 
+@pytest.mark.timing  # talked and recorded seconds within SLACK: run apart
 async def test_a_segment_never_recorded_is_a_gap_of_its_whole_connected_time(
     tmp_path: Path, identity: Identity
 ) -> None:

@@ -15,6 +15,7 @@ from tests.support.waiting import until
 from tests.support.world import SLACK, connected, nothing_held, talk_then_hang_up, world
 
 
+@pytest.mark.timing  # 2 s of talk, a file under 2.3 s: run apart
 async def test_a_consenting_agent_is_recorded_from_the_answer_on(tmp_path: Path) -> None:
     async with world(tmp_path, {"support": QueueSettings(agents=["1001"])}) as w:
         report = await talk_then_hang_up(w, "15550001", "support", 2.0)

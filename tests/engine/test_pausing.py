@@ -19,6 +19,9 @@ from tests.support.audio import Run, read_wav, strength, summary, tone_runs
 from tests.support.waiting import until
 from tests.support.world import ADMIN_TOKEN, World, connected, world
 
+# Pause edges within 40 ms of the requests: ./dev test runs these apart (pytest -m timing).
+pytestmark = pytest.mark.timing
+
 AGENTS = {
     "1001": AgentSettings(endpoint="Local/1001@agent-phone", permit_recordings=True, record_percent=100),
     "1002": AgentSettings(endpoint="Local/1002@agent-phone", permit_recordings=True, record_percent=100),

@@ -13,6 +13,9 @@ from ari_recorder.engine.controller import CallReport
 from ari_recorder.settings import AgentSettings, QueueSettings, RecordingSettings
 from tests.support.world import World, all_connected, connected, world
 
+# A start deadline's retries, bounded in seconds: ./dev test runs these apart (pytest -m timing).
+pytestmark = pytest.mark.timing
+
 AGENTS = {
     str(1000 + i): AgentSettings(
         endpoint=f"Local/{1000 + i}@agent-phone", permit_recordings=True, record_percent=100

@@ -24,6 +24,9 @@ from tests.engine.test_inbound_calls import SIP_AGENTS
 from tests.support.waiting import until
 from tests.support.world import World, world
 
+# Deadlines across a restart, bounded in seconds: ./dev test runs these apart (pytest -m timing).
+pytestmark = pytest.mark.timing
+
 START_DEADLINE = 1.0  # seconds: [recording] start_deadline_ms below
 CONFIG = """
 [ari]

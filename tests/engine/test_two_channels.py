@@ -15,6 +15,9 @@ from ari_recorder.settings import QueueSettings
 from tests.support.audio import duration, summary, tone_runs
 from tests.support.world import talk_then_hang_up, world
 
+# Both legs' lengths within 50 ms: ./dev test runs these apart (pytest -m timing).
+pytestmark = pytest.mark.timing
+
 
 @pytest.mark.parametrize("side", ["agent", "customer"])
 async def test_each_party_is_in_a_file_of_its_own(tmp_path: Path, side: str) -> None:

@@ -71,6 +71,7 @@ async def test_the_customer_presses_keys_and_hangs_up() -> None:
     assert end["channel"]["id"] == call
 
 
+@pytest.mark.timing  # stretches within 40 ms: run apart
 async def test_an_agent_recording_holds_what_the_agent_side_heard(tmp_path: Path) -> None:
     """Snoop both ways: pause leaves time out, mute writes silence, a silent party is not heard."""
     async with sim_app() as sim, AriClient(sim.sim.ari_url, "asterisk", "asterisk") as ari:

@@ -20,6 +20,9 @@ from ari_simulator.server import RunningSimulator, serve
 from tests.simulator.replay import Replayer, check
 from tests.support.reference import REFERENCE, load_trace, reference_dir
 
+# Paced by the trace's clock, lengths within 5 %: ./dev test runs these apart (pytest -m timing).
+pytestmark = pytest.mark.timing
+
 SIP_TRACES = ["sip_blind_transfer_ari_only", "sip_blind_transfer_core", "sip_dtmf_native_vs_snoop"]
 # Recorded with the project's kit (tests/reference/record/sip_traces.py): the customer's trunk is
 # the endpoint `trunk`, the agents' phones dial from the context `agents`.

@@ -13,6 +13,9 @@ from ari_simulator.server import RunningSimulator, serve
 from tests.simulator.replay import Replayer, check
 from tests.support.reference import REFERENCE, load_trace, reference_dir
 
+# Paced by the trace's clock, lengths within 5 %: ./dev test runs these apart (pytest -m timing).
+pytestmark = pytest.mark.timing
+
 TRACES = [
     "answer_pause_transfer_hangup",
     "asterisk_restart",
