@@ -34,7 +34,20 @@ def tier_of(path: Path) -> str:
     return "simulator"
 
 
+def long(item: pytest.Item) -> bool:
+    """A test that says it may take longer than [tool.pytest.ini_options] timeout (a schemathesis
+    run, thirty SIPp calls): it starts first, so that a run of several at a time (./dev test's
+    -n 3) does not end waiting on one of them begun last."""
+    marker = item.get_closest_marker("timeout")
+    return marker is not None and bool(marker.args) and marker.args[0] > config_timeout(item)
+
+
+def config_timeout(item: pytest.Item) -> float:
+    return float(item.config.getini("timeout") or 0)
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    items.sort(key=lambda item: not long(item))  # stable: the others keep their order
     for item in items:
         if not any(item.get_closest_marker(tier) for tier in TIERS):
             item.add_marker(getattr(pytest.mark, tier_of(item.path)))

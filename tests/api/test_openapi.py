@@ -266,6 +266,7 @@ async def test_schemathesis_finds_the_document_true_for_an_agent(tmp_path: Path)
     assert token not in json.dumps(entries)
 
 
+@pytest.mark.timeout(DEADLINE + 120)  # schemathesis's own bound, and the world around it
 async def test_schemathesis_finds_the_document_true_for_a_supervisor(tmp_path: Path) -> None:
     """With the token of team blue's supervisor (1001's team): 1001's recording and the
     interactions (its scope's) answer 200, the other agents are no agents (404), placing calls,

@@ -6,6 +6,8 @@ import asyncio
 import time
 from pathlib import Path
 
+import pytest
+
 from ari_recorder.settings import AgentSettings, QueueSettings
 from tests.support.audio import duration, tone_runs
 from tests.support.world import ADMIN_TOKEN, SLACK, connected, world
@@ -17,6 +19,7 @@ AGENTS = {
 QUEUES = {"outreach": QueueSettings(agents=["3001"], record_percent=100, record_side="customer")}
 
 
+@pytest.mark.timing  # no stretch over 50 ms of one party alone at the ends: run apart
 async def test_an_agent_calls_a_customer_and_is_recorded_from_the_answer(tmp_path: Path) -> None:
     async with world(tmp_path, QUEUES, AGENTS) as w:
         await w.control("outbound", {"agent": "3001", "to": "15550200"})
