@@ -199,7 +199,7 @@ async def test_a_bad_setting_is_one_line_naming_it() -> None:
 async def test_demo_runs_on_embedded_defaults_and_exits_0(tmp_path: Path) -> None:
     async with command("demo", "--var", str(tmp_path / "var")) as demo:
         out, err = await asyncio.wait_for(demo.communicate(), 60)
-    assert demo.returncode == 0, err.decode()
+    assert demo.returncode == 0, f"{out.decode()}\n{err.decode()[-3000:]}"
     text = out.decode()
     assert "agent 1001  recorded=yes  (selected by agent 1001)" in text
     assert "agent 1003  recorded=no  (agent 1003 has not consented to recording)" in text
