@@ -89,32 +89,38 @@ def operations_of(role: Role) -> list[str]:
     return names
 
 
-def config_for(role: Role, examples: int) -> str:
+def config_for(role: Role, examples: int, stateful: bool = True) -> str:
     """The run's schemathesis.toml: `examples` of every operation for the administrator; for
     another role, `examples` of its own operations and as many stateful scenarios among them,
     and REFUSED_EXAMPLES of each other operation, which no scenario steps into (the token check
-    ends any such step, whatever came before it)."""
+    ends any such step, whatever came before it). `stateful` False: no scenarios at all (a
+    read-only role's links from its reads lead only to others' operations, and hypothesis then
+    finds a state from which no step is allowed: an error of the run, not of the server)."""
     if role is Role.ADMINISTRATOR:
         return f"{CONFIG}\n[generation]\nmax-examples = {examples}\n"
     own = operations_of(role)
     others = [f"{m.upper()} {p}" for p, item in document()["paths"].items() for m in item]
     others = [name for name in others if name not in own]
-    return (
-        f"{CONFIG}\n[generation]\nmax-examples = {REFUSED_EXAMPLES}\n\n"
+    scenarios = (
         f"[phases.stateful.generation]\nmax-examples = {examples}\n\n"
+        if stateful
+        else "[phases.stateful]\nenabled = false\n\n"
+    )
+    return (
+        f"{CONFIG}\n[generation]\nmax-examples = {REFUSED_EXAMPLES}\n\n{scenarios}"
         f"[[operations]]\ninclude-name = {json.dumps(own)}\ngeneration.max-examples = {examples}\n\n"
         f"[[operations]]\ninclude-name = {json.dumps(others)}\nphases.stateful.enabled = false\n"
     )
 
 
 async def run_schemathesis(
-    w: World, tmp: Path, token: str, role: Role, examples: int
+    w: World, tmp: Path, token: str, role: Role, examples: int, stateful: bool = True
 ) -> tuple[str, list[dict[str, Any]]]:
     """Schemathesis's run against the live API with the token of `role`, `examples` of each
     operation the role may call (config_for); its output, and the exchanges (from its HAR
     report). Fails with the output when schemathesis finds anything wrong."""
     config, har = tmp / "schemathesis.toml", tmp / "exchanges.har"
-    config.write_text(config_for(role, examples))
+    config.write_text(config_for(role, examples, stateful))
     process = await asyncio.create_subprocess_exec(
         *(sys.executable, "-m", "schemathesis.cli", "--config-file", str(config), "run"),
         f"{w.api_url}/api/v1/openapi.json",
@@ -285,6 +291,51 @@ async def test_schemathesis_finds_the_document_true_for_a_supervisor(tmp_path: P
             assert status in (400, 401, 404, 405), (method, path, status)
         if path.startswith(("chats", "audit", "holds")) or (method, path) == ("POST", "calls"):
             assert status in (400, 401, 403, 404, 405), (method, path, status)
+    assert token not in json.dumps(entries)
+
+
+@pytest.mark.timeout(DEADLINE + 120)  # schemathesis's own bound, and the world around it
+async def test_schemathesis_finds_the_document_true_for_a_compliance_officer(tmp_path: Path) -> None:
+    """With a compliance officer's token: the trail, the interactions, the holds, the settings
+    and the delivery queue are read (200); nothing is changed but legal holds: placing or
+    transferring calls, pausing, reporting chats, retrying deliveries and writing settings are
+    refused (403) before their bodies are read."""
+    async with world(tmp_path, QUEUES) as w:
+        await connected_call(w)
+        token = (await issue_token(w.store, None, role=Role.COMPLIANCE)).token
+        output, entries = await run_schemathesis(
+            w, tmp_path, token, Role.COMPLIANCE, 15 * EXAMPLES, stateful=False
+        )
+        await w.control("hangup", {"customer": CALLER})
+    counts = seen(entries)
+    for read in ("audit", "interactions", "holds", "settings", "deliveries"):
+        assert counts[("GET", read, 200)], f"{read} never read:\n{output}"
+    writes = {
+        (method, path, status)
+        for method, path, status in counts
+        if method in ("POST", "PUT", "DELETE")
+        and not path.startswith("interactions/")  # legal holds: the officer's one change
+        and status not in (401, 403, 404, 405)
+    }
+    assert not writes, f"a compliance officer changed something: {writes}"
+    assert token not in json.dumps(entries)
+
+
+@pytest.mark.timeout(DEADLINE + 120)  # schemathesis's own bound, and the world around it
+async def test_schemathesis_finds_the_document_true_for_the_chat_platform(tmp_path: Path) -> None:
+    """With the chat platform's token: chats are reported and read, and nothing else gets past
+    the token check."""
+    async with world(tmp_path, QUEUES) as w:
+        token = (await issue_token(w.store, None, role=Role.CHAT_PLATFORM)).token
+        output, entries = await run_schemathesis(w, tmp_path, token, Role.CHAT_PLATFORM, 15 * EXAMPLES)
+    counts = seen(entries)
+    assert any(path == "chats" and status in (200, 201, 202) for _, path, status in counts), output
+    others = {
+        (method, path, status)
+        for method, path, status in counts
+        if not path.startswith("chats") and path not in OPEN_PATHS and status not in (401, 403, 404, 405)
+    }
+    assert not others, f"the chat platform's token got past the token check: {others}"
     assert token not in json.dumps(entries)
 
 
