@@ -138,6 +138,13 @@ async def test_a_supervisor_watches_a_call_and_its_transfer_live(
         await page.screenshot(path=shots / "ended.png", full_page=True)
         await expect(row).to_contain_text("(ended)")
 
+        # The supervisor opens the call's timeline from its row; the other team's cannot have it.
+        await row.get_by_role("button", name="Timeline").click()
+        await expect(page.locator("#timeline svg g.segment")).to_have_count(2)
+        await expect(page.locator("#timeline svg g.transfer-mark")).to_have_count(1)
+        refused = await other.page.evaluate(f"fetch('/supervisor/timeline/{call.id}').then(r => r.status)")
+        assert refused == 404
+
         # The token revoked: the live stream notices, and the page is the login form again.
         await revoke_token(w.store, blue.id)
         await expect(page).to_have_url(re.compile(r"/supervisor/login\?why=ended$"))
@@ -180,7 +187,9 @@ async def test_a_supervisor_watches_a_call_and_its_transfer_live(
     actions = [a.action for a in audit]
     assert actions[:3] == ["token-issued", "supervisor-page-login", "supervisor-page-opened"], actions
     assert actions[-2:] == ["token-revoked", "supervisor-page-ended"], actions
-    assert [a.actor for a in read] == [f"compliance/{compliance.id}"] * 2, "the page's and the download's"
+    assert [a.actor for a in read] == [f"supervisor/{blue.id}", f"supervisor/{green.id}"] + [
+        f"compliance/{compliance.id}"
+    ] * 2, "the supervisors' (one out of its reach) and the officer's: the page's and the download's"
 
 
 # ----- over plain HTTP -----
