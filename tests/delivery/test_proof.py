@@ -62,6 +62,15 @@ def test_skipped_pauses_are_subtracted_silenced_and_refused_ones_are_not() -> No
     assert prove(audio=45.0, connected=60.0, seen=True, pauses=pauses, tolerance=1.0).missing == 5.0
 
 
+def test_an_empty_file_of_a_segment_shorter_than_a_frame_or_two_is_no_gap() -> None:
+    """A segment of 19 ms (a takeover's): no frame written yet, nothing missing beyond the
+    tolerance. From 50 ms on, an empty file is a gap however small the tolerance makes it."""
+    brief = prove(audio=0.0, connected=0.019, seen=True, pauses=[], tolerance=1.0)
+    assert (brief.ok, brief.gap) == (True, None)
+    longer = prove(audio=0.0, connected=0.05, seen=True, pauses=[], tolerance=1.0)
+    assert (longer.ok, longer.gap) == (False, GapKind.EMPTY)
+
+
 def test_an_empty_file_and_no_file_are_gaps_whatever_the_segment() -> None:
     empty = prove(audio=0.0, connected=None, seen=None, pauses=[], tolerance=1.0)
     assert (empty.ok, empty.gap) == (False, GapKind.EMPTY)
