@@ -335,5 +335,6 @@ async def test_the_roles_hold_what_they_are_for() -> None:
         Privilege.RECORDING_PAUSE,
         Privilege.DEVICES_LOGIN,
         Privilege.INTERACTIONS_READ,
+        Privilege.DELIVERIES_READ,
     }
     assert Privilege.SETTINGS_WRITE not in PRIVILEGES[Role.SUPERVISOR], "000: an administrator's act"

@@ -95,8 +95,8 @@ async def test_a_supervisor_watches_a_call_and_its_transfer_live(
         await log_in(watched, blue.token)
         await expect(page.locator("#who")).to_contain_text("teams blue")
         await expect(page.locator("#no-calls")).to_be_visible()
-        # Parts its role does not hold are not shown (the delivery queue: not scoped yet).
-        assert await page.locator("#deliveries").is_hidden()
+        # The parts its role holds are shown: the delivery queue (its scope's), not its retry.
+        assert await page.locator("#deliveries").is_visible()
         timeline_shown = holds(Role.SUPERVISOR, Privilege.INTERACTIONS_READ)
         assert await page.locator("#timeline-section").is_hidden() != timeline_shown
         other_context, other = await open_page(browser, w, width=1280)
@@ -157,6 +157,13 @@ async def test_a_supervisor_watches_a_call_and_its_transfer_live(
             return len(page["items"]) == 4  # each segment's audio and metadata
 
         await until(delivered, what="both segments' files delivered", every=0.2)
+        # A supervisor's delivery queue holds its scope's files only (the audio and metadata of
+        # the call's two segments, both agents of team blue); team green's, none of them.
+        for team, count in (("blue", 4), ("green", 0)):
+            scoped = await issue_token(w.store, None, role=Role.SUPERVISOR, teams=[team])
+            bearer = {"Authorization": f"Bearer {scoped.token}"}
+            async with w.http.get(f"{w.api_url}/api/v1/deliveries?state=done", headers=bearer) as r:
+                assert (r.status, len((await r.json())["items"])) == (200, count), team
         officer_context, officer = await open_page(browser, w, width=1280, height=900)
         await log_in(officer, compliance.token)
         await officer.page.get_by_label("Interaction id").fill(call.id)

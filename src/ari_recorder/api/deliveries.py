@@ -15,11 +15,12 @@ from aiohttp import web
 from ari_recorder.api import delivery_bodies as d
 from ari_recorder.api.bodies import LIMIT_DEFAULT, LIMIT_MOST, OFFSET_MOST, answer, read_as
 from ari_recorder.api.errors import InvalidQuery, respond
-from ari_recorder.api.reads import Authorize
+from ari_recorder.api.reads import Authorize, Reach
 from ari_recorder.errors import Conflict, NotFound
 from ari_recorder.storage import redelivery
 from ari_recorder.storage.audit_reads import record_read
 from ari_recorder.storage.deliveries import State
+from ari_recorder.storage.interaction_reads import Within
 from ari_recorder.storage.store import Store
 
 log = logging.getLogger("ari_recorder.api")
@@ -53,12 +54,15 @@ def state_asked(request: web.Request) -> str | None:
 
 
 async def deliveries_page(
-    store: Store, reader: str, state: str | None, offset: int, limit: int
+    store: Store, reader: str, state: str | None, offset: int, limit: int, reach: Within | None = None
 ) -> dict[str, Any]:
-    """A page of the queue, its read audited first."""
-    detail = {"state": state, "offset": offset, "limit": limit}
+    """A page of the queue, its read audited first; `reach` (a supervisor's): its interactions'
+    rows only (api/privileges.reach)."""
+    detail: dict[str, Any] = {"state": state, "offset": offset, "limit": limit}
+    if reach is not None:
+        detail["within"] = reach.as_detail()
     await record_read(store, reader, "deliveries-read", "deliveries", detail)
-    items, more = await redelivery.delivery_page(store, state, offset, limit)
+    items, more = await redelivery.delivery_page(store, state, offset, limit, reach)
     return {"items": items, "offset": offset, "limit": limit, "more": more}
 
 
@@ -81,7 +85,9 @@ async def retry(store: Store, delivery: str, who: str) -> dict[str, Any]:
     }
 
 
-def add_routes(app: web.Application, store_of: Callable[[web.Request], Store], authorize: Authorize) -> None:
+def add_routes(
+    app: web.Application, store_of: Callable[[web.Request], Store], authorize: Authorize, reach: Reach
+) -> None:
     """GET /api/v1/deliveries, POST /api/v1/deliveries/retry."""
 
     async def listed(request: web.Request) -> web.Response:
@@ -90,7 +96,7 @@ def add_routes(app: web.Application, store_of: Callable[[web.Request], Store], a
         state = state_asked(request)
         offset = page_bound(request, "offset", 0, OFFSET_MOST)
         limit = page_bound(request, "limit", LIMIT_DEFAULT, LIMIT_MOST, least=1)
-        page = await deliveries_page(store_of(request), reader, state, offset, limit)
+        page = await deliveries_page(store_of(request), reader, state, offset, limit, reach(request))
         return respond(answer(d.DeliveryPage, page))
 
     async def retried(request: web.Request) -> web.Response:

@@ -335,7 +335,7 @@ def build_app(
     app.router.add_get("/readyz", readyz)
     add_routes(app, Reads(lambda: controller.store, _who_may, _reach))  # /api/v1/audit, /interactions
     add_login_routes(app, controller, _who_asked)
-    deliveries.add_routes(app, lambda request: request.app[CONTROLLER].store, _who_may)
+    deliveries.add_routes(app, lambda request: request.app[CONTROLLER].store, _who_may, _reach)
     timelines.add_routes(app, controller, _who_may, _reach)  # /api/v1/interactions/{id}/timeline.svg
     add_settings_routes(app, lambda request: request.app[CONTROLLER].admin, _who_may)  # /api/v1/settings
     # /agent, /supervisor: HTML for people, not in the JSON API's document

@@ -52,8 +52,8 @@ OPEN = frozenset({P.PUBLIC, P.PAGE})
 PRIVILEGES: Mapping[Role, frozenset[Privilege]] = {
     Role.ADMINISTRATOR: frozenset(Privilege) - OPEN,
     # Their teams' and partitions' calls, agents and interactions only (Scope): the interactions'
-    # reads filter by it in their query (storage/interaction_reads.py's Within). Not
-    # deliveries:read: delivery rows (storage/redelivery.py) do not filter by team or partition.
+    # reads, and the delivery queue's, filter by it in their query (storage/interaction_reads.py's
+    # Within). Retrying a dead file is an administrator's.
     Role.SUPERVISOR: frozenset(
         {
             P.CALLS_READ,
@@ -62,6 +62,7 @@ PRIVILEGES: Mapping[Role, frozenset[Privilege]] = {
             P.RECORDING_PAUSE,
             P.DEVICES_LOGIN,
             P.INTERACTIONS_READ,
+            P.DELIVERIES_READ,
         }
     ),
     # Reads everything, changes nothing but legal holds.

@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import ColumnElement, Select, and_, exists, false, func, or_, select
+from sqlalchemy.orm import InstrumentedAttribute
 
 from ari_recorder.domain import moments, partitions
 from ari_recorder.storage.audit_reads import (
@@ -76,6 +77,14 @@ def _within(reach: Within, backend: str) -> ColumnElement[bool]:
         of_interaction = SegmentRow.interaction_id == InteractionRow.id
         held.append(exists().where(of_interaction, SegmentRow.agent.in_(sorted(reach.agents))))
     return or_(*held) if held else false()
+
+
+def in_reach(
+    interaction: ColumnElement[str] | InstrumentedAttribute[str], reach: Within, backend: str
+) -> ColumnElement[bool]:
+    """`interaction` (an id column of another table: a delivery's, through its recording) is one
+    of those `reach` covers."""
+    return interaction.in_(select(InteractionRow.id).where(_within(reach, backend)))
 
 
 def _attached(key: str, holds: ColumnElement[bool]) -> ColumnElement[bool]:

@@ -12,6 +12,7 @@ from sqlalchemy import select, update
 
 from ari_recorder.storage import audit
 from ari_recorder.storage.deliveries import UNFINISHED, State, allowed
+from ari_recorder.storage.interaction_reads import Within, in_reach
 from ari_recorder.storage.recordings import utc
 from ari_recorder.storage.tables import DeliveryRow, RecordingRow
 
@@ -51,10 +52,15 @@ async def list_deliveries(store: Store, state: State | None = None, limit: int =
 
 
 async def delivery_page(
-    store: Store, state: State | str | None = None, offset: int = 0, limit: int = 50
+    store: Store,
+    state: State | str | None = None,
+    offset: int = 0,
+    limit: int = 50,
+    reach: Within | None = None,
 ) -> tuple[list[dict[str, Any]], bool]:
     """A page of rows, newest first, each with its interaction; `state` one of the queue's, or
-    FAILING; and whether more follow."""
+    FAILING; and whether more follow. `reach` (a supervisor's): only the rows of interactions it
+    covers (a row whose interaction's metadata is purged is no one's in particular: not in it)."""
     query = (
         select(DeliveryRow, RecordingRow.interaction_id)
         .outerjoin(RecordingRow, RecordingRow.name == DeliveryRow.recording)
@@ -66,6 +72,8 @@ async def delivery_page(
         query = query.where(DeliveryRow.state.in_(UNFINISHED), DeliveryRow.last_error.is_not(None))
     elif state is not None:
         query = query.where(DeliveryRow.state == state)
+    if reach is not None:
+        query = query.where(in_reach(RecordingRow.interaction_id, reach, store.backend))
     async with store.sessions() as session:
         rows = (await session.execute(query)).all()
     items = [

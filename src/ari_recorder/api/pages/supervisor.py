@@ -120,9 +120,10 @@ async def delivery_queue(request: web.Request) -> web.Response:
     wanted = deliveries.state_asked(request)
     offset = deliveries.page_bound(request, "offset", 0, OFFSET_MOST)
     limit = deliveries.page_bound(request, "limit", LIMIT_DEFAULT, LIMIT_MOST, least=1)
-    store = site.controller.store
+    controller = site.controller
+    within = reach(session.caller.scope, controller.settings.agents)
     return web.json_response(
-        await deliveries.deliveries_page(store, session.caller.who, wanted, offset, limit)
+        await deliveries.deliveries_page(controller.store, session.caller.who, wanted, offset, limit, within)
     )
 
 
