@@ -242,7 +242,8 @@ async def test_schemathesis_finds_the_document_true_for_the_administrator(tmp_pa
     assert any(status == 200 for method, path, status in counts if path.startswith("agents/")), counts
     assert any(path == "chats" for method, path, status in counts), "chats were reported"
     assert counts[("GET", "holds", 200)], "the holds were listed"
-    assert any(path.endswith("/hold") and status == 404 for _, path, status in counts), "holds were put"
+    held = {status for _, path, status in counts if path.endswith("/hold")}
+    assert held - {401, 403, 405}, f"holds were put, past the token check: {held}"
     assert counts[("GET", "audit", 200)] and counts[("GET", "interactions", 200)], "the trail was read"
     assert counts[("GET", "settings", 200)], "the settings were read"
     assert any(path.startswith("settings/") and status == 422 for _, path, status in counts), "and changed"
