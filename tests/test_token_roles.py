@@ -10,12 +10,10 @@ import re
 from pathlib import Path
 
 import pytest
-from alembic import command
-from alembic.config import Config
 from sqlalchemy import create_engine, select, text
 
 from ari_recorder.domain.access import Role, Scope
-from ari_recorder.storage.store import MIGRATIONS, Store
+from ari_recorder.storage.store import Store, upgrade
 from ari_recorder.storage.tables import AuditRow
 from ari_recorder.storage.tokens import (
     TokenRefused,
@@ -95,10 +93,7 @@ def test_an_agents_token_of_before_the_roles_is_an_agents_still(tmp_path: Path) 
     database = tmp_path / "db.sqlite"
     engine = create_engine(f"sqlite:///{database}")
     with engine.begin() as connection:
-        config = Config()
-        config.set_main_option("script_location", str(MIGRATIONS))
-        config.attributes["connection"] = connection
-        command.upgrade(config, "0009")
+        upgrade(connection, "0009")
         connection.execute(
             text(
                 "INSERT INTO agent_tokens (id, agent, secret_sha256, created_at, expires_at) VALUES "

@@ -8,13 +8,11 @@ import asyncio
 from datetime import UTC, datetime
 from pathlib import Path
 
-from alembic import command
-from alembic.config import Config
 from sqlalchemy import create_engine, text
 
 from ari_recorder.storage import audit, audit_reads
 from ari_recorder.storage.audit_reads import AuditFilters
-from ari_recorder.storage.store import MIGRATIONS, Store
+from ari_recorder.storage.store import Store, upgrade
 
 BEFORE = "0015"  # the last revision without the column
 ROWS = [
@@ -32,10 +30,7 @@ def test_rows_of_before_the_column_are_found_by_their_interaction(tmp_path: Path
     database = tmp_path / "db.sqlite"
     engine = create_engine(f"sqlite:///{database}")
     with engine.begin() as connection:
-        config = Config()
-        config.set_main_option("script_location", str(MIGRATIONS))
-        config.attributes["connection"] = connection
-        command.upgrade(config, BEFORE)
+        upgrade(connection, BEFORE)
         for call in ("call-1", "call-2", "call-3"):
             connection.execute(
                 text(

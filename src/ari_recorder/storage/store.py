@@ -110,11 +110,12 @@ class Sessions:
             self._turn.release()
 
 
-def _upgrade(connection: Connection) -> None:
+def upgrade(connection: Connection, revision: str = "head") -> None:
+    """The schema brought up to `revision` on `connection` (the tests stop at an earlier one)."""
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     config.attributes["connection"] = connection
-    command.upgrade(config, "head")
+    command.upgrade(config, revision)
 
 
 class Store:
@@ -152,7 +153,7 @@ class Store:
             await self.one_at_a_time(connection)
             if self.schema is not None:
                 await connection.exec_driver_sql(f'CREATE SCHEMA IF NOT EXISTS "{self.schema}"')
-            await connection.run_sync(_upgrade)
+            await connection.run_sync(upgrade)
 
     async def aclose(self) -> None:
         """Every connection closed; the store is not used after (StoreClosed). Close what uses
