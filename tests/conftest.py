@@ -18,6 +18,7 @@ UNIT = (
     HERE / "domain",
     HERE / "test_settings.py",
     HERE / "test_logs.py",
+    HERE / "test_clock.py",
     HERE / "test_sounds.py",
     HERE / "delivery" / "test_units.py",
 )

@@ -101,6 +101,11 @@ LEADER = Gauge(
     "1 while this process is the leader (it takes the calls: the only one connected to the "
     "application's event socket); 0 on standby (PostgreSQL: another controller holds the lock).",
 )
+CLOCK_OFFSET = Gauge(
+    "ari_recorder_clock_offset_seconds",
+    "How far the system clock is ahead of the calls' clock (clock.py: monotonic, slewed after a "
+    "step of the system clock at 500 ppm); call timestamps are off by this much until it is 0.",
+)
 
 # ----- delivery -----
 # The queue's gauges describe the database (shared by every controller on one PostgreSQL): the

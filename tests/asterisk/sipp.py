@@ -76,6 +76,10 @@ def _listening(pid: int, port: int) -> bool:
     return False
 
 
+class PortTaken(RuntimeError):
+    """SIPp could not bind a port it was given (errno 98, EADDRINUSE)."""
+
+
 class Phone:
     """One SIPp scenario run as a phone: `params` are its -set values (see the scenario's header)."""
 
@@ -97,9 +101,22 @@ class Phone:
         self.rtp_port = 0
         self.process: asyncio.subprocess.Process | None = None
 
-    async def start(self, ready_timeout: float = 5.0) -> Phone:
-        """Starts the phone and returns once it listens on its SIP port."""
+    async def start(self, ready_timeout: float = 5.0, attempts: int = 3) -> Phone:
+        """Starts the phone and returns once it listens on its SIP port. Its media and control
+        ports are free ports of the moment, which another process may take before SIPp binds them
+        (seen in CI: errno 98 on the control port): then it starts again on others."""
+        for attempt in range(1, attempts + 1):
+            try:
+                return await self._start(ready_timeout)
+            except PortTaken:
+                if attempt == attempts:
+                    raise
+        raise AssertionError("unreachable")
+
+    async def _start(self, ready_timeout: float) -> Phone:
         self.logs.mkdir(parents=True, exist_ok=True)
+        for kind in ("errors", "messages", "logs", "screen"):
+            (self.logs / f"{self.name}-{kind}.log").unlink(missing_ok=True)
         self.rtp_port = free_media_port(self.host)
         # -cp: SIPp's UDP control port (8888 by default, on every address): one of its own.
         args = ["-sf", str(SCENARIOS / self.scenario), "-i", self.host, "-p", str(self.port),
@@ -121,9 +138,9 @@ class Phone:
         async with asyncio.timeout(ready_timeout):
             while not _listening(self.process.pid, self.port):
                 if self.process.returncode is not None:
-                    raise RuntimeError(
-                        f"{self.name} ended at its start ({self.process.returncode})\n{self.trace()}"
-                    )
+                    trace = self.trace()
+                    taken = PortTaken if "errno = 98" in trace else RuntimeError
+                    raise taken(f"{self.name} ended at its start ({self.process.returncode})\n{trace}")
                 await asyncio.sleep(0.02)
         return self
 

@@ -152,6 +152,31 @@ async def test_a_whole_call_is_proven_and_no_gap_is_reported(tmp_path: Path, ide
 
 
 @pytest.mark.timing  # talked and recorded seconds within SLACK: run apart
+async def test_a_step_of_the_system_clock_during_the_call_is_no_gap(
+    tmp_path: Path, identity: Identity, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The system clock jumps 15 s ahead mid-call (an NTP step, a virtual machine resumed; seen
+    in CI): the segment is as long as it was talked, not 15 s longer (clock.py)."""
+    before = gaps(GapKind.SHORT)
+    async with world(tmp_path, QUEUES, AGENTS, delivery=local_settings(tmp_path, identity)) as w:
+        name, at = await answered(w, "15550009")
+        await asyncio.sleep(1.0)  # talk (or a pause) this long: the scenario, measured
+        system = time.time
+        monkeypatch.setattr(time, "time", lambda: system() + 15.0)
+        await asyncio.sleep(2.0)  # talk (or a pause) this long: the scenario, measured
+        await w.control("hangup", {"customer": "15550009"})
+        talked = time.monotonic() - at
+        await asyncio.wait_for(w.reports.get(), 15)
+        document = await sidecar(w, identity)
+        audit = [a.action for a in await w.store.audit(name)]
+    proof = document["proof"]
+    assert proof["ok"] is True, proof
+    assert abs(proof["expected_seconds"] - talked) < SLACK
+    assert "recording-gap" not in audit
+    assert gaps(GapKind.SHORT) == before
+
+
+@pytest.mark.timing  # talked and recorded seconds within SLACK: run apart
 async def test_a_recording_cut_short_is_a_gap_with_its_numbers(
     tmp_path: Path, identity: Identity, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import errno
 import logging
-import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -21,6 +20,7 @@ import msgspec
 from aiohttp import web
 from prometheus_client.aiohttp import make_aiohttp_handler
 
+from ari_recorder import clock
 from ari_recorder.api import bodies as b
 from ari_recorder.api import deliveries, holds, timelines
 from ari_recorder.api.bodies import answer, read_as
@@ -182,7 +182,7 @@ def _recording_json(agent: str, call: c.Call | None) -> dict[str, Any]:
     segment = call.segment if call is not None else None
     pause = call.pause if call is not None else None
     recording = segment.recording if segment is not None else None
-    now = time.time()
+    now = clock.now()
     return {
         "agent": agent,
         "call": call.id if call is not None else None,

@@ -7,10 +7,10 @@ on resume, cancelled when a step takes it away, and every timer is cancelled whe
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from ari_recorder import clock
 from ari_recorder.domain import call as c
 from ari_recorder.domain import consult
 from ari_recorder.domain.derived import Deadline, deadlines
@@ -125,14 +125,14 @@ class Mailbox:
     def update(self, call: c.Call) -> None:
         """The call's new state; its deadlines armed as the state now implies."""
         self.call = call
-        self.timers.arm(deadlines(call), time.time())
+        self.timers.arm(deadlines(call), clock.now())
 
     def reconciled(self) -> None:
         """Asterisk has been asked what the call missed (told before this, in its queue): the
         deadlines held until then are armed, those past told after what it missed."""
         if self.timers.unreconciled:
             self.timers.unreconciled = False
-            self.timers.arm(deadlines(self.call), time.time())
+            self.timers.arm(deadlines(self.call), clock.now())
 
     def close(self) -> list[Asked]:
         """The call is over: its timers cancelled; the requests that came too late."""

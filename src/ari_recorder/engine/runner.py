@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
-from ari_recorder import metrics
+from ari_recorder import clock, metrics
 from ari_recorder.ari.errors import AriError
 from ari_recorder.domain import call as c
 from ari_recorder.domain import consult
@@ -70,7 +70,7 @@ class Runner:
                 if isinstance(event, c.AnnouncementFinished | c.AgentFailed):
                     event = replace(event, busy=self.calls.busy(call.id))
                 before = call
-                call, actions = consult.step(call, event, time.time(), seen=not isinstance(item, Missed))
+                call, actions = consult.step(call, event, clock.now(), seen=not isinstance(item, Missed))
                 pauses_changed(before.pauses, call.pauses)
                 self._stepped(mailbox, before, call)
                 call, failed = await self._act(mailbox, call, actions)
@@ -101,7 +101,7 @@ class Runner:
                         continue
                     before = call
                     event = item.event if isinstance(item, Missed) else item
-                    call, actions = consult.step(call, event, time.time(), seen=not isinstance(item, Missed))
+                    call, actions = consult.step(call, event, clock.now(), seen=not isinstance(item, Missed))
                     self._stepped(mailbox, before, call)
                     # A recording not started by its deadline is said so, its snoop hung up.
                     await self.executor.run(call.id, self._timed(mailbox, actions))
@@ -128,7 +128,7 @@ class Runner:
             waiting = mailbox.snoops_in
             while waiting:
                 before = call
-                call, more = c.step(call, waiting.pop(0), time.time())
+                call, more = c.step(call, waiting.pop(0), clock.now())
                 segments_changed(before, call)
                 mailbox.update(call)
                 self.persister.save(call)

@@ -8,12 +8,12 @@ rows are api/pages/site.py's; a pause's own rows are the call's, as for the API.
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable
 from typing import Any
 
 from aiohttp import web
 
+from ari_recorder import clock
 from ari_recorder.api.errors import CallTimedOut
 from ari_recorder.api.pages.site import CSRF_HEADER, Session, Site, close_streams, subject
 from ari_recorder.api.pages.view import agent_view, steady
@@ -56,7 +56,7 @@ async def page(request: web.Request) -> web.Response:
 
 
 def _view(site: Site, agent: str) -> dict[str, Any]:
-    return agent_view(agent, site.controller.agent_call(agent), time.time())
+    return agent_view(agent, site.controller.agent_call(agent), clock.now())
 
 
 async def state(request: web.Request) -> web.Response:
@@ -89,7 +89,7 @@ async def pause_or_resume(request: web.Request) -> web.Response:
     await site.audit(request, agent, verb, subject(session.caller), session=session.short, **outcome)
     if refused is not None:
         raise refused
-    return web.json_response(agent_view(agent, call, time.time()))
+    return web.json_response(agent_view(agent, call, clock.now()))
 
 
 async def events(request: web.Request) -> web.StreamResponse:

@@ -13,11 +13,11 @@ api/pages/site.py's; reads are audited as the API's are (the same functions).
 from __future__ import annotations
 
 import logging
-import time
 from typing import Any
 
 from aiohttp import web
 
+from ari_recorder import clock
 from ari_recorder.api import deliveries, timelines
 from ari_recorder.api.bodies import LIMIT_DEFAULT, LIMIT_MOST, OFFSET_MOST, read_as
 from ari_recorder.api.delivery_bodies import RetryDelivery
@@ -83,7 +83,7 @@ def _calls(site: Site, session: Session) -> dict[str, Any]:
     agents = controller.settings.agents
     names = {agent: settings.name for agent, settings in agents.items()}
     seen = in_scope(controller.live_calls(), session.caller.scope, agents)
-    now = time.time()
+    now = clock.now()
     return {"calls": [live_call(call, now, names) for call in seen]}
 
 
