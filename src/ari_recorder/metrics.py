@@ -74,6 +74,12 @@ UNENCRYPTED = Counter(
     "Recordings finished with no age recipient (delivery.keep_unencrypted = true): left in Asterisk "
     "unencrypted, each marked in the database (recordings.kept_unencrypted).",
 )
+ORPHANS = Counter(
+    "ari_recorder_recordings_orphaned",
+    "Recordings Asterisk held for an interaction of ours that no row accounted for (a controller "
+    "stopped between starting one and saving that it had), adopted into the delivery "
+    "(delivery/orphans.py).",
+)
 RECORDING_GAPS = Counter(
     "ari_recorder_recording_gaps",
     "Recordings whose proof failed when fetched (delivery/proof.py), by kind: short (the file "

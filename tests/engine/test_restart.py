@@ -100,7 +100,8 @@ async def test_a_killed_controller_resumes_the_call_and_the_recording_is_kept_on
                 assert r.status == 200
             await until(lambda: _recording(state), what="the agent's segment to be recorded")
             # ...and the controller to have stored it: killed before that, its successor knows
-            # nothing of the file (a gap of its own, in the session note; not what this tests).
+            # nothing of the file, and the delivery's orphan sweep finds it once it is finished
+            # (tests/delivery/test_orphans.py; here no delivery runs, recordings stay in Asterisk).
             await until(lambda: _stored(tmp_path / "db.sqlite"), what="the recording stored")
             first.send_signal(signal.SIGKILL)
             await first.wait()

@@ -26,6 +26,7 @@ from ari_recorder.delivery import crypto, retention
 from ari_recorder.delivery.audio import EmptyRecording
 from ari_recorder.delivery.errors import DeliveryError, NotConfigured, Permanent
 from ari_recorder.delivery.fetch import Spooler
+from ari_recorder.delivery.orphans import Sweep
 from ari_recorder.delivery.proof import Proof
 from ari_recorder.delivery.retention import Purged
 from ari_recorder.delivery.settings import DeliverySettings
@@ -102,6 +103,7 @@ class Delivery:
         self.spooler = Spooler(ari, settings, crypto.recipients(settings.age_recipients))
         self.target: Target = SftpTarget(settings) if settings.sftp_host else OutboxTarget(settings.outbox)
         self.counters = Counters()
+        self.orphans = Sweep(store, ari, settings.orphan_sweep_seconds)
         self._rng = rng or random.Random()
         self._listener = listener
         self._fetch_wanted = asyncio.Event()
@@ -123,6 +125,8 @@ class Delivery:
                     group.create_task(self._loop(f"upload-{n}", self._upload_one, self._upload_wanted))
                 group.create_task(self._gauges_loop())
                 group.create_task(self._purge_loop())
+                if self.settings.orphan_sweep_seconds > 0:
+                    group.create_task(self._orphans_loop())
         finally:
             self._running = None
 
@@ -239,6 +243,19 @@ class Delivery:
                 log.warning("delivery action=purge failed: %s", error)
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(PURGE_SECONDS):
+                    await self._closed.wait()
+
+    async def _orphans_loop(self) -> None:
+        while not self._closing:
+            try:
+                if await self.orphans.once():
+                    self._fetch_wanted.set()
+            except AriError as error:  # Asterisk away: the next sweep
+                log.warning("delivery action=orphan-sweep failed: %s", error)
+            except Exception:  # the database away: the loops say so; the sweep waits
+                log.exception("delivery action=orphan-sweep failed")
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self.settings.orphan_sweep_seconds):
                     await self._closed.wait()
 
     # ----- fetching -----

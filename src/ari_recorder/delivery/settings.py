@@ -59,6 +59,10 @@ class DeliverySettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown
     # tens of ms, up to recording.start_deadline_ms when Asterisk refused the first tries), and
     # ends on a 20 ms frame boundary after the segment does. A late start beyond this is a gap.
     gap_tolerance_seconds: Annotated[float, msgspec.Meta(ge=0, le=60)] = 1.0
+    # Orphans (delivery/orphans.py): how often Asterisk's stored recordings are looked through for
+    # files of our interactions that no row accounts for (0: never). One is adopted when two
+    # sweeps in a row saw it so.
+    orphan_sweep_seconds: Annotated[float, msgspec.Meta(ge=0)] = 60.0
 
     def __post_init__(self) -> None:
         problems = self.problems()

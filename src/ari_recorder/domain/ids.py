@@ -21,6 +21,7 @@ and the controller's own channels' (`agent,1001`, `customer`, `snoop,{recording}
 from __future__ import annotations
 
 import enum
+import re
 import uuid
 from dataclasses import dataclass
 
@@ -80,6 +81,44 @@ def snoop(call: str, segment: int, party: str = "") -> str:
 def recording(call: str, segment: int, agent: str) -> str:
     """Segment n's recording name: agent ids come from settings, so it is made safe for Asterisk."""
     return safe_recording_name(f"{call}-seg{segment}-{agent}")
+
+
+@dataclass(frozen=True)
+class RecordingId:
+    """A recording's name read back: its call, segment and the agent part (as made safe)."""
+
+    name: str
+    call: str
+    segment: int
+    agent: str
+
+
+_RECORDING = re.compile(r"(?P<call>[^-]+)-seg(?P<segment>[0-9]{1,6})-(?P<agent>.+)")
+
+
+def read_recording(name: str) -> RecordingId | None:
+    """What a name made by `recording` says; None for any other name (not ours)."""
+    match = _RECORDING.fullmatch(name)
+    if match is None or safe_recording_name(name) != name:
+        return None
+    return RecordingId(name, match["call"], int(match["segment"]), match["agent"])
+
+
+def recordings_of(stored: set[str]) -> dict[str, int]:
+    """Asterisk's stored recordings (`stored`) as ours, each with its channels: a name, or a pair
+    of party recordings of one name and none of that name itself (two channels)."""
+    found: dict[str, int] = {}
+    for name in stored:
+        stem, _, party = name.rpartition(SEPARATOR)
+        if party == "customer" and f"{stem}-agent" in stored and stem not in stored:
+            found[stem] = 2
+        elif party not in ("customer", "agent") or stem in stored or not _paired(stem, stored):
+            found[name] = 1
+    return found
+
+
+def _paired(stem: str, stored: set[str]) -> bool:
+    return f"{stem}-customer" in stored and f"{stem}-agent" in stored
 
 
 def transcript(chat: str, segment: int) -> str:
