@@ -60,40 +60,82 @@ async def _delivered(root: Path, identity: Identity, recording: str) -> dict[str
     return None
 
 
-async def test_a_recording_its_controller_never_saved_is_adopted_and_delivered(
-    tmp_path: Path, identity: Identity, caplog: pytest.LogCaptureFixture
+async def _stopped_once_recording(w: World, caller: str) -> tuple[str, list[c.Call]]:
+    """A call placed; its controller stopped in the moment after it started the agent's
+    recording, with no state after the announcement's start in the database (the persister's
+    batch lag; a kill, a leadership cut). The recording's name, and the calls the store holds."""
+    assert w.controller is not None
+    controller = w.controller
+    save = controller.persister.save
+
+    def lagging(call: c.Call) -> None:  # nothing arrives after the announcement began
+        if call.phase is c.Phase.ANSWERING:
+            save(call)
+
+    controller.persister.save = lagging  # type: ignore[method-assign]
+    await w.control("calls", {"queue": "support", "caller": caller})
+    name = await until(lambda: _live_recording(w), what="Asterisk recording the agent", timeout=10)
+    await controller.persister.flush()
+    await controller.stand_down()  # stopped: nothing more written, nothing held
+    controller.persister.save = save  # type: ignore[method-assign]
+    stored = await w.store.open_calls()
+    assert [s.phase for s in stored] == [c.Phase.ANSWERING], stored
+    return name, stored
+
+
+def _successor(w: World, stored: list[c.Call]) -> None:
+    """The next controller: it takes the stored calls, its event socket open (so Asterisk is
+    asked at once what they missed)."""
+    assert w.controller is not None
+    w.controller.leading = True
+    w.controller.connected.set()
+    w.controller.resume(stored)
+
+
+async def test_a_successor_takes_the_conversation_and_the_recording_its_stored_state_lags(
+    tmp_path: Path, identity: Identity
 ) -> None:
-    """The controller stops in the moment after it started the agent's recording, before any
-    state naming it reached the database (the persister's batch lag; a kill, a leadership cut).
-    Its successor resumes the last stored state, which names no recording, while Asterisk
-    records on. Once the call is over the sweep finds the file, and it is delivered, once."""
+    """Stored as answering, the call is with its agent and recorded in Asterisk: the successor
+    learns it from Asterisk (the live recording shows the notice was heard; the agent's channel
+    dialled already, and up), keeps the conversation and the recording, and delivers it once."""
     before = orphaned()
     delivery = local_settings(tmp_path, identity, orphan_sweep_seconds=0.3)
     async with world(tmp_path, QUEUES, AGENTS, delivery=delivery) as w:
-        assert w.controller is not None
-        controller = w.controller
-        save = controller.persister.save
+        name, stored = await _stopped_once_recording(w, "15550076")
+        _successor(w, stored)
 
-        def lagging(call: c.Call) -> None:  # states naming a recording never arrive
-            if not any(s.recording for s in call.segments) and not call.starting:
-                save(call)
+        async def taken_back() -> bool:
+            calls = w.controller.live_calls() if w.controller else []
+            return bool(calls) and calls[0].segment is not None and name in calls[0].recordings_open
 
-        controller.persister.save = lagging  # type: ignore[method-assign]
-        await w.control("calls", {"queue": "support", "caller": "15550077"})
-        name = await until(lambda: _live_recording(w), what="Asterisk recording the agent", timeout=10)
-        await controller.persister.flush()
-        await controller.stand_down()  # stopped: nothing more written, nothing held
-        stored = await w.store.open_calls()
-        assert stored and not any(s.recording for s in stored[0].segments), stored
-        controller.persister.save = save  # type: ignore[method-assign]
-        controller.leading = True
-        controller.resume(stored)  # the successor
+        await until(taken_back, what="the successor connected and recording")
+        await asyncio.sleep(1.0)  # talk this long: the scenario
+        await w.control("hangup", {"customer": "15550076"})  # the call was still on
+        document = await until(lambda: _delivered(w.tmp, identity, name), what="the delivery", timeout=30)
+        audit = [a.action for a in await w.store.audit(name)]
+    assert document["reason"] == "selected by agent 1001" and document["levels"]
+    assert document["announcement"] == {"played": True, "why": None}
+    assert audit.count("delivered") == 1 and "recording-orphan" not in audit
+    assert orphaned() == before
+
+
+async def test_a_recording_its_controller_never_saved_is_adopted_and_delivered(
+    tmp_path: Path, identity: Identity, caplog: pytest.LogCaptureFixture
+) -> None:
+    """As above, and the customer hangs up while no controller runs: the successor learns the
+    call is over, and nothing it holds names the recording Asterisk made. Once finished, the
+    sweep finds the file; it is delivered, once, said to be adopted."""
+    before = orphaned()
+    delivery = local_settings(tmp_path, identity, orphan_sweep_seconds=0.3)
+    async with world(tmp_path, QUEUES, AGENTS, delivery=delivery) as w:
+        name, stored = await _stopped_once_recording(w, "15550077")
         # Recordings not ours, of the same bridge: another application's, a site's own.
         foreign = ["site-seg1-1001", "voicemail-17"]
         for other in foreign:
             await w.ari.record_bridge(ids.bridge(stored[0].id), other)
         await asyncio.sleep(1.0)  # talk this long: the scenario
         await w.control("hangup", {"customer": "15550077"})
+        _successor(w, stored)
         with caplog.at_level(logging.ERROR, "ari_recorder.delivery"):
             document = await until(
                 lambda: _delivered(w.tmp, identity, name), what="the orphan delivered", timeout=30

@@ -5,6 +5,7 @@ missed (websocket_reconnect.jsonl)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable
 
@@ -17,7 +18,7 @@ from ari_recorder.engine.consult import consult_missed
 from ari_recorder.engine.mailbox import Missed
 
 log = logging.getLogger("ari_recorder.engine")
-PASSES, AGAIN = 3, 0.3  # passes at most, seconds between two
+PASSES, AGAIN = 4, 0.3  # passes at most, seconds between two
 
 
 async def reconcile(ari: AriClient, app: str, calls: Calls) -> None:
@@ -58,8 +59,12 @@ async def missed_events(ari: AriClient, call: c.Call, live: set[str]) -> list[co
     elif call.phase is c.Phase.CONNECTED and call.customer not in live:
         missed.append(c.CustomerLeft(call.customer))
     elif call.phase is c.Phase.ANSWERING and not await _exists(ari.get_playback(ids.announcement(call.id))):
-        # Its end was in the gap: whether it played to the end, nobody can say.
-        missed.append(c.AnnouncementFinished(failed="its end was not seen (the event stream was down)"))
+        if await _recording_next_segment(ari, call):
+            # The controller before went on past it, to an agent and a recording: it was played
+            # (nothing records before the notice has been heard).
+            missed.append(c.AnnouncementFinished())
+        else:  # its end was in the gap: whether it played to the end, nobody can say
+            missed.append(c.AnnouncementFinished(failed="its end was not seen (the event stream was down)"))
     elif call.dialling is not None:
         if call.dialling not in live:
             missed.append(c.AgentFailed(call.dialling, 0))
@@ -77,6 +82,34 @@ async def missed_events(ari: AriClient, call: c.Call, live: set[str]) -> list[co
         elif name not in starting and not there:
             missed.append(c.RecordingEnded(name))
     return missed
+
+
+async def leftovers(ari: AriClient, app: str, call: c.Call) -> None:
+    """A resumed call that has ended: what Asterisk still holds of it that its stored state did
+    not know (it lagged behind what the controller before had asked), hung up, its bridge
+    destroyed. Its snoops among them: their recordings finish, and reach the delivery (as orphans,
+    delivery/orphans.py, when no row names them)."""
+    try:
+        live = (await ari.get_application(app)).channel_ids
+        for channel in sorted(ch for ch in live if ids.call_of(ch) == call.id):
+            log.warning("call=%s channel=%s action=hangup-leftover", call.id, channel)
+            with contextlib.suppress(AriNotFound):
+                await ari.hangup(channel)
+        with contextlib.suppress(AriNotFound):
+            await ari.destroy_bridge(ids.bridge(call.id))
+    except AriError as error:
+        log.warning("call=%s action=leftovers failed: %s", call.id, error)
+
+
+async def _recording_next_segment(ari: AriClient, call: c.Call) -> bool:
+    """Whether Asterisk records the segment the call would have next, with any of its agents: the
+    state stored before the controller stopped lags behind what it had asked of Asterisk."""
+    segment = len(call.segments) + 1
+    for agent in dict.fromkeys(a.policy.agent for a in call.agents):
+        first = ids.recording_legs(ids.recording(call.id, segment, agent), call.channels)[0]
+        if await _exists(ari.get_live(first)):
+            return True
+    return False
 
 
 async def _exists(lookup: Awaitable[object]) -> bool:

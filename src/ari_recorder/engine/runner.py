@@ -19,6 +19,7 @@ from ari_recorder.engine.calls import Calls
 from ari_recorder.engine.executor import Executor
 from ari_recorder.engine.mailbox import Asked, HandOver, Mailbox, Missed
 from ari_recorder.engine.persister import Persister
+from ari_recorder.engine.reconcile import leftovers
 from ari_recorder.engine.services import answer, too_late
 from ari_recorder.metrics import failures_changed, pauses_changed, segments_changed
 
@@ -78,6 +79,8 @@ class Runner:
                     answer(item, call, failed)
             if await self._drain(mailbox, call):
                 return
+            if opening is None:  # resumed: its stored state may have lagged behind Asterisk's
+                await leftovers(self.executor.ari, self.executor.app, call)
         finally:
             metrics.CALLS_ACTIVE.dec()
             self.calls.close(call.id)
