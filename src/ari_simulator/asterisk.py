@@ -224,7 +224,9 @@ class Asterisk:
     # ----- bridges -----
     def create_bridge(self, bridge_type: str, name: str, bridge_id: str | None) -> Bridge:
         types = [t for t in bridge_type.split(",") if t] or ["mixing"]
-        if any(t not in BRIDGE_TYPES for t in types) or (bridge_id and bridge_id in self.bridges):
+        if bridge_id and bridge_id in self.bridges:  # res/ari/resource_bridges.c
+            raise SimError(409, f"Bridge with id '{bridge_id}' already exists")
+        if any(t not in BRIDGE_TYPES for t in types):
             # Real Asterisk's answer to a bad type, odd as it reads (errors.jsonl).
             raise SimError(
                 500, f"Unable to create bridge. Possible duplicate bridge id '{bridge_id or '(null)'}'"

@@ -56,15 +56,15 @@ class Executor:
             case c.Play(_, _, playback_id) if ids.is_announcement(playback_id):
                 why = f"Asterisk refused to play it: {error.message or error}"
                 self.feedback(call_id, c.AnnouncementFinished(failed=why))
-            case c.DialAgent(channel) if not _exists_already(error):
-                self.feedback(call_id, c.AgentFailed(channel, 0))
-            case c.DialCustomer(channel) if not _exists_already(error):
-                self.feedback(call_id, c.CustomerLeft(channel))
-            case c.DialAgent() | c.DialCustomer():
-                # Its id is the call's and the leg's: the controller before this one (its state
-                # stored lagging behind) had dialled it. Reconciliation says how it is now.
-                log.warning("call=%s action=%s: dialled already: %s", call_id, type(action).__name__, error)
+            case c.DialAgent() | c.DialCustomer() | c.CreateBridge() if _exists_already(error):
+                # Its id is the call's (and the leg's): the controller before this one, its state
+                # stored lagging behind, had made it. Reconciliation says how it is now.
+                log.warning("call=%s action=%s: made already: %s", call_id, type(action).__name__, error)
                 return
+            case c.DialAgent(channel):
+                self.feedback(call_id, c.AgentFailed(channel, 0))
+            case c.DialCustomer(channel):
+                self.feedback(call_id, c.CustomerLeft(channel))
             case c.PauseRecording(name, _, number):
                 # The recording never stopped: whatever is said now is in the file.
                 log.error("call=%s recording=%s action=pause failed, recording on: %s", call_id, name, error)
