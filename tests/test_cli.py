@@ -272,6 +272,12 @@ MISSING = (
 )
 
 
+NOT_IN_FRENCH = (
+    "ari-recorder: queues.sales.announcements.fr: Asterisk has the sound 'sim/announcement' in en, "
+    "not in 'fr' (company.announcements.fr)"
+)
+
+
 async def test_check_and_run_refuse_an_announcement_asterisk_does_not_have(tmp_path: Path) -> None:
     port = free_port()
     async with command("simulator", "--port", str(port)) as sim:
@@ -292,6 +298,16 @@ async def test_check_and_run_refuse_an_announcement_asterisk_does_not_have(tmp_p
             "ok: the settings, and the announcements of 2 queue(s) in Asterisk: "
             "recording-notice, sim/announcement"
         ]
+        # A notice named for a language must be in Asterisk in that language (sim/announcement
+        # is only in en): the company's stands for sales, which names none of its own.
+        french = {**env, "ARI_RECORDER_COMPANY__ANNOUNCEMENTS__FR": "sim/announcement"}
+        async with command("check", env=french) as check:
+            _, err = await asyncio.wait_for(check.communicate(), 30)
+        assert (check.returncode, err.decode().splitlines()) == (2, [NOT_IN_FRENCH])
+        fixed = {**french, "ARI_RECORDER_QUEUES__SALES__ANNOUNCEMENTS__FR": "sim/annonce"}  # in fr
+        async with command("check", env=fixed) as check:
+            out, err = await asyncio.wait_for(check.communicate(), 30)
+        assert (check.returncode, err.decode()) == (0, ""), err.decode()
         wrong = {**env, "ARI_RECORDER_QUEUES__SUPPORT__ANNOUNCEMENT": "sim/no-such-notice"}
         async with command("check", env=wrong) as check:
             _, err = await asyncio.wait_for(check.communicate(), 30)

@@ -201,3 +201,40 @@ def test_failure_settings_come_from_the_queue_else_the_company(tmp_path: Path) -
     defaults = load_settings(None, {})
     assert defaults.recording.start_deadline_ms == 2000
     assert defaults.on_record_failure(None) == "continue"
+
+
+def test_the_notice_is_the_queues_in_the_calls_language_first(tmp_path: Path) -> None:
+    """The most particular first: the queue's in that language, the queue's, the company's in
+    that language, the company's."""
+    toml = """
+[company]
+announcement = "notice"
+announcements = {fr = "avis", de = "hinweis"}
+
+[queues.support]
+announcements = {fr = "avis-support"}
+
+[queues.sales]
+announcement = "notice-sales"
+"""
+    settings = load_settings(write(tmp_path, toml), {})
+    assert settings.sound_for("support", "fr") == "avis-support"
+    assert settings.sound_for("support", "de") == "hinweis"
+    assert settings.sound_for("support", "en") == settings.sound_for("support") == "notice"
+    assert settings.sound_for("sales", "fr") == "notice-sales"  # the queue's own, in any language
+    assert settings.announcement_for("support", "fr") == "sound:avis-support"
+
+
+@pytest.mark.parametrize(
+    ("toml", "message"),
+    [
+        ('[company]\nannouncements = {"../fr" = "avis"}', "company.announcements"),
+        ('[queues.support]\nannouncements = {fr = "../avis"}', "queues.support.announcements"),
+    ],
+)
+def test_a_notice_language_or_sound_that_is_no_name_is_refused(
+    tmp_path: Path, toml: str, message: str
+) -> None:
+    with pytest.raises(SettingsError) as refused:
+        load_settings(write(tmp_path, toml), {})
+    assert message in str(refused.value)

@@ -32,6 +32,9 @@ Percent = Annotated[int, msgspec.Meta(ge=0, le=100)]
 Seconds = Annotated[int, msgspec.Meta(ge=1, le=86_400)]
 SoundName = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_/.-]*$")]
 DTMF = Annotated[str, msgspec.Meta(pattern=r"^[0-9*#A-D]{1,8}$")]
+# A channel's language as Asterisk names its sounds' folders: en, fr, pt_BR, en_GB.
+LANGUAGE = r"^[a-z]{2,3}(_[A-Za-z0-9]{2,8})?$"
+Language = Annotated[str, msgspec.Meta(pattern=LANGUAGE)]
 
 
 class SettingsError(ValueError):
@@ -135,6 +138,9 @@ class CompanySettings(Section, frozen=True, kw_only=True):
     # one stereo file on delivery (customer left, agent right). Queues may say otherwise.
     channels: Literal[1, 2] = 1
     announcement: SoundName = "recording-notice"  # for queues that name none
+    # Another sound for calls in a language (the Stasis argument lang=, else the channel's):
+    # {fr = "avis-enregistrement"}. Asterisk plays each from its sounds/<language>/ folder.
+    announcements: dict[Language, SoundName] = msgspec.field(default_factory=dict)
     unknown_queue: Literal["hangup", "continue"] = "hangup"
     # A selected segment whose recording could not be started by recording.start_deadline_ms:
     # the call goes on unrecorded ("continue"), or is hung up ("hangup"). Queues may say otherwise.
@@ -148,6 +154,7 @@ class CompanySettings(Section, frozen=True, kw_only=True):
 class QueueSettings(Section, frozen=True, kw_only=True):
     agents: list[str] = msgspec.field(default_factory=list)
     announcement: SoundName | None = None  # the company's when not given
+    announcements: dict[Language, SoundName] = msgspec.field(default_factory=dict)  # by language
     music_on_hold: str | None = "default"
     record_percent: Percent | None = None
     record_side: RecordSide = RecordSide.AGENT
@@ -200,13 +207,20 @@ class Settings(Section, frozen=True, kw_only=True):
                 "by other means"
             )
 
-    def announcement_for(self, queue: str | None) -> str:
-        return f"sound:{self.sound_for(queue)}"
+    def announcement_for(self, queue: str | None, language: str | None = None) -> str:
+        return f"sound:{self.sound_for(queue, language)}"
 
-    def sound_for(self, queue: str | None) -> str:
-        """The announcement's sound id (as GET /sounds/{id} takes it) for calls to `queue`."""
-        configured = self.queues[queue].announcement if queue in self.queues else None
-        return configured or self.company.announcement
+    def sound_for(self, queue: str | None, language: str | None = None) -> str:
+        """The announcement's sound id (as GET /sounds/{id} takes it) for calls to `queue` in
+        `language`: the queue's for that language, the queue's, the company's for that language,
+        the company's; the most particular first."""
+        configured = self.queues.get(queue or "")
+        company = self.company
+        if configured is not None and language in configured.announcements:
+            return configured.announcements[language]
+        if configured is not None and configured.announcement:
+            return configured.announcement
+        return company.announcements.get(language or "") or company.announcement
 
     def on_record_failure(self, queue: str | None) -> OnRecordFailure:
         configured = self.queues[queue].on_record_failure if queue in self.queues else None

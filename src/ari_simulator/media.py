@@ -29,8 +29,10 @@ SOUNDS: dict[str, tuple[int, float]] = {
     "sim/customer-tone": (440, 6.0),
     "sim/agent-tone": (1000, 2.0),
     "recording-notice": (660, 1.5),
+    "sim/annonce": (770, 1.5),  # a notice in French only (sounds/fr/sim/annonce)
 }
 KNOWN_SOUNDS = frozenset(SOUNDS)  # the sounds the simulated Asterisk has, unless told otherwise
+LANGUAGES = {"sim/annonce": ("fr",)}  # the folders a sound is in, where not only en
 FORMATS = {"wav", "wav16", "gsm", "ulaw", "alaw", "sln", "g722", "g729", "ogg"}
 DIRECTIONS = {"none", "both", "in", "out"}
 
@@ -311,10 +313,12 @@ class Media:
         self.core.emit("PlaybackFinished", pb.apps, playback=pb.json())
 
     def sound(self, sound_id: str) -> Json:
-        """GET /sounds/{id}: as Asterisk 22 answers for a sound it has (in `en`, as slin)."""
+        """GET /sounds/{id}: as Asterisk 22 answers for a sound it has (in `en` unless LANGUAGES
+        says otherwise, as slin). Played, a sound is found in any language."""
         if sound_id not in self.sounds:
             raise SimError(404, "Sound not found")
-        return {"id": sound_id, "formats": [{"language": "en", "format": "slin"}]}
+        languages = LANGUAGES.get(sound_id, ("en",))
+        return {"id": sound_id, "formats": [{"language": lang, "format": "slin"} for lang in languages]}
 
     def playback(self, playback_id: str) -> Playback:
         pb = self.playbacks.get(playback_id)

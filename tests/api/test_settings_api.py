@@ -141,6 +141,33 @@ async def test_a_wrong_change_names_every_field_and_changes_nothing(tmp_path: Pa
         assert await settings_store.load(w.store) == before, "nothing written"
 
 
+async def test_a_notice_asterisk_does_not_have_is_refused_as_a_wrong_value(tmp_path: Path) -> None:
+    """Asked of Asterisk (GET /sounds/{id}) before anything is written: a sound it lacks, or has
+    in another language than the one it is named for, is a 422 naming the field."""
+    async with world(tmp_path, QUEUES) as w:
+        before = await settings_store.load(w.store)
+        for settings, problem in (
+            (
+                {"agents": ["1001"], "announcement": "sim/no-such-notice"},
+                "Asterisk has no sound 'sim/no-such-notice' (GET /sounds/sim/no-such-notice: 404)",
+            ),
+            (
+                {"agents": ["1001"], "announcements": {"fr": "sim/announcement"}},
+                "Asterisk has the sound 'sim/announcement' in en, not in 'fr'",
+            ),
+        ):
+            status, body, _ = await ask(
+                w, "PUT", "/queues/support", {"settings": settings}, {"If-Match": '"1"'}
+            )
+            assert (status, body["id"]) == (422, "invalid-settings"), body
+            [found] = body["detail"]["problems"]
+            assert found["field"].startswith("queues.support.announcement") and found["problem"] == problem
+        assert await settings_store.load(w.store) == before, "nothing written"
+        french = {"agents": ["1001"], "announcements": {"fr": "sim/annonce"}}  # in fr: taken
+        status, body, _ = await ask(w, "PUT", "/queues/support", {"settings": french}, {"If-Match": '"1"'})
+        assert status == 200, body
+
+
 async def test_compliance_reads_the_settings_and_changes_none(tmp_path: Path) -> None:
     async with world(tmp_path, QUEUES) as w:
         token = (await issue_token(w.store, None, role=Role.COMPLIANCE)).token

@@ -136,6 +136,7 @@ def test_sounds(folder: Path) -> Path:
     tone_file(sim / "customer-tone.wav", 440, 6.0)
     tone_file(sim / "agent-tone.wav", 1000, 2.0)
     tone_file(sim / "announcement.wav", 660, 1.5)
+    tone_file(folder / "fr" / "sim" / "annonce.wav", 770, 1.5)  # a notice in French only
     tone_file(folder / "moh" / "hold.wav", 550, 4.0, level=3000)  # heard by no recording
     return folder
 
@@ -288,11 +289,16 @@ class Asterisk:
                 return await response.json()
             return await response.read() or True
 
-    async def originate_local(self, queue: str) -> None:
-        """A Local-channel customer: `Local/<queue>@inbound`, whose other half speaks 440 Hz."""
+    async def originate_local(self, queue: str, context: str = "inbound") -> None:
+        """A Local-channel customer: `Local/<queue>@<context>`, whose other half speaks 440 Hz
+        (`inbound-fr`: a French-speaking trunk's calls, tests/asterisk/extensions-site.conf)."""
         # Through ARI but into the dialplan, not an application: as a phone's call would come in.
         await self.ari(
-            "POST", "/channels", endpoint=f"Local/{queue}@inbound", context="customer-phone", extension="talk"
+            "POST",
+            "/channels",
+            endpoint=f"Local/{queue}@{context}",
+            context="customer-phone",
+            extension="talk",
         )
 
     async def channels(self, prefix: str = "") -> list[dict[str, Any]]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -65,3 +66,34 @@ async def test_a_notice_that_fails_at_call_time(asterisk: Asterisk, tmp_path: Pa
         [audit] = controller.audit("announcement-failed")
         assert json.loads(audit["detail"])["then"] == then, audit
         await asterisk.wait_empty()
+
+
+async def test_a_call_in_french_hears_the_french_notice(asterisk: Asterisk, tmp_path: Path) -> None:
+    """The queue names a notice for French, a sound Asterisk has only in sounds/fr/: a call from
+    the French-speaking trunk (its channel's language fr) hears it, played in French; `check`
+    finds it in French. Named for French but only in English, `check` says so."""
+    queue = {"agents": ["1001"], "announcement": "sim/announcement", "announcements": {"fr": "sim/annonce"}}
+    settings: dict[str, Any] = {
+        "home": tmp_path / "controller",
+        "ari_url": asterisk.url,
+        "ari_password": asterisk.password,
+        "agents": {"1001": AGENT_1001},
+    }
+    english_only = {**queue, "announcements": {"fr": "sim/announcement"}}
+    code, said = await Controller(**settings, queues={"support": english_only}).command("check")
+    assert (
+        code == 2
+        and "queues.support.announcements.fr: Asterisk has the sound 'sim/announcement' in en, not in 'fr'"
+        in said
+    ), said
+    code, said = await Controller(**settings, queues={"support": queue}).command("check")
+    assert code == 0, said
+    async with running_controller(**settings, queues={"support": queue}) as controller:
+        await asterisk.originate_local("support", context="inbound-fr")
+        await controller.said("action=answer queue=support sound=sound:sim/annonce lang=fr")
+        await controller.said("action=connected record=yes")
+        await asyncio.sleep(1)
+        await asterisk.hang_up_local_customer()
+        [delivered] = await controller.deliveries(1)
+    assert delivered.sidecar["announcement"] == {"played": True, "why": None}
+    await asterisk.wait_empty()

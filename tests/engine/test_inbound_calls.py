@@ -162,3 +162,20 @@ async def test_a_hangup_while_the_event_socket_was_down_is_found_on_reconnect(
     (segment,) = report.call.segments
     assert ready == [segment.recording]
     assert left["channels"] == [] and left["bridges"] == [] and left["live_recordings"] == []
+
+
+async def test_a_call_in_a_language_hears_the_notice_named_for_it(tmp_path: Path) -> None:
+    """The Stasis argument lang= (else the channel's language) picks the queue's notice in that
+    language; a call in another language hears the queue's (here the company's) notice."""
+    queues = {"support": QueueSettings(agents=["1001"], announcements={"fr": "sim/annonce"})}
+    async with world(tmp_path, queues) as w:
+        reports = []
+        for caller, args in (("15550020", ["lang=fr"]), ("15550021", [])):
+            await w.control("calls", {"queue": "support", "caller": caller, "args": args})
+            await connected(w, "1001")
+            await w.control("hangup", {"customer": caller})
+            reports.append(await asyncio.wait_for(w.reports.get(), 15))
+    french, other = (report.call for report in reports)
+    assert (french.announcement, french.language, french.announced) == ("sound:sim/annonce", "fr", "played")
+    assert (other.announcement, other.language, other.announced) == ("sound:sim/announcement", "en", "played")
+    assert all(s.recording for s in french.segments + other.segments)

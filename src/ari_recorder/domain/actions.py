@@ -21,6 +21,7 @@ class Play:
     channel: str
     media: str
     playback_id: str
+    lang: str | None = None  # the language Asterisk takes the sound in (None: the channel's)
 
 
 @dataclass(frozen=True)

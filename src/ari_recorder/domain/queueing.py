@@ -36,8 +36,8 @@ def start(call: Call) -> Outcome:
     """The call entered the application: answer it and play the announcement."""
     return call, [
         Answer(call.customer),
-        Play(call.customer, call.announcement, ids.announcement(call.id)),
-        note(call.id, "answer", queue=call.interaction.queue),
+        Play(call.customer, call.announcement, ids.announcement(call.id), call.language),
+        note(call.id, "answer", queue=call.interaction.queue, sound=call.announcement, lang=call.language),
     ]
 
 

@@ -167,6 +167,7 @@ class Call:
     agents: tuple[Agent, ...]  # whom to dial, in order
     announcement: str
     ring_timeout: int
+    language: str | None = None  # the call's (its Stasis argument lang=, else its channel's)
     moh_class: str | None = "default"
     wait_limit: int = 120
     fallback: Fallback = Fallback()

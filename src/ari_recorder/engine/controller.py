@@ -13,10 +13,12 @@ from collections.abc import AsyncIterable, Callable, Coroutine
 from typing import Any
 
 from ari_recorder import metrics
+from ari_recorder.ari.errors import AriError
 from ari_recorder.ari.events import Event, UntypedEvent
 from ari_recorder.ari.rest import AriClient
 from ari_recorder.ari.stream import StreamConnected
 from ari_recorder.domain import call as c
+from ari_recorder.engine.announcements import sound_problems
 from ari_recorder.engine.calls import Calls
 from ari_recorder.engine.errors import AsteriskRefused, Forbidden, NoSuchCall, NoSuchTarget, NotNow
 from ari_recorder.engine.executor import Executor
@@ -54,7 +56,8 @@ class Controller:
         self.live = as_live(settings)
         settings = self.live.current
         self.store = store
-        self.admin = SettingsAdmin(store, self.live)  # the managed settings' changes (API, CLI)
+        # The managed settings' changes (the API's; the CLI has its own, with no Asterisk to ask).
+        self.admin = SettingsAdmin(store, self.live, sounds=self._sound_problems)
         self.persister = Persister(store)
         self.connected = asyncio.Event()
         # The leader takes calls; a standby (another controller holds the leadership) takes none.
@@ -83,6 +86,15 @@ class Controller:
                 metrics.event_handled(item.timestamp, time.time())
             if time.monotonic() - started > SLOW_EVENT:
                 log.warning("event intake took %.0f ms", (time.monotonic() - started) * 1000)
+
+    async def _sound_problems(self, settings: Settings) -> list[str]:
+        """The announcements of `settings` Asterisk does not have; none said when it cannot be
+        asked (then a missing one is found at call time, by on_announcement_failure)."""
+        try:
+            return await sound_problems(self.ari, settings)
+        except AriError as error:
+            log.warning("settings: announcements not checked against Asterisk: %s", error)
+            return []
 
     def intake(self, item: Event | StreamConnected) -> None:
         if not isinstance(item, StreamConnected):

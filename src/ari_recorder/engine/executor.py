@@ -82,8 +82,8 @@ class Executor:
                 log.log(LEVELS.get(action.level, logging.INFO), line(action))
             case c.Answer(channel):
                 await ari.answer(channel)
-            case c.Play(channel, media, playback_id):
-                await ari.play(channel, media, playback_id=playback_id)
+            case c.Play(channel, media, playback_id, lang):
+                await ari.play(channel, media, playback_id=playback_id, lang=lang)
             case c.CreateBridge(bridge):
                 await ari.create_bridge(bridge_id=bridge, name=bridge)
             case c.AddToBridge(bridge, channel, absorb):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -21,7 +22,7 @@ from ari_recorder.domain.policy import (
     RecordSide,
     Rule,
 )
-from ari_recorder.settings import QueueSettings, Settings
+from ari_recorder.settings import LANGUAGE, QueueSettings, Settings
 
 log = logging.getLogger(__name__)
 
@@ -119,6 +120,10 @@ def build_call(
     if start.channel.caller.number and "customer" not in metadata:
         metadata["customer"] = start.channel.caller.number
     interaction = Interaction(InteractionId(start.channel.id), queue=QueueId(queue_name), metadata=metadata)
+    # The language sounds are taken in: a name Asterisk has folders for, or the channel's own.
+    language = next(
+        (x for x in (args.get("lang"), start.channel.language) if x and re.match(LANGUAGE, x)), None
+    )
     return Call(
         id=start.channel.id,
         customer=start.channel.id,
@@ -126,7 +131,8 @@ def build_call(
         company=company_policy(settings),
         queue=queue_policy(queue_name, queue),
         agents=tuple(agent_policy(settings, a, where) for a in agents),
-        announcement=settings.announcement_for(queue_name),
+        announcement=settings.announcement_for(queue_name, language),
+        language=language,
         ring_timeout=queue.ring_timeout,
         moh_class=queue.music_on_hold,
         wait_limit=queue.wait_limit,

@@ -13,6 +13,7 @@ refused (PreconditionRequired); a new object is created only if it is still abse
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from ari_recorder import errors
@@ -48,9 +49,16 @@ class NotDeletable(errors.Unprocessable):
     id = "not-deletable"
 
 
+# The announcements' problems of some settings, each naming its field (engine/announcements.py).
+SoundCheck = Callable[[Settings], Awaitable[list[str]]]
+
+
 class SettingsAdmin:
-    def __init__(self, store: Store, live: LiveSettings) -> None:
-        self.store, self.live = store, live
+    """`sounds`: where Asterisk can be asked (the controller's API), a change that names a sound
+    Asterisk does not have (in the language named) is refused as any wrong value is."""
+
+    def __init__(self, store: Store, live: LiveSettings, sounds: SoundCheck | None = None) -> None:
+        self.store, self.live, self.sounds = store, live, sounds
 
     async def whole(self) -> Managed:
         managed = await settings_store.load(self.store)
@@ -156,6 +164,9 @@ class SettingsAdmin:
         def check(found: dict[Key, dict[str, Any]]) -> None:
             compose(self.live.base, found)  # InvalidSettings naming every problem: nothing written
 
+        if self.sounds is not None:
+            await self._sounds_hold(self.sounds, changes)
+
         applied = await settings_store.apply(
             self.store, changes, check, actor=actor, reason=reason or None, action=action
         )
@@ -164,6 +175,25 @@ class SettingsAdmin:
         except InvalidSettings as error:  # checked above; a fault of ours if it happens
             log.error("settings: revision %d not taken: %s", applied.after.revision, error)
         return applied
+
+    async def _sounds_hold(self, sounds: SoundCheck, changes: list[Change]) -> None:
+        """The announcements the changes would give are in Asterisk: InvalidSettings naming each
+        one they would make missing (one missing before them is not theirs to answer for)."""
+        documents_now = {k: stored.document for k, stored in (await self.whole()).objects.items()}
+        documents_then = dict(documents_now)
+        for change in changes:
+            if change.document is None:
+                documents_then.pop((change.kind, change.name), None)
+            else:
+                documents_then[(change.kind, change.name)] = change.document
+        try:
+            then = compose(self.live.base, documents_then)
+        except InvalidSettings:
+            return  # the change is wrong anyway: the store's check names how
+        already = set(await sounds(compose(self.live.base, documents_now)))
+        new = [problem for problem in await sounds(then) if problem not in already]
+        if new:
+            raise InvalidSettings(new)
 
 
 def _named_rightly(kind: str, name: str | None) -> None:
