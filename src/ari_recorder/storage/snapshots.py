@@ -20,7 +20,7 @@ import msgspec
 
 from ari_recorder.domain.call import Call
 
-VERSION = 2
+VERSION = 3
 Document = dict[str, Any]
 
 
@@ -39,8 +39,14 @@ def _from_1(document: Document) -> Document:
     return {**document, "snapshot": 2}
 
 
+def _from_2(document: Document) -> Document:
+    """Version 3 added the call's language (Call.language, which picks the notice in it): a
+    version 2 call's notice was chosen without one, which is what its default (None) says."""
+    return {**document, "snapshot": 3}
+
+
 # MIGRATIONS[n]: a version n document to version n + 1.
-MIGRATIONS: dict[int, Callable[[Document], Document]] = {0: _from_0, 1: _from_1}
+MIGRATIONS: dict[int, Callable[[Document], Document]] = {0: _from_0, 1: _from_1, 2: _from_2}
 
 
 def dump(call: Call) -> Document:
