@@ -17,8 +17,9 @@ from dataclasses import dataclass
 from typing import Any
 
 # A segment connected for less than this may leave its file empty: Asterisk writes audio a 20 ms
-# frame at a time, the first one a frame or two after the record began (seen in a takeover, a
-# segment of 15 ms, its file empty). Longer, an empty file is a gap whatever the tolerance.
+# frame at a time, the first one a frame or two after the record began (seen: a customer who hung
+# up 12 ms after the agent's answer, its file empty). Longer, an empty file is a gap whatever the
+# tolerance.
 NO_FRAME_YET = 0.05
 
 
