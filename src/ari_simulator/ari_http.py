@@ -353,8 +353,13 @@ def routes() -> web.RouteTableDef:
 
     @r.get("/ari/recordings/stored")
     async def list_stored(request: web.Request) -> web.Response:
-        stored = core(request).media.stored
-        return _reply([stored[name].json() for name in sorted(stored)])
+        # Asterisk lists the files in its recording folder, among them those still being written
+        # (seen: a live recording listed; tests/asterisk/test_lagging_takeover.py).
+        media = core(request).media
+        listed = {name: stored.json() for name, stored in media.stored.items()}
+        for name, live in media.live.items():
+            listed.setdefault(name, {"format": live.format, "name": name})
+        return _reply([listed[name] for name in sorted(listed)])
 
     @r.get("/ari/recordings/stored/{name}")
     async def get_stored(request: web.Request) -> web.Response:

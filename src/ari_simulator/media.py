@@ -64,7 +64,9 @@ class Media:
         if spy == "none" and whisper == "none":
             raise SimError(400, "Direction must be specified for at least spy or whisper")
         if snoop_id and snoop_id in self.core.channels:
-            raise SimError(409, "Channel with given unique ID already exists")
+            # Asterisk checks no id here: allocating a channel of an id in use fails, and says only
+            # this (res/ari/resource_channels.c; seen on a successor's snoop of an existing id).
+            raise SimError(500, "Snoop channel could not be created")
         snoop = Channel(
             id=snoop_id or self.core.new_channel_id(),
             name=f"Snoop/{target.id}-{self.core.snoop_suffix()}",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
+
 
 class AriError(Exception):
     """ARI refused a request; keeps the status and Asterisk's own message."""
@@ -35,6 +37,15 @@ class AriNotFound(AriError):
 
 class AriConflict(AriError):
     status = 409
+
+
+async def exists(lookup: Awaitable[object]) -> bool:
+    """Whether Asterisk has what `lookup` (a GET) asks for: False on its 404."""
+    try:
+        await lookup
+    except AriNotFound:
+        return False
+    return True
 
 
 class AriUnprocessable(AriError):

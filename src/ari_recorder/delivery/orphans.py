@@ -3,11 +3,11 @@ adopted into the delivery (what an orphan is and how one comes about: storage/or
 
 Every `delivery.orphan_sweep_seconds` Asterisk's stored recordings are listed. A name of ours
 (domain/ids.py's grammar, one channel or a pair), of an interaction in the database, with no
-recording row, and seen so in two sweeps a sweep apart (not a recording whose row is a moment
-away), is adopted: an ERROR line, the `ari_recorder_recordings_orphaned` metric and a
-`recording-orphan` audit row; then it is fetched, encrypted and delivered as any other, its
-sidecar's reason saying it was adopted. Other names (another application's, a site's own) are
-left alone.
+recording row, seen so in two sweeps a sweep apart (not a recording whose row is a moment away),
+and no longer live (Asterisk lists a file while it is still being written), is adopted: an ERROR
+line, the `ari_recorder_recordings_orphaned` metric and a `recording-orphan` audit row; then it
+is fetched, encrypted and delivered as any other, its sidecar's reason saying it was adopted.
+Other names (another application's, a site's own) are left alone.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 from ari_recorder import metrics
+from ari_recorder.ari.errors import exists
 from ari_recorder.ari.rest import AriClient
 from ari_recorder.domain import ids
 from ari_recorder.storage import orphans
@@ -45,6 +46,8 @@ class Sweep:
         for orphan in unaccounted:
             if now - self._first_seen[orphan.name] < self.every:
                 continue
+            if await self._live(orphan.name, found[orphan.name]):
+                continue  # Asterisk lists a recording's file while it is still being written
             done = await orphans.adopt(self.store, orphan, found[orphan.name], datetime.now(UTC))
             self._first_seen.pop(orphan.name)
             if done is None:
@@ -61,3 +64,6 @@ class Sweep:
             )
             adopted.append(done)
         return adopted
+
+    async def _live(self, name: str, channels: int) -> bool:
+        return any([await exists(self.ari.get_live(leg)) for leg in ids.recording_legs(name, channels)])

@@ -20,7 +20,7 @@ class Calls:
     def open(self, call: c.Call, resumed: bool = False) -> Mailbox:
         """A mailbox for the call, new or resumed; the channels its state says joined it aliased."""
         mailbox = Mailbox(call)
-        mailbox.timers.unreconciled = resumed
+        mailbox.timers.unreconciled = mailbox.resumed = resumed
         self._mailboxes[call.id] = mailbox
         for channel in aliases(call):
             self._aliases[channel] = call.id

@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
-from ari_recorder.ari.errors import AriError, AriNotFound
+from ari_recorder.ari.errors import AriError, AriNotFound, exists
 from ari_recorder.ari.rest import AriClient
 from ari_recorder.domain import call as c
 from ari_recorder.domain import ids
@@ -22,11 +22,16 @@ class Executor:
         self.app = app
         self.feedback = feedback  # an action's failure, told to the call as an event
 
-    async def run(self, call_id: str, actions: list[c.Action]) -> list[tuple[c.Action, AriError]]:
-        """Carry out the actions in order; those Asterisk refused, with its answers."""
+    async def run(
+        self, call_id: str, actions: list[c.Action], resumed: bool = False
+    ) -> list[tuple[c.Action, AriError]]:
+        """Carry out the actions in order; those Asterisk refused, with its answers. `resumed`:
+        the call was taken from the store, and what it makes may be there already."""
         failed: list[tuple[c.Action, AriError]] = []
         for action in actions:
             try:
+                if resumed and await self._made_already(call_id, action):
+                    continue
                 await self._do(call_id, action)
             except AriNotFound as error:
                 if isinstance(action, c.Hangup | c.DestroyBridge):
@@ -40,14 +45,37 @@ class Executor:
                 log.exception("call=%s action=%s failed unexpectedly", call_id, type(action).__name__)
         return failed
 
+    async def _made_already(self, call_id: str, action: c.Action) -> bool:
+        """Whether a resumed call's action would make what Asterisk has already: made by the
+        controller before this one, whose stored state lagged behind what it had asked. Not
+        asked again: Asterisk refuses ids in use, and after refusing a Local channel and a snoop
+        so it could not be stopped (seen: `core stop now` hung). A snoop made already is as if
+        it had just entered the application: recorded, unless its recording is live
+        (reconciliation then says so)."""
+        match action:
+            case c.DialAgent(channel) | c.DialCustomer(channel):
+                there = await exists(self.ari.get_channel(channel))
+            case c.CreateBridge(bridge):
+                there = await exists(self.ari.get_bridge(bridge))
+            case c.StartRecording(_, snoop, name):
+                there = await exists(self.ari.get_channel(snoop))
+                if there and not await exists(self.ari.get_live(name)):
+                    self.feedback(call_id, c.SnoopEntered(snoop, name))
+            case _:
+                return False
+        if there:
+            log.warning("call=%s action=%s: made already, not asked again", call_id, type(action).__name__)
+        return there
+
     def _failed(self, call_id: str, action: c.Action, error: AriError) -> None:
         """Tell the call what did not happen, where it must know."""
         match action:
-            case c.StartRecording(_, _, name) if not _exists_already(error):
+            case c.StartRecording(_, _, name):
+                # Asterisk says no more than "could not be created" (500), also for a snoop of an id
+                # in use (one made by a controller before this one: reconciliation finds its
+                # recording live). The call retries until its deadline.
                 self.feedback(call_id, c.RecordRefused(name, error.message or str(error), snoop=True))
-                return  # the call says what it does about it
-            case c.StartRecording():
-                return  # a retried snoop that Asterisk had made after all: its StasisStart follows
+                return
             case c.Record(_, name) if not _in_progress(error):
                 self.feedback(call_id, c.RecordRefused(name, error.message or str(error)))
                 return

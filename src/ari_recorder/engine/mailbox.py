@@ -112,6 +112,8 @@ class Mailbox:
         # A snoop in the application, told to its call between two of the call's actions rather
         # than after all of them: every round trip before the record request is audio lost.
         self.snoops_in: list[c.SnoopEntered] = []
+        # Taken from the store (a restart, a takeover): what it asks of Asterisk may be made already.
+        self.resumed = False
 
     @property
     def id(self) -> str:

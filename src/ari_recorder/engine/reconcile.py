@@ -7,9 +7,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable
 
-from ari_recorder.ari.errors import AriError, AriNotFound
+from ari_recorder.ari.errors import AriError, AriNotFound, exists
 from ari_recorder.ari.rest import AriClient
 from ari_recorder.domain import call as c
 from ari_recorder.domain import consult, ids
@@ -58,7 +57,7 @@ async def missed_events(ari: AriClient, call: c.Call, live: set[str]) -> list[co
         missed.append(c.CustomerLeft(own))
     elif call.phase is c.Phase.CONNECTED and call.customer not in live:
         missed.append(c.CustomerLeft(call.customer))
-    elif call.phase is c.Phase.ANSWERING and not await _exists(ari.get_playback(ids.announcement(call.id))):
+    elif call.phase is c.Phase.ANSWERING and not await exists(ari.get_playback(ids.announcement(call.id))):
         if await _recording_next_segment(ari, call):
             # The controller before went on past it, to an agent and a recording: it was played
             # (nothing records before the notice has been heard).
@@ -76,7 +75,7 @@ async def missed_events(ari: AriClient, call: c.Call, live: set[str]) -> list[co
         missed += await consult_missed(ari, call, live)
     starting = {start.name for start in call.starting}
     for name in sorted(call.recordings_open):
-        there = await _exists(ari.get_live(name))
+        there = await exists(ari.get_live(name))
         if name in starting and there:  # its RecordingStarted was in the gap
             missed.append(c.RecordingBegan(name))
         elif name not in starting and not there:
@@ -107,14 +106,6 @@ async def _recording_next_segment(ari: AriClient, call: c.Call) -> bool:
     segment = len(call.segments) + 1
     for agent in dict.fromkeys(a.policy.agent for a in call.agents):
         first = ids.recording_legs(ids.recording(call.id, segment, agent), call.channels)[0]
-        if await _exists(ari.get_live(first)):
+        if await exists(ari.get_live(first)):
             return True
     return False
-
-
-async def _exists(lookup: Awaitable[object]) -> bool:
-    try:
-        await lookup
-    except AriNotFound:
-        return False
-    return True

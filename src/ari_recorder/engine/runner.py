@@ -107,7 +107,7 @@ class Runner:
                     call, actions = consult.step(call, event, clock.now(), seen=not isinstance(item, Missed))
                     self._stepped(mailbox, before, call)
                     # A recording not started by its deadline is said so, its snoop hung up.
-                    await self.executor.run(call.id, self._timed(mailbox, actions))
+                    await self.executor.run(call.id, self._timed(mailbox, actions), resumed=mailbox.resumed)
         if call.recordings_open:
             log.warning("call=%s recordings still open: %s", call.id, ", ".join(sorted(call.recordings_open)))
         return False
@@ -127,7 +127,7 @@ class Runner:
         doing nothing, when its turn in the mailbox comes."""
         failed: list[tuple[c.Action, AriError]] = []
         for action in self._timed(mailbox, actions):
-            failed += await self.executor.run(call.id, [action])
+            failed += await self.executor.run(call.id, [action], resumed=mailbox.resumed)
             waiting = mailbox.snoops_in
             while waiting:
                 before = call
