@@ -41,6 +41,7 @@ class Clock:
         self._read = monotonic()
         self._base = self._wall() - self._read  # this clock = monotonic + base
         self._warned = False
+        self._shown: float | None = None  # the offset the gauge shows
 
     def now(self) -> float:
         read = self._monotonic()
@@ -59,7 +60,9 @@ class Clock:
             )
         elif abs(offset) <= STEP_WARNING:
             self._warned = False
-        metrics.CLOCK_OFFSET.set(round(offset, 3))
+        if round(offset, 3) != self._shown:  # the gauge set only when it changes (a hot path)
+            self._shown = round(offset, 3)
+            metrics.CLOCK_OFFSET.set(self._shown)
         return read + self._base
 
 
