@@ -71,7 +71,7 @@ async def test_the_customer_presses_keys_and_hangs_up() -> None:
     assert end["channel"]["id"] == call
 
 
-@pytest.mark.timing  # stretches within 40 ms: run apart
+@pytest.mark.timing  # stretches within 60 ms: run apart
 async def test_an_agent_recording_holds_what_the_agent_side_heard(tmp_path: Path) -> None:
     """Snoop both ways: pause leaves time out, mute writes silence, a silent party is not heard."""
     async with sim_app() as sim, AriClient(sim.sim.ari_url, "asterisk", "asterisk") as ari:
@@ -108,7 +108,10 @@ async def test_an_agent_recording_holds_what_the_agent_side_heard(tmp_path: Path
         await ari.download_stored("rec-test", tmp_path / "rec.wav")
         await ari.hangup(call)
     runs = [(round(r.end - r.start, 2), sorted(r.tones)) for r in tone_runs(tmp_path / "rec.wav")]
-    assert abs(duration(tmp_path / "rec.wav") - (ended - began - paused)) < 0.04
+    # The file is written a 20 ms frame at a time: each of its four edges (start, pause, resume,
+    # end) falls within a frame of the request that made it, and the test's clock reads them one
+    # round trip late. 41 ms was seen once in CI on a loaded machine; three frames hold.
+    assert abs(duration(tmp_path / "rec.wav") - (ended - began - paused)) < 0.06
     assert finished["recording"]["duration"] == int(duration(tmp_path / "rec.wav"))
     tones = [t for _, t in runs]
     # both parties; the muted second; then the agent alone (the customer fell silent while muted)

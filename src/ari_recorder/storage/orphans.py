@@ -49,7 +49,7 @@ async def unaccounted(store: Store, found: list[RecordingId]) -> list[RecordingI
     async with store.sessions() as session:
         ours = set(
             await session.scalars(
-                select(InteractionRow.id).where(InteractionRow.id.in_({f.call for f in found}))
+                select(InteractionRow.id).where(InteractionRow.id.in_(sorted({f.call for f in found})))
             )
         )
         rows = set(
