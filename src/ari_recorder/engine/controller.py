@@ -106,7 +106,7 @@ class Controller:
         log.info("ari connected app=%s reconnect=%s", self.settings.ari.app, item.reconnect)
         # Events may have been missed: while the socket was down, or while no controller ran.
         if self.calls:
-            self._spawn(reconcile(self.ari, self.settings.ari.app, self.calls), name="reconcile")
+            self._spawn(self._reconcile(), name="reconcile")
 
     def resume(self, calls: list[c.Call]) -> None:
         """Take back the calls a previous controller left (from the store); reconciled with
@@ -117,7 +117,12 @@ class Controller:
             log.warning("call=%s action=resume phase=%s", call.id, call.phase.value)
             self._live(self.runner.run(self.calls.open(call, resumed=True)), call.id)
         if calls and self.connected.is_set():  # taken back on a live socket: asked at once
-            self._spawn(reconcile(self.ari, self.settings.ari.app, self.calls), name="reconcile")
+            self._spawn(self._reconcile(), name="reconcile")
+
+    def _reconcile(self) -> Coroutine[Any, Any, None]:
+        """Asterisk asked what the calls live now missed (not those begun after this)."""
+        which = frozenset(call.id for call in self.calls.live())
+        return reconcile(self.ari, self.settings.ari.app, self.calls, which)
 
     def _begin(self, opening: Opening) -> None:
         call, actions = opening

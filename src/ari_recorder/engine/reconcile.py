@@ -20,9 +20,13 @@ log = logging.getLogger("ari_recorder.engine")
 PASSES, AGAIN = 4, 0.3  # passes at most, seconds between two
 
 
-async def reconcile(ari: AriClient, app: str, calls: Calls) -> None:
-    """Tell each live call what it missed, as `Missed` events; then let each arm the deadlines
-    it held until Asterisk was asked (whether it was or not: a refusal leaves them as they were)."""
+async def reconcile(ari: AriClient, app: str, calls: Calls, which: frozenset[str]) -> None:
+    """Tell each call of `which` still live what it missed, as `Missed` events; then let each
+    arm the deadlines it held until Asterisk was asked (whether it was or not: a refusal leaves
+    them as they were). `which`: the calls live when the event stream (re)connected, or taken
+    from the store; a call begun since then has missed nothing, and asked about while its first
+    actions are on their way it would seem to (seen: a call entering as a standby took over was
+    told its notice had failed before Asterisk had been asked to play it)."""
     try:
         # What a missed event leads to may itself have happened already: a call adopted as
         # dialling whose agent answered is connected again, and the recording it starts is
@@ -31,7 +35,7 @@ async def reconcile(ari: AriClient, app: str, calls: Calls) -> None:
         for _ in range(PASSES):
             live: set[str] = set((await ari.get_application(app)).channel_ids)
             missed = False
-            for call in calls.live():
+            for call in [call for call in calls.live() if call.id in which]:
                 for event in await missed_events(ari, call, live):
                     log.warning("call=%s action=reconcile missed=%s", call.id, type(event).__name__)
                     calls.tell(call.id, Missed(event))
