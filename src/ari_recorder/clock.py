@@ -47,9 +47,10 @@ class Clock:
         read = self._monotonic()
         behind = self._wall() - read - self._base  # how far this clock is behind the system's
         allowed = self._slew * max(0.0, read - self._read)
-        self._base += max(-allowed, min(allowed, behind))
+        step = max(-allowed, min(allowed, behind))  # made up now
+        self._base += step
         self._read = read
-        offset = behind - max(-allowed, min(allowed, behind))
+        offset = behind - step
         if abs(offset) > STEP_WARNING and not self._warned:
             self._warned = True
             log.warning(

@@ -110,15 +110,12 @@ def recordings_of(stored: set[str]) -> dict[str, int]:
     found: dict[str, int] = {}
     for name in stored:
         stem, _, party = name.rpartition(SEPARATOR)
-        if party == "customer" and f"{stem}-agent" in stored and stem not in stored:
-            found[stem] = 2
-        elif party not in ("customer", "agent") or stem in stored or not _paired(stem, stored):
+        legs = recording_legs(stem, 2)
+        if party not in ("customer", "agent") or stem in stored or not set(legs) <= stored:
             found[name] = 1
+        elif name == legs[0]:  # the pair, once
+            found[stem] = 2
     return found
-
-
-def _paired(stem: str, stored: set[str]) -> bool:
-    return f"{stem}-customer" in stored and f"{stem}-agent" in stored
 
 
 def transcript(chat: str, segment: int) -> str:

@@ -84,11 +84,6 @@ class Executor:
             case c.Play(_, _, playback_id) if ids.is_announcement(playback_id):
                 why = f"Asterisk refused to play it: {error.message or error}"
                 self.feedback(call_id, c.AnnouncementFinished(failed=why))
-            case c.DialAgent() | c.DialCustomer() | c.CreateBridge() if _exists_already(error):
-                # Its id is the call's (and the leg's): the controller before this one, its state
-                # stored lagging behind, had made it. Reconciliation says how it is now.
-                log.warning("call=%s action=%s: made already: %s", call_id, type(action).__name__, error)
-                return
             case c.DialAgent(channel):
                 self.feedback(call_id, c.AgentFailed(channel, 0))
             case c.DialCustomer(channel):
@@ -173,10 +168,6 @@ def _value(key: str, value: Value) -> str:
         return text
     escaped = text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
     return f'"{escaped}"'
-
-
-def _exists_already(error: AriError) -> bool:
-    return error.status == 409 and "already exists" in (error.message or "")
 
 
 def _in_progress(error: AriError) -> bool:
